@@ -1,0 +1,186 @@
+"""Strict, path-aware reading of parsed YAML nodes.
+
+Every scenario error must name the file, the key path (``recipients[0].outages[1].end``) and what was
+expected, and a typo'd key must be refused with the closest known key. :class:`Node` carries the path
+with the value so that schedules, presets and recipients can read their own sections and still report
+errors in that one shape.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any, TypeVar
+
+from .durations import DurationError, parse_duration
+
+__all__ = ["ConfigError", "Node", "closest"]
+
+T = TypeVar("T")
+_MISSING = object()
+
+
+class ConfigError(ValueError):
+    """Bad input. ``str(error)`` is the one line shown to the user."""
+
+    def __init__(self, source: str, path: str, expected: str):
+        self.source, self.path, self.expected = source, path, expected
+        where = f"{source}: {path}" if path else source
+        super().__init__(f"{where}: {expected}")
+
+
+def closest(name: str, known: Iterable[str]) -> str | None:
+    """The known name a typo most likely meant, or None."""
+    matches = difflib.get_close_matches(name, list(known), n=1, cutoff=0.5)
+    if not matches:
+        lowered = {k.lower(): k for k in known}
+        if name.lower() in lowered:
+            return lowered[name.lower()]
+    return matches[0] if matches else None
+
+
+class Node:
+    """A value from the scenario with its key path; mapping nodes track which keys were read."""
+
+    def __init__(self, value: Any, source: str, path: str = ""):
+        self.value = value
+        self.source = source
+        self.path = path
+        self._used: set[str] = set()
+
+    # -- errors ---------------------------------------------------------------------------------
+    def error(self, expected: str, key: str | None = None) -> ConfigError:
+        return ConfigError(self.source, self._join(key) if key is not None else self.path, expected)
+
+    def _join(self, key: str | int) -> str:
+        if isinstance(key, int):
+            return f"{self.path}[{key}]"
+        return f"{self.path}.{key}" if self.path else key
+
+    # -- structure ------------------------------------------------------------------------------
+    def require_mapping(self, what: str = "a mapping of keys") -> "Node":
+        if not isinstance(self.value, dict):
+            raise self.error(f"expected {what}, got {_describe(self.value)}")
+        bad = [k for k in self.value if not isinstance(k, str)]
+        if bad:
+            raise self.error(f"expected text keys, got {bad[0]!r}")
+        return self
+
+    def has(self, key: str) -> bool:
+        return isinstance(self.value, dict) and key in self.value and self.value[key] is not None
+
+    def child(self, key: str | int) -> "Node":
+        if isinstance(key, str):
+            self._used.add(key)
+        return Node(self.value[key], self.source, self._join(key))
+
+    def get(self, key: str, default: Any = _MISSING) -> "Node | None":
+        """The child node, or None when absent and a default was given; an error when required."""
+        self.require_mapping()
+        if key in self.value and self.value[key] is not None:
+            return self.child(key)
+        self._used.add(key)
+        if default is _MISSING:
+            raise self.error(f"missing required key '{key}'", key)
+        return None
+
+    def items(self) -> Iterator[tuple[str, "Node"]]:
+        self.require_mapping()
+        for key in list(self.value):
+            yield key, self.child(key)
+
+    def elements(self, what: str = "a list") -> list["Node"]:
+        if not isinstance(self.value, list):
+            raise self.error(f"expected {what}, got {_describe(self.value)}")
+        return [Node(v, self.source, self._join(i)) for i, v in enumerate(self.value)]
+
+    def finish(self, extra_known: Iterable[str] = (), hint: Callable[[str], str | None] | None = None) -> None:
+        """Refuse keys nobody read, suggesting the closest key that was read (or ``extra_known``)."""
+        if not isinstance(self.value, dict):
+            return
+        known = self._used | set(extra_known)
+        for key in self.value:
+            if key not in self._used:
+                extra = hint(key) if hint else None
+                guess = closest(key, known)
+                message = f"unknown key '{key}'"
+                if extra:
+                    message += f"; {extra}"
+                elif guess:
+                    message += f"; did you mean '{guess}'?"
+                else:
+                    message += f"; known keys: {', '.join(sorted(known))}"
+                raise self.error(message, key)
+
+    # -- scalars --------------------------------------------------------------------------------
+    def as_duration(self, *, allow_zero: bool = False) -> float:
+        try:
+            return parse_duration(self.value, allow_zero=allow_zero)
+        except DurationError as exc:
+            raise self.error(str(exc)) from None
+
+    def as_number(self, *, minimum: float | None = None, maximum: float | None = None,
+                  integer: bool = False, exclusive_minimum: bool = False) -> float:
+        value = self.value
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if integer:
+            ok = ok and float(value).is_integer()
+        what = "a whole number" if integer else "a number"
+        bounds = _bounds_text(minimum, maximum, exclusive_minimum)
+        if not ok:
+            raise self.error(f"expected {what}{bounds}, got {_describe(value)}")
+        if minimum is not None and (value < minimum or (exclusive_minimum and value == minimum)):
+            raise self.error(f"expected {what}{bounds}, got {value!r}")
+        if maximum is not None and value > maximum:
+            raise self.error(f"expected {what}{bounds}, got {value!r}")
+        return int(value) if integer else float(value)
+
+    def as_text(self) -> str:
+        if not isinstance(self.value, str) or not self.value.strip():
+            raise self.error(f"expected text, got {_describe(self.value)}")
+        return self.value.strip()
+
+    def as_choice(self, choices: Iterable[str]) -> str:
+        choices = list(choices)
+        text = self.value if isinstance(self.value, str) else None
+        if text not in choices:
+            guess = closest(str(self.value), choices) if text else None
+            tip = f"; did you mean '{guess}'?" if guess else ""
+            raise self.error(f"expected one of {', '.join(choices)}, got {self.value!r}{tip}")
+        return text
+
+    # -- convenience on mappings ------------------------------------------------------------------
+    def duration(self, key: str, default: Any = _MISSING, *, allow_zero: bool = False) -> Any:
+        node = self.get(key, default)
+        return default if node is None else node.as_duration(allow_zero=allow_zero)
+
+    def number(self, key: str, default: Any = _MISSING, **bounds: Any) -> Any:
+        node = self.get(key, default)
+        return default if node is None else node.as_number(**bounds)
+
+    def text(self, key: str, default: Any = _MISSING) -> Any:
+        node = self.get(key, default)
+        return default if node is None else node.as_text()
+
+    def choice(self, key: str, choices: Iterable[str], default: Any = _MISSING) -> Any:
+        node = self.get(key, default)
+        return default if node is None else node.as_choice(choices)
+
+
+def _bounds_text(minimum: float | None, maximum: float | None, exclusive_minimum: bool) -> str:
+    parts = []
+    if minimum is not None:
+        parts.append(f"{'>' if exclusive_minimum else '>='} {minimum:g}")
+    if maximum is not None:
+        parts.append(f"<= {maximum:g}")
+    return (" " + " and ".join(parts)) if parts else ""
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return repr(value)

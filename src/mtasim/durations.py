@@ -1,0 +1,100 @@
+"""Parse and format durations.
+
+Scenario files speak in human units (``300s``, ``5m``, ``1h30m``, ``2d``, ``1w``); Exchange parameters
+speak .NET TimeSpan (``1.00:00:00``, ``00:15:00``). Everything inside the simulator is float seconds.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+
+__all__ = ["DurationError", "parse_duration", "format_hms", "format_duration"]
+
+_UNIT_S = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
+_HUMAN = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([wdhms])")
+_HUMAN_WHOLE = re.compile(r"^(?:\s*(?:\d+(?:\.\d+)?|\.\d+)\s*[wdhms])+\s*$")
+# .NET TimeSpan "[d.]hh:mm[:ss[.fffffff]]"
+_TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?$")
+
+
+class DurationError(ValueError):
+    """A duration that cannot be parsed or is out of range; the message says what was expected."""
+
+
+def parse_duration(value: object, *, allow_zero: bool = False) -> float:
+    """Return ``value`` in seconds.
+
+    Accepts a non-negative number (seconds), a string of ``<number><unit>`` groups with units w, d, h,
+    m, s (``1h30m``), a plain number string, or a TimeSpan (``1.00:00:00``). Negative values are always
+    errors; zero is an error unless ``allow_zero`` (a zero expiry or interval is usually a typo).
+    """
+    if isinstance(value, bool):
+        raise DurationError(f"expected a duration such as 30m or 1h30m, got {value!r}")
+    if isinstance(value, (int, float)):
+        seconds = float(value)
+    elif isinstance(value, str):
+        seconds = _parse_text(value.strip())
+    else:
+        raise DurationError(f"expected a duration such as 30m or 1h30m, got {value!r}")
+    if math.isnan(seconds) or math.isinf(seconds):
+        raise DurationError(f"expected a finite duration, got {value!r}")
+    if seconds < 0:
+        raise DurationError(f"expected a duration >= 0, got {value!r}")
+    if seconds == 0 and not allow_zero:
+        raise DurationError(f"expected a duration > 0, got {value!r}")
+    return seconds
+
+
+def _parse_text(text: str) -> float:
+    if text.startswith("-"):
+        raise DurationError(f"expected a duration >= 0, got {text!r}")
+    try:
+        return float(text)
+    except ValueError:
+        pass
+    if _HUMAN_WHOLE.match(text):
+        return sum(float(n) * _UNIT_S[u] for n, u in _HUMAN.findall(text))
+    match = _TIMESPAN.match(text)
+    if match:
+        days, hours, minutes, secs, frac = match.groups()
+        if int(hours) > 23 or int(minutes) > 59 or (secs is not None and int(secs) > 59):
+            raise DurationError(f"expected a TimeSpan d.hh:mm:ss with hh < 24, mm, ss < 60, got {text!r}")
+        total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(secs or 0)
+        return total + (float("0." + frac) if frac else 0.0)
+    raise DurationError(
+        f"expected a duration such as 300s, 5m, 1h30m, 2d, 1w, a number of seconds, "
+        f"or a TimeSpan such as 1.00:00:00, got {text!r}"
+    )
+
+
+def format_hms(seconds: float) -> str:
+    """``h:mm:ss`` (hours unbounded, fractions kept when present), the notation of the reference tables."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "-"
+    sign = "-" if seconds < 0 else ""
+    seconds = abs(seconds)
+    whole = int(seconds)
+    frac = seconds - whole
+    h, rem = divmod(whole, 3600)
+    m, s = divmod(rem, 60)
+    text = f"{sign}{h}:{m:02d}:{s:02d}"
+    if frac > 1e-6:
+        text += f"{frac:.3f}".lstrip("0").rstrip("0")
+    return text
+
+
+def format_duration(seconds: float) -> str:
+    """Compact human form (``1d2h``, ``30m``, ``45s``) that :func:`parse_duration` reads back exactly."""
+    if seconds == 0:
+        return "0s"
+    parts = []
+    rest = float(seconds)
+    for unit in ("d", "h", "m"):
+        n = int(rest // _UNIT_S[unit])
+        if n:
+            parts.append(f"{n}{unit}")
+            rest -= n * _UNIT_S[unit]
+    if rest > 1e-9 or not parts:
+        parts.append(f"{rest:g}s")
+    return "".join(parts)

@@ -1,0 +1,263 @@
+"""Per-message and per-attempt records as flat NumPy arrays, the run summary, and the output files.
+
+Engines write into a :class:`Recorder` (preallocated message arrays, chunked attempt arrays) and hand
+back a :class:`SimulationResult`; summaries, files and plots read only these arrays.
+
+messages.csv columns: ``id,recipient,arrival_s,outcome,status,final_s,attempts,warned_s``.
+attempts.csv columns: ``message_id,attempt,time_s,result,reply``.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .recipients import AttemptResult
+
+__all__ = ["Outcome", "Recorder", "MessageTable", "AttemptTable", "SimulationResult", "atomic_write"]
+
+
+class Outcome(IntEnum):
+    DELIVERED = 0
+    EXPIRED = 1
+    BOUNCED = 2
+    QUEUED = 3
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+
+OUTCOME_LABELS = tuple(o.label for o in Outcome)
+_CHUNK = 1 << 16
+
+
+class _Strings:
+    """Interns strings (statuses, replies) so records hold small integers."""
+
+    def __init__(self) -> None:
+        self.values: list[str] = []
+        self._index: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        i = self._index.get(text)
+        if i is None:
+            i = self._index[text] = len(self.values)
+            self.values.append(text)
+        return i
+
+
+@dataclass
+class MessageTable:
+    """One row per submitted message; NaN marks an absent time (queued final_s, no warning)."""
+
+    recipient: np.ndarray      # int32 index into recipients
+    arrival_s: np.ndarray      # float64
+    outcome: np.ndarray        # int8 Outcome
+    status: np.ndarray         # int32 index into statuses (-1: no status yet)
+    final_s: np.ndarray        # float64, NaN when queued
+    attempts: np.ndarray       # int32
+    warned_s: np.ndarray       # float64, NaN when no delay warning
+    statuses: list[str]
+    recipients: list[str]
+
+    def __len__(self) -> int:
+        return len(self.arrival_s)
+
+    def status_text(self, i: int) -> str:
+        s = int(self.status[i])
+        return self.statuses[s] if s >= 0 else ""
+
+    def count(self, outcome: Outcome) -> int:
+        return int(np.count_nonzero(self.outcome == outcome))
+
+
+@dataclass
+class AttemptTable:
+    """One row per attempt of the recorded messages, in the order the attempts happened."""
+
+    message_id: np.ndarray     # int64
+    attempt: np.ndarray        # int32, 1-based
+    time_s: np.ndarray         # float64, the attempt's start
+    result: np.ndarray         # int8 AttemptResult
+    reply: np.ndarray          # int32 index into replies
+    replies: list[str]
+
+    def __len__(self) -> int:
+        return len(self.time_s)
+
+    def for_message(self, message_id: int) -> np.ndarray:
+        """Start times of one message's attempts (for tests and plots)."""
+        return self.time_s[self.message_id == message_id]
+
+
+class Recorder:
+    """Where an engine writes records as they happen; nothing per-message outlives a finished message."""
+
+    def __init__(self, arrival_s: np.ndarray, recipient: np.ndarray, recipient_names: list[str],
+                 record_attempts_every: int = 0):
+        n = len(arrival_s)
+        self.arrival_s = arrival_s
+        self.recipient = recipient
+        self.recipient_names = recipient_names
+        self.outcome = np.full(n, Outcome.QUEUED, dtype=np.int8)
+        self.status = np.full(n, -1, dtype=np.int32)
+        self.final_s = np.full(n, np.nan)
+        self.attempts = np.zeros(n, dtype=np.int32)
+        self.warned_s = np.full(n, np.nan)
+        self.statuses = _Strings()
+        self.replies = _Strings()
+        self.every = record_attempts_every
+        self._chunks: list[tuple[np.ndarray, ...]] = []
+        self._new_chunk()
+        self.total_attempts = 0
+
+    def _new_chunk(self) -> None:
+        self._buf = (np.empty(_CHUNK, np.int64), np.empty(_CHUNK, np.int32), np.empty(_CHUNK),
+                     np.empty(_CHUNK, np.int8), np.empty(_CHUNK, np.int32))
+        self._fill = 0
+
+    def attempt(self, message_id: int, number: int, time_s: float, result: AttemptResult, reply: str) -> None:
+        self.attempts[message_id] = number
+        self.total_attempts += 1
+        if self.every and message_id % self.every == 0:
+            if self._fill == _CHUNK:
+                self._chunks.append(self._buf)
+                self._new_chunk()
+            j = self._fill
+            ids, nums, times, results, replies = self._buf
+            ids[j], nums[j], times[j], results[j], replies[j] = message_id, number, time_s, result, self.replies(reply)
+            self._fill = j + 1
+
+    def defer(self, message_id: int, status: str) -> None:
+        self.status[message_id] = self.statuses(status)
+
+    def warn(self, message_id: int, time_s: float) -> None:
+        self.warned_s[message_id] = time_s
+
+    def finish(self, message_id: int, outcome: Outcome, status: str, time_s: float) -> None:
+        self.outcome[message_id] = outcome
+        self.status[message_id] = self.statuses(status)
+        self.final_s[message_id] = time_s
+
+    def messages(self) -> MessageTable:
+        return MessageTable(self.recipient, self.arrival_s, self.outcome, self.status, self.final_s,
+                            self.attempts, self.warned_s, self.statuses.values, self.recipient_names)
+
+    def attempt_table(self) -> AttemptTable | None:
+        if not self.every:
+            return None
+        chunks = self._chunks + [tuple(a[: self._fill] for a in self._buf)]
+        cols = [np.concatenate([c[k] for c in chunks]) for k in range(5)]
+        return AttemptTable(*cols, replies=self.replies.values)
+
+
+@dataclass
+class SimulationResult:
+    """What :func:`mtasim.simulate` returns: per-message records, optional attempts, and the summary."""
+
+    scenario: Any
+    seed: int
+    engine: str
+    messages: MessageTable
+    attempts: AttemptTable | None
+    total_attempts: int
+    horizon_s: float | None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def counts(self) -> dict[str, int]:
+        return {o.label: self.messages.count(o) for o in Outcome}
+
+    def summary(self) -> dict[str, Any]:
+        m = self.messages
+        delivered = m.outcome == Outcome.DELIVERED
+        latency = m.final_s[delivered] - m.arrival_s[delivered]
+        n = len(m)
+        out: dict[str, Any] = {
+            "scenario": self.scenario.name,
+            "seed": self.seed,
+            "engine": self.engine,
+            "messages": n,
+            **self.counts(),
+            "attempts": int(self.total_attempts),
+            "attempts_per_message": round(self.total_attempts / n, 6) if n else 0.0,
+            "delay_warnings": int(np.count_nonzero(~np.isnan(m.warned_s))),
+            "delivery_latency_s": _percentiles(latency),
+        }
+        if self.horizon_s is not None:
+            out["horizon_s"] = self.horizon_s
+        return out
+
+    # -- files -----------------------------------------------------------------------------------
+    def write(self, out_dir: str | Path, *, attempts: bool = False) -> list[Path]:
+        """Write summary.json, messages.csv (and attempts.csv); each file appears whole or not at all."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        written = [
+            atomic_write(out / "summary.json", lambda f: f.write(json.dumps(self.summary(), indent=2) + "\n")),
+            atomic_write(out / "messages.csv", self._write_messages),
+        ]
+        if attempts:
+            if self.attempts is None:
+                raise ValueError("attempts were not recorded; simulate with attempts=True")
+            written.append(atomic_write(out / "attempts.csv", self._write_attempts))
+        return written
+
+    def _write_messages(self, f) -> None:
+        m = self.messages
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s"])
+        statuses = m.statuses + [""]            # index -1 -> ""
+        names = m.recipients
+        for i in range(len(m)):
+            w.writerow((i, names[m.recipient[i]], _num(m.arrival_s[i]), OUTCOME_LABELS[m.outcome[i]],
+                        statuses[m.status[i]], _num(m.final_s[i]), int(m.attempts[i]), _num(m.warned_s[i])))
+
+    def _write_attempts(self, f) -> None:
+        a = self.attempts
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["message_id", "attempt", "time_s", "result", "reply"])
+        labels = [r.label for r in AttemptResult]
+        for j in range(len(a)):
+            w.writerow((int(a.message_id[j]), int(a.attempt[j]), _num(a.time_s[j]), labels[a.result[j]],
+                        a.replies[a.reply[j]]))
+
+
+def _num(x: float) -> str:
+    """Shortest text that reads back as the same float; empty for NaN."""
+    if x != x:
+        return ""
+    x = float(x)
+    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+
+
+def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+    if len(values) == 0:
+        return {"p50": None, "p90": None, "p99": None, "max": None}
+    p50, p90, p99 = np.percentile(values, [50, 90, 99])
+    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(values.max())}
+
+
+def atomic_write(path: Path, write, *, binary: bool = False) -> Path:
+    """Write through a temporary file in the same folder and rename it into place."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
+            write(f)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+    return path

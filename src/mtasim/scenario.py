@@ -1,0 +1,131 @@
+"""Scenario files: YAML -> validated, frozen :class:`Scenario`. The only module that reads files.
+
+Errors are :class:`~mtasim.config.ConfigError`: one line naming the file, the key path and what was
+expected. Unknown keys are refused with the closest known key; duplicate keys are refused too (YAML
+would silently keep the last one).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import ConfigError, Node
+from .presets import sender_from_preset_node
+from .recipients import Recipient, recipient_from_node
+from .schedules import schedule_from_node
+from .sender import GIVE_UP_RULES, LAST_STATUS, WARNING_TIMINGS, Sender
+from .workload import Workload, workload_from_node
+
+__all__ = ["Scenario", "load_scenario", "scenario_from_dict", "sender_from_node"]
+
+_STATUS = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    sender: Sender
+    workload: Workload
+    recipients: tuple[Recipient, ...]
+    seed: int = 0
+    #: Nothing happens at or after the horizon; None = run until every message has finished.
+    horizon_s: float | None = None
+    source: str = "<scenario>"
+
+    def with_seed(self, seed: int) -> "Scenario":
+        return replace(self, seed=seed)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key '{key}'", key_node.start_mark)
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(source, "", "no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(source, "", f"cannot read the file ({exc.__class__.__name__}: {exc})") from None
+    try:
+        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(source, where, f"invalid YAML: {problem}") from None
+    return scenario_from_dict(data, source)
+
+
+def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
+    """Validate an already-parsed scenario (a dict as YAML would give)."""
+    root = Node(data, source).require_mapping("a scenario mapping with sender, messages and recipients")
+    name = root.text("name", Path(source).stem if source != "<scenario>" else "scenario")
+    seed = root.number("seed", 0, integer=True, minimum=0, maximum=2**63 - 1)
+    horizon = root.duration("horizon", None)
+    sender = sender_from_node(root.get("sender"))
+    workload = workload_from_node(root.get("messages"))
+    rnode = root.get("recipients")
+    items = rnode.elements("a list of recipients such as [{domain: partner.example}]")
+    if not items:
+        raise rnode.error("expected at least one recipient")
+    recipients = tuple(recipient_from_node(item) for item in items)
+    root.finish()
+    return Scenario(name, sender, workload, recipients, int(seed), horizon, source)
+
+
+def sender_from_node(node: Node) -> Sender:
+    """``sender:`` is either a preset with its native parameters or the generic parts."""
+    node.require_mapping("a sender such as {preset: postfix} or {schedule: ..., expiry: 36h}")
+    if node.has("preset"):
+        return sender_from_preset_node(node)
+    schedule = schedule_from_node(node.get("schedule"))
+    give_up = node.choice("give_up", GIVE_UP_RULES, "last-attempt")
+    if give_up == "attempts":
+        max_attempts = node.number("max_attempts", integer=True, minimum=1)
+        if node.has("expiry"):
+            raise node.error("expected no expiry with give_up: attempts (it counts attempts only)", "expiry")
+        expiry = None
+    else:
+        if node.has("max_attempts"):
+            raise node.error("max_attempts only applies with give_up: attempts", "max_attempts")
+        max_attempts = None
+        expiry = node.duration("expiry", allow_zero=(give_up == "last-attempt"))
+    queue_run = node.duration("queue_run", 0.0, allow_zero=True)
+    phase = node.duration("queue_run_phase", 0.0, allow_zero=True)
+    tolerance = node.duration("queue_run_tolerance", 0.0, allow_zero=True)
+    warning = node.duration("delay_warning", None)
+    warning_at = node.choice("delay_warning_at", WARNING_TIMINGS, "age")
+    status_node = node.get("expiry_status", None)
+    status = "4.4.7"
+    if status_node is not None:
+        status = str(status_node.value)
+        if status != LAST_STATUS and not _STATUS.match(status):
+            raise status_node.error(f"expected an enhanced status such as 4.4.7 or 5.4.7, or '{LAST_STATUS}' "
+                                    f"for the last deferral's status, got {status_node.value!r}")
+    node.finish()
+    return Sender(schedule=schedule, give_up=give_up, expiry_s=expiry, max_attempts=max_attempts,
+                  queue_run_s=queue_run, queue_run_phase_s=phase, queue_run_tolerance_s=tolerance,
+                  delay_warning_s=warning, delay_warning_at=warning_at, expiry_status=status,
+                  expiry_reply=f"{status} delivery time expired" if status != LAST_STATUS else "expired")

@@ -1,0 +1,196 @@
+"""Retry schedules: after the k-th failed attempt, how long until the message is due again (or never).
+
+A schedule is one small protocol, :class:`Schedule`; each kind is a frozen dataclass that reads its own
+section of the scenario (``from_node``) and answers :meth:`Schedule.wait_after`. The wait is measured
+from the failed attempt's time. Queue-runner alignment and giving up are the sender's business
+(:mod:`mtasim.sender`), not the schedule's.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar, Protocol, runtime_checkable
+
+from .config import Node
+from .durations import format_duration
+
+__all__ = [
+    "Schedule", "FixedSchedule", "ExponentialSchedule", "ListSchedule", "AgeBasedSchedule",
+    "ByFailureSchedule", "SCHEDULE_KINDS", "schedule_from_node",
+]
+
+
+@runtime_checkable
+class Schedule(Protocol):
+    kind: ClassVar[str]
+    #: True when :meth:`wait_after` uses its random draw ``u`` (the engines only draw when needed).
+    uses_random: bool
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
+        """Seconds from the ``failures``-th failed attempt (1-based) until the message is due.
+
+        ``age_s`` is the message's age at that failure, ``u`` a seeded draw in (0, 1] and
+        ``connection_failure`` tells a refused/timed-out connection from a 4xx reply. None means the
+        schedule has no further attempt: the message gives up at this failure.
+        """
+
+    def describe(self) -> str:
+        """One line for humans."""
+
+
+@dataclass(frozen=True)
+class FixedSchedule:
+    """Wait the same ``interval`` after every failure (Sendmail's queue runs, Exchange's ladder rungs)."""
+
+    interval_s: float
+    kind: ClassVar[str] = "fixed"
+    uses_random: ClassVar[bool] = False
+
+    @classmethod
+    def from_node(cls, node: Node) -> "FixedSchedule":
+        return cls(node.duration("interval"))
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
+        return self.interval_s
+
+    def describe(self) -> str:
+        return f"fixed every {format_duration(self.interval_s)}"
+
+
+JITTER_KINDS = ("none", "full", "equal")
+
+
+@dataclass(frozen=True)
+class ExponentialSchedule:
+    """``min(first * factor**(k-1), max)`` after the k-th failure, optionally jittered.
+
+    Jitter follows the usual back-off vocabulary: ``full`` draws the wait uniformly in (0, base],
+    ``equal`` in (base/2, base]; the draw comes from the seeded per-attempt stream.
+    """
+
+    first_s: float
+    factor: float = 2.0
+    max_s: float = math.inf
+    jitter: str = "none"
+    kind: ClassVar[str] = "exponential"
+
+    @property
+    def uses_random(self) -> bool:
+        return self.jitter != "none"
+
+    @classmethod
+    def from_node(cls, node: Node) -> "ExponentialSchedule":
+        first = node.duration("first")
+        factor = node.number("factor", 2.0, minimum=1.0)
+        max_s = node.duration("max", math.inf)
+        if max_s < first:
+            raise node.error(f"expected max >= first ({format_duration(first)})", "max")
+        return cls(first, factor, max_s, node.choice("jitter", JITTER_KINDS, "none"))
+
+    def base_wait(self, failures: int) -> float:
+        exponent = failures - 1
+        if self.factor > 1.0 and exponent * math.log(self.factor) > math.log(self.max_s / self.first_s):
+            return self.max_s
+        return min(self.first_s * self.factor ** exponent, self.max_s)
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
+        base = self.base_wait(failures)
+        if self.jitter == "full":
+            return base * u
+        if self.jitter == "equal":
+            return base * (0.5 + 0.5 * u)
+        return base
+
+    def describe(self) -> str:
+        cap = "" if math.isinf(self.max_s) else f", max {format_duration(self.max_s)}"
+        jitter = "" if self.jitter == "none" else f", {self.jitter} jitter"
+        return f"exponential from {format_duration(self.first_s)} x{self.factor:g}{cap}{jitter}"
+
+
+@dataclass(frozen=True)
+class ListSchedule:
+    """The k-th wait is the k-th item; past the end repeat the last item or stop (give up)."""
+
+    intervals_s: tuple[float, ...]
+    then: str = "repeat"
+    kind: ClassVar[str] = "list"
+    uses_random: ClassVar[bool] = False
+
+    @classmethod
+    def from_node(cls, node: Node) -> "ListSchedule":
+        items = node.get("intervals").elements("a list of durations such as [5m, 15m, 1h]")
+        if not items:
+            raise node.error("expected at least one interval", "intervals")
+        return cls(tuple(item.as_duration() for item in items), node.choice("then", ("repeat", "stop"), "repeat"))
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
+        if failures <= len(self.intervals_s):
+            return self.intervals_s[failures - 1]
+        return self.intervals_s[-1] if self.then == "repeat" else None
+
+    def describe(self) -> str:
+        items = ", ".join(format_duration(s) for s in self.intervals_s)
+        return f"list [{items}] then {self.then}"
+
+
+@dataclass(frozen=True)
+class AgeBasedSchedule:
+    """Wait as long as the message has been queued, clamped to [min, max] (Postfix's qmgr)."""
+
+    min_s: float
+    max_s: float
+    kind: ClassVar[str] = "age-based"
+    uses_random: ClassVar[bool] = False
+
+    @classmethod
+    def from_node(cls, node: Node) -> "AgeBasedSchedule":
+        low, high = node.duration("min"), node.duration("max")
+        if high < low:
+            raise node.error(f"expected max >= min ({format_duration(low)})", "max")
+        return cls(low, high)
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
+        return min(max(age_s, self.min_s), self.max_s)
+
+    def describe(self) -> str:
+        return f"age-based, clamped to [{format_duration(self.min_s)}, {format_duration(self.max_s)}]"
+
+
+@dataclass(frozen=True)
+class ByFailureSchedule:
+    """One schedule for connection failures, another for 4xx replies (Exchange's two retry timers)."""
+
+    connection: Schedule
+    reply: Schedule
+    kind: ClassVar[str] = "by-failure"
+
+    @property
+    def uses_random(self) -> bool:
+        return self.connection.uses_random or self.reply.uses_random
+
+    @classmethod
+    def from_node(cls, node: Node) -> "ByFailureSchedule":
+        return cls(schedule_from_node(node.get("connection")), schedule_from_node(node.get("reply")))
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
+        chosen = self.connection if connection_failure else self.reply
+        return chosen.wait_after(failures, age_s, u, connection_failure)
+
+    def describe(self) -> str:
+        return f"connection failures: {self.connection.describe()}; 4xx replies: {self.reply.describe()}"
+
+
+SCHEDULE_KINDS: dict[str, type] = {
+    cls.kind: cls
+    for cls in (FixedSchedule, ExponentialSchedule, ListSchedule, AgeBasedSchedule, ByFailureSchedule)
+}
+
+
+def schedule_from_node(node: Node) -> Schedule:
+    """Read ``{kind: ..., ...}`` into a schedule, refusing unknown kinds and keys."""
+    node.require_mapping("a schedule such as {kind: exponential, first: 5m, max: 1h}")
+    kind = node.choice("kind", SCHEDULE_KINDS)
+    schedule = SCHEDULE_KINDS[kind].from_node(node)
+    node.finish()
+    return schedule

@@ -1,0 +1,165 @@
+"""The sending MTA's per-message policy: when the next attempt happens, when it gives up, when it warns.
+
+This is pure logic shared by every engine and by ``mtasim schedule``. The rules are DESIGN §2:
+
+* the schedule gives the time the message becomes *due*, measured from the failed attempt;
+* with a queue runner of period P and phase φ the attempt happens at the first scan
+  ``φ + kP >= due - tolerance`` strictly after the failure; without one, exactly at ``due``;
+* giving up is one of ``last-attempt``, ``at-deadline``, ``next-wait`` or ``attempts``;
+* a delay warning is sent once, at ``arrival + W`` (``age``) or at the first failure at or after it
+  that does not end the message (``next-failure``).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+from .durations import format_duration
+from .recipients import AttemptResult, Reply, failure_reply
+from .schedules import Schedule
+
+__all__ = ["GIVE_UP_RULES", "WARNING_TIMINGS", "Sender", "NextStep", "Trace", "trace_schedule"]
+
+GIVE_UP_RULES = ("last-attempt", "at-deadline", "next-wait", "attempts")
+WARNING_TIMINGS = ("age", "next-failure")
+#: ``expiry_status`` value meaning "report the last deferral's status" (Postfix).
+LAST_STATUS = "last"
+_EPS = 1e-9
+
+
+class NextStep(NamedTuple):
+    """Exactly one of the two is set: the next attempt's time, or the give-up time."""
+
+    attempt_s: float | None
+    give_up_s: float | None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """A sending MTA's retry policy in generic terms (presets translate their own names into this)."""
+
+    schedule: Schedule
+    give_up: str = "last-attempt"
+    expiry_s: float | None = None
+    max_attempts: int | None = None
+    queue_run_s: float = 0.0
+    queue_run_phase_s: float = 0.0
+    #: A scan takes a message due up to this many seconds later (Postfix: 1 s).
+    queue_run_tolerance_s: float = 0.0
+    delay_warning_s: float | None = None
+    delay_warning_at: str = "age"
+    delay_warning_tolerance_s: float = 0.0
+    #: Status reported on giving up; ``"last"`` keeps the last deferral's status.
+    expiry_status: str = "4.4.7"
+    expiry_reply: str = "4.4.7 delivery time expired"
+    preset: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.give_up not in GIVE_UP_RULES:
+            raise ValueError(f"give_up must be one of {', '.join(GIVE_UP_RULES)}")
+        if self.give_up == "attempts":
+            if not self.max_attempts or self.max_attempts < 1:
+                raise ValueError("give_up 'attempts' needs max_attempts >= 1")
+        elif self.expiry_s is None or self.expiry_s < 0:
+            raise ValueError(f"give_up '{self.give_up}' needs an expiry")
+        if self.delay_warning_at not in WARNING_TIMINGS:
+            raise ValueError(f"delay_warning_at must be one of {', '.join(WARNING_TIMINGS)}")
+
+    # -- the rules -----------------------------------------------------------------------------
+    def next_scan(self, due_s: float, failed_at_s: float) -> float:
+        """When the attempt for a message due at ``due_s`` happens (queue-runner alignment)."""
+        if self.queue_run_s <= 0:
+            return due_s
+        period, phase = self.queue_run_s, self.queue_run_phase_s
+        k = math.ceil((due_s - self.queue_run_tolerance_s - phase) / period - _EPS)
+        scan = phase + k * period
+        if scan <= failed_at_s + _EPS:
+            scan = phase + (math.floor((failed_at_s - phase) / period + _EPS) + 1) * period
+        return scan
+
+    def after_failure(self, failures: int, arrival_s: float, now_s: float, u: float,
+                      connection_failure: bool) -> NextStep:
+        """Decide what follows the ``failures``-th failed attempt, which ended at ``now_s``."""
+        if self.give_up == "attempts" and failures >= self.max_attempts:
+            return NextStep(None, now_s)
+        age_s = now_s - arrival_s
+        if self.give_up == "last-attempt" and age_s >= self.expiry_s:
+            return NextStep(None, now_s)
+        wait_s = self.schedule.wait_after(failures, age_s, u, connection_failure)
+        if wait_s is None:
+            return NextStep(None, now_s)
+        due_s = now_s + wait_s
+        if self.give_up == "next-wait" and due_s > arrival_s + self.expiry_s:
+            return NextStep(None, now_s)
+        attempt_s = self.next_scan(due_s, now_s)
+        if self.give_up == "at-deadline":
+            deadline_s = arrival_s + self.expiry_s
+            if attempt_s >= deadline_s:
+                return NextStep(None, max(deadline_s, now_s))
+        return NextStep(attempt_s, None)
+
+    def warns_at_failure(self, arrival_s: float, now_s: float) -> bool:
+        """``next-failure`` timing: does a failure at ``now_s`` (not ending the message) send the warning?"""
+        return (self.delay_warning_s is not None and self.delay_warning_at == "next-failure"
+                and now_s - arrival_s >= self.delay_warning_s - self.delay_warning_tolerance_s)
+
+    @property
+    def warns_by_age(self) -> bool:
+        return self.delay_warning_s is not None and self.delay_warning_at == "age"
+
+    def final_status(self, last_deferral_status: str) -> str:
+        return last_deferral_status if self.expiry_status == LAST_STATUS else self.expiry_status
+
+    # -- for humans ------------------------------------------------------------------------------
+    def describe(self) -> list[str]:
+        lines = [f"schedule: {self.schedule.describe()}"]
+        if self.queue_run_s > 0:
+            lines.append(f"queue runner: every {format_duration(self.queue_run_s)}"
+                         f" (phase {format_duration(self.queue_run_phase_s)})")
+        if self.give_up == "attempts":
+            lines.append(f"gives up after {self.max_attempts} failed attempts")
+        else:
+            lines.append(f"expiry: {format_duration(self.expiry_s)} ({self.give_up})")
+        if self.delay_warning_s is not None:
+            lines.append(f"delay warning: {format_duration(self.delay_warning_s)} ({self.delay_warning_at})")
+        status = "the last deferral's status" if self.expiry_status == LAST_STATUS else self.expiry_status
+        lines.append(f"status on giving up: {status}")
+        return lines
+
+
+class Trace(NamedTuple):
+    """One message's fate against a recipient that never answers (``mtasim schedule``)."""
+
+    attempts_s: list[float]
+    give_up_s: float | None
+    status: str
+    warnings_s: list[float]
+
+
+def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str = "refused",
+                   draw: "callable | None" = None) -> Trace:
+    """Attempt times of one message arriving at t = 0 whose every attempt fails with ``failure``.
+
+    ``draw(attempt)`` supplies the jitter draw; by default the nominal value 1 (no shortening).
+    Stops at the give-up, or before the first attempt later than ``until_s``.
+    """
+    reply: Reply = failure_reply(failure, 30.0)
+    attempts: list[float] = []
+    warnings: list[float] = []
+    t = 0.0
+    while True:
+        if until_s is not None and t > until_s:
+            return Trace(attempts, None, reply.status, warnings)
+        attempts.append(t)
+        end = t + reply.duration_s
+        step = sender.after_failure(len(attempts), 0.0, end, draw(len(attempts)) if draw else 1.0,
+                                    reply.result in (AttemptResult.REFUSED, AttemptResult.TIMEOUT))
+        if step.give_up_s is not None:
+            if sender.warns_by_age and step.give_up_s > sender.delay_warning_s:
+                warnings.append(sender.delay_warning_s)
+            return Trace(attempts, step.give_up_s, sender.final_status(reply.status), warnings)
+        if not warnings and sender.warns_at_failure(0.0, end):
+            warnings.append(end)
+        t = step.attempt_s
