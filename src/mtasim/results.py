@@ -38,6 +38,8 @@ class Outcome(IntEnum):
 
 OUTCOME_LABELS = tuple(o.label for o in Outcome)
 _CHUNK = 1 << 16
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class _Strings:
@@ -251,6 +253,7 @@ def atomic_write(path: Path, write, *, binary: bool = False) -> Path:
     path = Path(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)
         with os.fdopen(fd, "wb" if binary else "w", **({} if binary else {"encoding": "utf-8", "newline": ""})) as f:
             write(f)
         os.replace(tmp, path)
