@@ -213,9 +213,10 @@ def cmd_presets(args: argparse.Namespace) -> int:
     for name, p in PRESETS.items():
         print(f"{name}\n  {p.summary}\n  confidence: {p.confidence}; sources: {p.sources}")
         width = max(len(q.name) for q in p.params)
+        vwidth = max(len(q.show()) for q in p.params)
         for q in p.params:
             alias = f" (also {', '.join(q.aliases)})" if q.aliases else ""
-            print(f"    {q.name:<{width}}  {q.show():>8}  {q.meaning}{alias}")
+            print(f"    {q.name:<{width}}  {q.show():>{vwidth}}  {q.meaning}{alias}")
         print()
     return 0
 

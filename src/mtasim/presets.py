@@ -34,6 +34,8 @@ class Param:
     maximum: float | None = None
     zero_allowed: bool = False
     aliases: tuple[str, ...] = ()
+    #: The default as the MTA's own documentation writes it (``4000s``, ``2.00:00:00``).
+    native: str = ""
 
     def read(self, node: Node) -> float:
         if self.kind == "count":
@@ -49,6 +51,8 @@ class Param:
         return value
 
     def show(self, value: float | None = None) -> str:
+        if value is None and self.native:
+            return self.native
         value = self.default if value is None else value
         return str(int(value)) if self.kind == "count" else format_duration(value)
 
@@ -116,12 +120,14 @@ POSTFIX = Preset(
     summary="Postfix qmgr: age-based back-off 300 s..4000 s, scans every 300 s, 5 d lifetime",
     sources="mta-retry-facts.md §1, §10, §12 (postfix/src/qmgr/qmgr_active.c, global/mail_params.h)",
     params=(
-        Param("minimal_backoff_time", 300.0, "lower bound of the wait; the wait is the message's age"),
-        Param("maximal_backoff_time", 4000.0, "upper bound of the wait"),
-        Param("queue_run_delay", 300.0, "interval between deferred-queue scans"),
+        Param("minimal_backoff_time", 300.0, "lower bound of the wait; the wait is the message's age",
+              native="300s"),
+        Param("maximal_backoff_time", 4000.0, "upper bound of the wait", native="4000s"),
+        Param("queue_run_delay", 300.0, "interval between deferred-queue scans", native="300s"),
         Param("maximal_queue_lifetime", 5 * DAY, "give-up age (0 = try once only)", zero_allowed=True,
-              maximum=100 * DAY),
-        Param("delay_warning_time", 0.0, "age of the one delay warning (0 = off)", zero_allowed=True),
+              maximum=100 * DAY, native="5d"),
+        Param("delay_warning_time", 0.0, "age of the one delay warning (0 = off)", zero_allowed=True,
+              native="0h"),
         _PHASE,
     ),
     build=_postfix,
@@ -165,22 +171,29 @@ def _exchange_server(v: Mapping[str, float], name: str) -> Sender:
     )
 
 
+def _timespan(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    return f"{minutes // 60:02d}:{minutes % 60:02d}:00"
+
+
 def _exchange_params(transient_interval: float, outbound_interval: float) -> tuple[Param, ...]:
     return (
         Param("MessageExpirationTimeout", 2 * DAY, "maximum time in queue, then NDR 4.4.7",
-              minimum=5.0, maximum=90 * DAY),
+              minimum=5.0, maximum=90 * DAY, native="2.00:00:00"),
         Param("QueueGlitchRetryCount", 4, "immediate reconnects after a connection problem", kind="count",
               maximum=15),
-        Param("QueueGlitchRetryInterval", 60.0, "spacing of the glitch retries"),
+        Param("QueueGlitchRetryInterval", 60.0, "spacing of the glitch retries", native="00:01:00"),
         Param("TransientFailureRetryCount", 6, "further connection attempts after the glitch retries",
               kind="count", maximum=15),
         Param("TransientFailureRetryInterval", transient_interval, "spacing of the transient retries",
-              minimum=1.0, maximum=12 * 3600.0),
+              minimum=1.0, maximum=12 * 3600.0, native=_timespan(transient_interval)),
         Param("OutboundConnectionFailureRetryInterval", outbound_interval,
-              "spacing of every later connection attempt", minimum=1.0, maximum=20 * DAY),
+              "spacing of every later connection attempt", minimum=1.0, maximum=20 * DAY,
+              native=_timespan(outbound_interval)),
         Param("MessageRetryInterval", 900.0, "retry spacing of a message that got a 4xx reply",
-              minimum=1.0, maximum=DAY),
-        Param("DelayNotificationTimeout", 4 * 3600.0, "age of the delay DSN", minimum=1.0, maximum=30 * DAY),
+              minimum=1.0, maximum=DAY, native="00:15:00"),
+        Param("DelayNotificationTimeout", 4 * 3600.0, "age of the delay DSN", minimum=1.0, maximum=30 * DAY,
+              native="04:00:00"),
     )
 
 
@@ -234,7 +247,7 @@ EXCHANGE_ONLINE = Preset(
     sources="provider-and-recipient-facts.md A.3 (Set-TransportConfig, EOP queued/deferred FAQ, 550 4.4.7 article)",
     params=(
         Param("MessageExpiration", DAY, "maximum time in queue (tenant-configurable 12 h - 24 h)",
-              minimum=12 * 3600.0, maximum=DAY, aliases=("MessageExpirationTimeout",)),
+              minimum=12 * 3600.0, maximum=DAY, aliases=("MessageExpirationTimeout",), native="1.00:00:00"),
     ),
     build=_exchange_online,
     confidence="expiry sourced; retry steps between 15 and 60 min estimated",

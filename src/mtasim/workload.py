@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import Node
-from .durations import DurationError, parse_duration
+from .durations import DurationError, format_duration, parse_duration
 from .rng import Purpose, generator
 
 __all__ = ["Workload", "workload_from_node", "assign_recipients", "MAX_MESSAGES", "parse_rate"]
@@ -53,12 +53,13 @@ class Workload:
 
     def describe(self) -> str:
         if self.kind == "at":
-            return f"{self.count} messages at t={self.start_s:g}s"
+            return f"{self.count} messages at {format_duration(self.start_s)}"
         if self.kind == "times":
             return f"{len(self.times_s)} messages at given times"
         if self.kind == "uniform":
-            return f"{self.count} messages uniform in [{self.start_s:g}s, {self.end_s:g}s)"
-        return f"poisson {self.rate_per_s * 3600:g}/h in [{self.start_s:g}s, {self.end_s:g}s)"
+            return f"{self.count} messages uniform in [{format_duration(self.start_s)}, {format_duration(self.end_s)})"
+        return (f"poisson {self.rate_per_s * 3600:g}/h in [{format_duration(self.start_s)}, "
+                f"{format_duration(self.end_s)}), about {self.expected_count:,.0f} messages")
 
 
 def assign_recipients(shares: list[float], n: int, seed: int) -> np.ndarray:
