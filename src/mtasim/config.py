@@ -81,7 +81,11 @@ class Node:
             return self.child(key)
         self._used.add(key)
         if default is _MISSING:
-            raise self.error(f"missing required key '{key}'", key)
+            # A missing required key is most often a typo of it among the keys nobody asked for.
+            typo = closest(key, [k for k in self.value if k not in self._used])
+            if typo is None:
+                raise self.error(f"missing required key '{key}'", key)
+            raise self.error(f"unknown key '{typo}'; did you mean '{key}'?", typo)
         return None
 
     def items(self) -> Iterator[tuple[str, "Node"]]:
