@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 
 __all__ = ["DurationError", "parse_duration", "format_hms", "format_duration"]
 
@@ -69,18 +70,17 @@ def _parse_text(text: str) -> float:
 
 
 def format_hms(seconds: float) -> str:
-    """``h:mm:ss`` (hours unbounded, fractions kept when present), the notation of the reference tables."""
+    """``h:mm:ss`` (hours unbounded, milliseconds kept when present), the notation of the reference tables."""
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "-"
     sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    whole = int(seconds)
-    frac = seconds - whole
+    millis = round(abs(seconds) * 1000)
+    whole, frac_ms = divmod(millis, 1000)
     h, rem = divmod(whole, 3600)
     m, s = divmod(rem, 60)
     text = f"{sign}{h}:{m:02d}:{s:02d}"
-    if frac > 1e-6:
-        text += f"{frac:.3f}".lstrip("0").rstrip("0")
+    if frac_ms:
+        text += f".{frac_ms:03d}".rstrip("0")
     return text
 
 
@@ -95,6 +95,15 @@ def format_duration(seconds: float) -> str:
         if n:
             parts.append(f"{n}{unit}")
             rest -= n * _UNIT_S[unit]
-    if rest > 1e-9 or not parts:
-        parts.append(f"{rest:g}s")
-    return "".join(parts)
+    if rest > 0 or not parts:
+        parts.append(f"{_positional(rest)}s")
+    text = "".join(parts)
+    if parse_duration(text, allow_zero=True) != float(seconds):
+        return f"{_positional(float(seconds))}s"   # the split lost a bit: plain seconds are exact
+    return text
+
+
+def _positional(x: float) -> str:
+    """The shortest decimal that reads back as ``x``, never in exponent notation."""
+    text = format(Decimal(repr(x)), "f")
+    return text[:-2] if text.endswith(".0") else text

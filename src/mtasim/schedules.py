@@ -59,6 +59,7 @@ class FixedSchedule:
 
 
 JITTER_KINDS = ("none", "full", "equal")
+_LOG_FLOAT_MAX = math.log(1.7e308)
 
 
 @dataclass(frozen=True)
@@ -90,8 +91,10 @@ class ExponentialSchedule:
 
     def base_wait(self, failures: int) -> float:
         exponent = failures - 1
-        if self.factor > 1.0 and exponent * math.log(self.factor) > math.log(self.max_s / self.first_s):
-            return self.max_s
+        if self.factor > 1.0:
+            log_wait = math.log(self.first_s) + exponent * math.log(self.factor)
+            if log_wait >= math.log(self.max_s) or log_wait > _LOG_FLOAT_MAX:
+                return self.max_s if log_wait >= math.log(self.max_s) else math.inf
         return min(self.first_s * self.factor ** exponent, self.max_s)
 
     def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:

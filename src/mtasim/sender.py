@@ -88,7 +88,7 @@ class Sender:
         if self.give_up == "last-attempt" and age_s >= self.expiry_s:
             return NextStep(None, now_s)
         wait_s = self.schedule.wait_after(failures, age_s, u, connection_failure)
-        if wait_s is None:
+        if wait_s is None or math.isinf(wait_s):   # no further attempt, ever: give up here
             return NextStep(None, now_s)
         due_s = now_s + wait_s
         if self.give_up == "next-wait" and due_s > arrival_s + self.expiry_s:
