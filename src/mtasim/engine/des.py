@@ -31,47 +31,60 @@ def run_des(scenario: Scenario, seed: int, arrivals: np.ndarray, recipient_of: n
     uses_random = sender.schedule.uses_random
     n = len(arrivals)
 
+    horizon = scenario.horizon_s
+    stop = math.inf if horizon is None else horizon
+
+    # SimPy's clock is the sum of the delays so far, which can differ from the intended time by a
+    # rounding step; the rules therefore run on exact logical times (``t``), the clock only orders events.
     def message(i: int):
-        arrival = env.now
+        arrival = float(arrivals[i])
         recipient = recipients[recipient_of[i]]
         failures = 0
         warned = False
+        t = arrival
         while True:
-            start = env.now
-            reply = recipient.reply_at(start)
-            recorder.attempt(i, failures + 1, start, reply.result, reply.text)
+            reply = recipient.reply_at(t)
+            recorder.attempt(i, failures + 1, t, reply.result, reply.text)
             if reply.duration_s:
-                yield env.timeout(reply.duration_s)
-            now = env.now
+                t += reply.duration_s
+                if t >= stop:
+                    return
+                yield env.timeout(max(0.0, t - env.now))
             if reply.result == AttemptResult.DELIVERED:
-                recorder.finish(i, Outcome.DELIVERED, reply.status, now)
+                recorder.finish(i, Outcome.DELIVERED, reply.status, t)
                 return
             if reply.result == AttemptResult.REJECTED:
-                recorder.finish(i, Outcome.BOUNCED, reply.status, now)
+                recorder.finish(i, Outcome.BOUNCED, reply.status, t)
                 return
             failures += 1
             recorder.defer(i, reply.status)
             u = uniform(jitter_key, i, failures) if uses_random else 1.0
-            step = sender.after_failure(failures, arrival, now, u, reply.result.is_connection_failure)
+            step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure)
             if step.give_up_s is not None:
-                if step.give_up_s > now:
-                    yield env.timeout(step.give_up_s - now)
-                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), env.now)
+                if step.give_up_s >= stop:
+                    return
+                if step.give_up_s > t:
+                    yield env.timeout(max(0.0, step.give_up_s - env.now))
+                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), step.give_up_s)
                 return
-            if not warned and sender.warns_at_failure(arrival, now):
+            if not warned and sender.warns_at_failure(arrival, t):
                 warned = True
-                recorder.warn(i, now)
-            yield env.timeout(step.attempt_s - now)
+                recorder.warn(i, t)
+            t = step.attempt_s
+            if t >= stop:
+                return
+            yield env.timeout(max(0.0, t - env.now))
 
     def source():
         for i in range(n):
-            t = arrivals[i]
+            t = float(arrivals[i])
+            if t >= stop:
+                return
             if t > env.now:
-                yield env.timeout(t - env.now)
+                yield env.timeout(max(0.0, t - env.now))
             env.process(message(i))
 
     env.process(source())
-    horizon = scenario.horizon_s
     env.run(until=horizon)
     _warn_by_age(scenario, recorder, horizon)
     return horizon
