@@ -70,6 +70,8 @@ class MessageTable:
     warned_s: np.ndarray       # float64, NaN when no delay warning
     statuses: list[str]
     recipients: list[str]
+    decisive_age_s: np.ndarray  # float64, see Recorder.finish
+    recovery_lag_s: np.ndarray  # float64, NaN unless delivered after a failure
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -115,6 +117,8 @@ class Recorder:
         self.final_s = np.full(n, np.nan)
         self.attempts = np.zeros(n, dtype=np.int32)
         self.warned_s = np.full(n, np.nan)
+        self.decisive_age_s = np.full(n, np.nan)
+        self.recovery_lag_s = np.full(n, np.nan)
         self.statuses = _Strings()
         self.replies = _Strings()
         self.every = record_attempts_every
@@ -145,14 +149,21 @@ class Recorder:
     def warn(self, message_id: int, time_s: float) -> None:
         self.warned_s[message_id] = time_s
 
-    def finish(self, message_id: int, outcome: Outcome, status: str, time_s: float) -> None:
+    def finish(self, message_id: int, outcome: Outcome, status: str, time_s: float,
+               decisive_age_s: float = np.nan, recovery_lag_s: float = np.nan) -> None:
+        """Record a message's end. ``decisive_age_s`` is the age that decides whether the message would
+        still end this way under a shorter expiry E (see :mod:`mtasim.curve`); ``recovery_lag_s`` the
+        delivery time minus the end of the outage behind its last failure."""
         self.outcome[message_id] = outcome
         self.status[message_id] = self.statuses(status)
         self.final_s[message_id] = time_s
+        self.decisive_age_s[message_id] = decisive_age_s
+        self.recovery_lag_s[message_id] = recovery_lag_s
 
     def messages(self) -> MessageTable:
         return MessageTable(self.recipient, self.arrival_s, self.outcome, self.status, self.final_s,
-                            self.attempts, self.warned_s, self.statuses.values, self.recipient_names)
+                            self.attempts, self.warned_s, self.statuses.values, self.recipient_names,
+                            self.decisive_age_s, self.recovery_lag_s)
 
     def attempt_table(self) -> AttemptTable | None:
         if not self.every:
@@ -173,7 +184,8 @@ class SimulationResult:
     attempts: AttemptTable | None
     total_attempts: int
     horizon_s: float | None
-    extra: dict[str, Any] = field(default_factory=dict)
+    #: The concrete recipient domains of this run (random outages drawn), indexed by messages.recipient.
+    domains: list[Any] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
         return {o.label: self.messages.count(o) for o in Outcome}
@@ -193,6 +205,7 @@ class SimulationResult:
             "attempts_per_message": round(self.total_attempts / n, 6) if n else 0.0,
             "delay_warnings": int(np.count_nonzero(~np.isnan(m.warned_s))),
             "delivery_latency_s": _percentiles(latency),
+            "recovery_lag_s": _percentiles(m.recovery_lag_s[~np.isnan(m.recovery_lag_s)], (50, 95)),
         }
         if self.horizon_s is not None:
             out["horizon_s"] = self.horizon_s
@@ -241,11 +254,12 @@ def _num(x: float) -> str:
     return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
 
 
-def _percentiles(values: np.ndarray) -> dict[str, float | None]:
+def _percentiles(values: np.ndarray, levels: tuple[int, ...] = (50, 90, 99)) -> dict[str, float | None]:
+    keys = [f"p{q}" for q in levels] + ["max"]
     if len(values) == 0:
-        return {"p50": None, "p90": None, "p99": None, "max": None}
-    p50, p90, p99 = np.percentile(values, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99), "max": float(values.max())}
+        return dict.fromkeys(keys)
+    found = list(np.percentile(values, levels)) + [values.max()]
+    return {k: float(v) for k, v in zip(keys, found)}
 
 
 def atomic_write(path: Path, write, *, binary: bool = False) -> Path:

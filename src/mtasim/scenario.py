@@ -8,20 +8,22 @@ would silently keep the last one).
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, replace
+import copy
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .config import ConfigError, Node
+from .grid import SweepSpec, sweep_from_node
 from .presets import sender_from_preset_node
 from .recipients import Recipient, recipient_from_node
 from .schedules import schedule_from_node
 from .sender import GIVE_UP_RULES, LAST_STATUS, WARNING_TIMINGS, Sender
 from .workload import Workload, workload_from_node
 
-__all__ = ["Scenario", "load_scenario", "scenario_from_dict", "sender_from_node"]
+__all__ = ["Scenario", "load_scenario", "scenario_from_dict", "sender_from_node", "with_overrides", "parse_path"]
 
 _STATUS = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
@@ -36,6 +38,9 @@ class Scenario:
     #: Nothing happens at or after the horizon; None = run until every message has finished.
     horizon_s: float | None = None
     source: str = "<scenario>"
+    sweep: SweepSpec | None = None
+    #: The parsed YAML this was read from; overrides (sweeps, curve series) edit a copy and re-validate.
+    data: Any = field(default=None, compare=False, repr=False)
 
     def with_seed(self, seed: int) -> "Scenario":
         return replace(self, seed=seed)
@@ -91,8 +96,65 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     if not items:
         raise rnode.error("expected at least one recipient")
     recipients = tuple(recipient_from_node(item) for item in items)
+    sweep_node = root.get("sweep", None)
+    sweep = sweep_from_node(sweep_node) if sweep_node is not None else None
     root.finish()
-    return Scenario(name, sender, workload, recipients, int(seed), horizon, source)
+    return Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, copy.deepcopy(data))
+
+
+_PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
+
+
+def parse_path(path: str) -> list[str | int]:
+    """``recipients[0].outages[1].end`` -> ``["recipients", 0, "outages", 1, "end"]``."""
+    parts: list[str | int] = []
+    for i, piece in enumerate(path.split(".")):
+        pos = 0
+        matched = False
+        while pos < len(piece):
+            m = _PATH_PART.match(piece, pos)
+            if not m or (m.group(1) and matched):
+                raise ValueError(f"expected a key path such as sender.expiry or recipients[0].outages[0].end, "
+                                 f"got {path!r}")
+            parts.append(m.group(1) if m.group(1) else int(m.group(2)))
+            matched = True
+            pos = m.end()
+        if not matched:
+            raise ValueError(f"expected a key path such as sender.expiry, got {path!r}")
+    return parts
+
+
+def with_overrides(scenario: Scenario, overrides: dict[str, Any], *, what: str = "override") -> Scenario:
+    """A copy of ``scenario`` with values set at key paths, validated like the file itself.
+
+    A path through a missing list item or a non-mapping is refused; a misspelt final key is caught by
+    validation as an unknown key, with its suggestion.
+    """
+    data = copy.deepcopy(scenario.data)
+    for path, value in overrides.items():
+        node: Any = data
+        try:
+            parts = parse_path(path)
+        except ValueError as exc:
+            raise ConfigError(scenario.source, path, f"{what}: {exc}") from None
+        for depth, part in enumerate(parts):
+            here = ".".join(str(p) for p in parts[:depth]) or "the scenario"
+            last = depth == len(parts) - 1
+            if isinstance(part, int):
+                if not isinstance(node, list) or part >= len(node):
+                    raise ConfigError(scenario.source, path, f"{what}: {here} has no item [{part}]")
+            elif not isinstance(node, dict):
+                raise ConfigError(scenario.source, path, f"{what}: {here} is not a mapping")
+            if last:
+                node[part] = value
+            else:
+                if isinstance(part, str) and part not in node:
+                    node[part] = {}
+                node = node[part]
+    try:
+        return scenario_from_dict(data, scenario.source)
+    except ConfigError as exc:
+        raise ConfigError(exc.source, exc.path, f"{what}: {exc.expected}") from None
 
 
 def sender_from_node(node: Node) -> Sender:

@@ -30,10 +30,12 @@ _EPS = 1e-9
 
 
 class NextStep(NamedTuple):
-    """Exactly one of the two is set: the next attempt's time, or the give-up time."""
+    """Exactly one of ``attempt_s`` and ``give_up_s`` is set; ``due_s`` is when the schedule made the
+    message due (before queue-runner alignment), when there is a next attempt."""
 
     attempt_s: float | None
     give_up_s: float | None
+    due_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,7 @@ class Sender:
             deadline_s = arrival_s + self.expiry_s
             if attempt_s >= deadline_s:
                 return NextStep(None, max(deadline_s, now_s))
-        return NextStep(attempt_s, None)
+        return NextStep(attempt_s, None, due_s)
 
     def warns_at_failure(self, arrival_s: float, now_s: float) -> bool:
         """``next-failure`` timing: does a failure at ``now_s`` (not ending the message) send the warning?"""

@@ -62,12 +62,20 @@ class Workload:
                 f"{format_duration(self.end_s)}), about {self.expected_count:,.0f} messages")
 
 
-def assign_recipients(shares: list[float], n: int, seed: int) -> np.ndarray:
-    """Recipient index per message, drawn by share (all zeros when there is one recipient)."""
+def assign_recipients(shares: list[float], domains: list[int], first_domain: np.ndarray, n: int,
+                      seed: int) -> np.ndarray:
+    """Concrete domain index per message: an entry drawn by share, then one of its ``domains`` uniformly."""
+    rng = generator(seed, Purpose.RECIPIENTS)
     if len(shares) == 1:
-        return np.zeros(n, dtype=np.int32)
-    p = np.asarray(shares, dtype=np.float64)
-    return generator(seed, Purpose.RECIPIENTS).choice(len(shares), size=n, p=p / p.sum()).astype(np.int32)
+        entry = np.zeros(n, dtype=np.int64)
+    else:
+        p = np.asarray(shares, dtype=np.float64)
+        entry = rng.choice(len(shares), size=n, p=p / p.sum())
+    index = np.asarray(first_domain, dtype=np.int64)[entry]
+    counts = np.asarray(domains, dtype=np.int64)
+    if counts.max(initial=1) > 1:
+        index = index + rng.integers(0, counts[entry])
+    return index.astype(np.int32)
 
 
 _RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*/\s*(\S+)\s*$")

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from ..results import Recorder, SimulationResult
 from ..scenario import Scenario
+from ..recipients import realize_recipients
 from ..workload import assign_recipients
 
 __all__ = ["simulate", "ENGINES"]
@@ -33,9 +34,12 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         raise EngineUnavailableError("the fast engine is not built yet; use --engine des or auto")
     seed = scenario.seed if seed is None else int(seed)
     arrivals = scenario.workload.arrivals(seed)
-    recipient_of = assign_recipients([r.share for r in scenario.recipients], len(arrivals), seed)
+    entries = scenario.recipients
+    domains, first_domain = realize_recipients(entries, seed)
+    recipient_of = assign_recipients([r.share for r in entries], [r.domains for r in entries], first_domain,
+                                     len(arrivals), seed)
     every = 1 if attempts is True else int(attempts or 0)
-    recorder = Recorder(arrivals, recipient_of, [r.domain for r in scenario.recipients], every)
-    horizon = run_des(scenario, seed, arrivals, recipient_of, recorder)
+    recorder = Recorder(arrivals, recipient_of, [r.domain for r in domains], every)
+    horizon = run_des(scenario.sender, domains, scenario.horizon_s, seed, arrivals, recipient_of, recorder)
     return SimulationResult(scenario, seed, "des", recorder.messages(), recorder.attempt_table(),
-                            recorder.total_attempts, horizon)
+                            recorder.total_attempts, horizon, domains=domains)

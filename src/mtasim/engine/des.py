@@ -13,26 +13,26 @@ import math
 import numpy as np
 import simpy
 
-from ..recipients import AttemptResult
+from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
-from ..scenario import Scenario
+from ..sender import Sender
 
 __all__ = ["run_des"]
 
 
-def run_des(scenario: Scenario, seed: int, arrivals: np.ndarray, recipient_of: np.ndarray,
-            recorder: Recorder) -> float | None:
-    """Simulate every message into ``recorder``; returns the horizon actually used (None = to the end)."""
+def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
+            arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
+    """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
     env = simpy.Environment()
-    sender = scenario.sender
-    recipients = scenario.recipients
     jitter_key = stream_key(seed, Purpose.JITTER)
     uses_random = sender.schedule.uses_random
     n = len(arrivals)
 
-    horizon = scenario.horizon_s
     stop = math.inf if horizon is None else horizon
+    by_attempt_age = sender.give_up == "at-deadline"
+    by_failure_age = sender.give_up == "last-attempt"
+    by_due_age = sender.give_up == "next-wait"
 
     # SimPy's clock is the sum of the delays so far, which can differ from the intended time by a
     # rounding step; the rules therefore run on exact logical times (``t``), the clock only orders events.
@@ -42,21 +42,27 @@ def run_des(scenario: Scenario, seed: int, arrivals: np.ndarray, recipient_of: n
         failures = 0
         warned = False
         t = arrival
+        decisive = -math.inf        # what decides survival under a shorter expiry (see Recorder)
+        outage_end = math.nan       # end of the outage behind the last failure
         while True:
-            reply = recipient.reply_at(t)
+            outage = recipient.outage_at(t)
+            reply = DELIVERED_REPLY if outage is None else outage.reply
             recorder.attempt(i, failures + 1, t, reply.result, reply.text)
+            if by_attempt_age:
+                decisive = t - arrival
             if reply.duration_s:
                 t += reply.duration_s
                 if t >= stop:
                     return
                 yield env.timeout(max(0.0, t - env.now))
             if reply.result == AttemptResult.DELIVERED:
-                recorder.finish(i, Outcome.DELIVERED, reply.status, t)
+                recorder.finish(i, Outcome.DELIVERED, reply.status, t, decisive, t - outage_end)
                 return
             if reply.result == AttemptResult.REJECTED:
-                recorder.finish(i, Outcome.BOUNCED, reply.status, t)
+                recorder.finish(i, Outcome.BOUNCED, reply.status, t, decisive)
                 return
             failures += 1
+            outage_end = outage.end_s
             recorder.defer(i, reply.status)
             u = uniform(jitter_key, i, failures) if uses_random else 1.0
             step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure)
@@ -65,8 +71,12 @@ def run_des(scenario: Scenario, seed: int, arrivals: np.ndarray, recipient_of: n
                     return
                 if step.give_up_s > t:
                     yield env.timeout(max(0.0, step.give_up_s - env.now))
-                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), step.give_up_s)
+                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), step.give_up_s, math.inf)
                 return
+            if by_failure_age:
+                decisive = t - arrival
+            elif by_due_age:
+                decisive = max(decisive, step.due_s - arrival)
             if not warned and sender.warns_at_failure(arrival, t):
                 warned = True
                 recorder.warn(i, t)
@@ -86,13 +96,12 @@ def run_des(scenario: Scenario, seed: int, arrivals: np.ndarray, recipient_of: n
 
     env.process(source())
     env.run(until=horizon)
-    _warn_by_age(scenario, recorder, horizon)
+    _warn_by_age(sender, recorder, horizon)
     return horizon
 
 
-def _warn_by_age(scenario: Scenario, recorder: Recorder, horizon: float | None) -> None:
+def _warn_by_age(sender: Sender, recorder: Recorder, horizon: float | None) -> None:
     """``age`` timing: a warning at arrival + W for every message not finished by then (vectorised)."""
-    sender = scenario.sender
     if not sender.warns_by_age:
         return
     warn_at = recorder.arrival_s + sender.delay_warning_s

@@ -1,0 +1,202 @@
+"""Tuning: the shortest expiry window that delivers a target fraction, and the schedule Pareto front.
+
+``tune_expiry`` reads the answer off one long run per replication (the decisive ages of
+:mod:`mtasim.curve`): the fraction delivered under a window E is the share of messages whose decisive
+age passes E, so the shortest window reaching the target is an order statistic of those ages.
+
+``tune_schedule`` runs a family of schedules (same sender otherwise, same seeds: common random numbers)
+and keeps the ones no other beats on both cost (mean attempts per message) and speed of recovery (p95 of
+delivery time minus the end of the outage that held the message back).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from .config import ConfigError
+from .curve import confidence_interval, replication_seed
+from .durations import format_duration
+from .engine import simulate
+from .results import Outcome
+from .scenario import Scenario
+from .schedules import ExponentialSchedule, FixedSchedule, Schedule
+
+__all__ = ["ExpiryAnswer", "tune_expiry", "Candidate", "tune_schedule", "pareto_front", "FAMILIES"]
+
+#: The longest window tried by default: past RFC 5321's "4-5 days" with room to spare.
+DEFAULT_MAX_EXPIRY_S = 30 * 86400.0
+
+
+@dataclass(frozen=True)
+class ExpiryAnswer:
+    target: float
+    expiry_s: float | None          # None: not reachable within max_expiry_s
+    ci_low_s: float | None
+    ci_high_s: float | None
+    fraction: float                 # delivered at expiry_s (pooled)
+    fraction_ci: tuple[float, float]
+    messages: int
+    replications: int
+    max_expiry_s: float
+    give_up: str
+
+
+def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
+                max_expiry_s: float = DEFAULT_MAX_EXPIRY_S, engine: str = "auto") -> ExpiryAnswer:
+    """Shortest whole-second window E delivering at least ``target`` of the messages, with a 95 % interval
+    (order statistics for one replication; a bootstrap over replications otherwise)."""
+    if not 0 < target <= 1:
+        raise ConfigError("--target", "", f"expected a fraction in (0, 1] (1 = every message), got {target}")
+    sender = scenario.sender
+    if sender.give_up == "attempts":
+        raise ConfigError(scenario.source, "sender.give_up", "expected an expiry-based give-up rule; "
+                          "'attempts' has no expiry window to tune")
+    if scenario.horizon_s is not None:
+        raise ConfigError(scenario.source, "horizon", "expected no horizon when tuning the expiry (a horizon "
+                          "cuts the runs short of the windows being compared)")
+    longest = replace(scenario, sender=replace(sender, expiry_s=max_expiry_s))
+    per_rep: list[np.ndarray] = []
+    sizes: list[int] = []
+    for r in range(replications):
+        m = simulate(longest, replication_seed(scenario.seed, r), engine=engine).messages
+        ages = np.where(m.outcome == Outcome.DELIVERED, m.decisive_age_s, np.inf)
+        per_rep.append(_window_needed(ages, sender.give_up))
+        sizes.append(len(m))
+    needed = np.concatenate(per_rep)     # per message: the shortest window under which it is delivered
+    n = len(needed)
+    best = _quantile_window(needed, target)
+    if replications == 1:
+        low, high = _order_statistic_ci(needed, target)
+    else:
+        low, high = _bootstrap_ci(per_rep, target)
+    fraction_at = best if best is not None else max_expiry_s
+    delivered = np.array([np.count_nonzero(w <= fraction_at) for w in per_rep])
+    fraction, f_low, f_high = confidence_interval(delivered, np.array(sizes))
+    return ExpiryAnswer(target, best, low, high, fraction, (f_low, f_high), n, replications, max_expiry_s,
+                        sender.give_up)
+
+
+def _window_needed(decisive: np.ndarray, give_up: str) -> np.ndarray:
+    """The shortest whole-second window that lets each message through (inf: none)."""
+    if give_up == "next-wait":                       # survives iff decisive <= E
+        window = np.ceil(np.maximum(decisive, 0.0))
+    else:                                            # survives iff decisive < E
+        window = np.floor(np.maximum(decisive, -1.0)) + 1.0
+    return np.maximum(window, 1.0)                   # a window shorter than 1 s means nothing
+
+
+def _quantile_window(needed: np.ndarray, target: float) -> float | None:
+    k = math.ceil(target * len(needed) - 1e-9)
+    if k == 0:
+        return 1.0
+    value = float(np.partition(needed, k - 1)[k - 1])
+    return None if math.isinf(value) else value
+
+
+def _order_statistic_ci(needed: np.ndarray, target: float) -> tuple[float | None, float | None]:
+    n = len(needed)
+    half = 1.959963984540054 * math.sqrt(n * target * (1 - target))
+    lo_k = max(1, math.floor(n * target - half))
+    hi_k = min(n, math.ceil(n * target + half))
+    ordered = np.sort(needed)
+    low, high = float(ordered[lo_k - 1]), float(ordered[hi_k - 1])
+    return (None if math.isinf(low) else low), (None if math.isinf(high) else high)
+
+
+def _bootstrap_ci(per_rep: list[np.ndarray], target: float, resamples: int = 400
+                  ) -> tuple[float | None, float | None]:
+    rng = np.random.default_rng(0)      # fixed: the interval is part of the answer, not a new draw
+    answers = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(per_rep), len(per_rep))
+        w = _quantile_window(np.concatenate([per_rep[i] for i in pick]), target)
+        answers.append(math.inf if w is None else w)
+    low, high = np.percentile(answers, [2.5, 97.5])
+    return (None if math.isinf(low) else float(low)), (None if math.isinf(high) else float(high))
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Candidate:
+    label: str
+    schedule: Schedule
+    params: dict[str, float]
+    mean_attempts: float
+    recovery_lag_p95_s: float
+    fraction_delivered: float
+    on_front: bool = False
+
+
+#: Default grids per family (seconds, factors); overridable from the CLI.
+FAMILIES: dict[str, dict[str, tuple[float, ...]]] = {
+    "exponential": {"first": (60.0, 300.0, 600.0, 900.0, 1800.0), "factor": (1.5, 2.0, 3.0),
+                    "max": (900.0, 1800.0, 3600.0, 7200.0, 14400.0)},
+    "fixed": {"interval": (60.0, 300.0, 600.0, 900.0, 1800.0, 3600.0, 7200.0, 14400.0)},
+}
+
+
+def family_schedules(family: str, grid: dict[str, tuple[float, ...]] | None = None
+                     ) -> list[tuple[str, Schedule, dict[str, float]]]:
+    if family not in FAMILIES:
+        raise ConfigError("--family", "", f"expected one of {', '.join(FAMILIES)}, got {family!r}")
+    axes = dict(FAMILIES[family])
+    axes.update(grid or {})
+    out = []
+    if family == "fixed":
+        for interval in axes["interval"]:
+            out.append((f"every {format_duration(interval)}", FixedSchedule(interval), {"interval_s": interval}))
+        return out
+    for first, factor, cap in itertools.product(axes["first"], axes["factor"], axes["max"]):
+        if cap < first:
+            continue
+        label = f"{format_duration(first)} x{factor:g} max {format_duration(cap)}"
+        out.append((label, ExponentialSchedule(first, factor, cap),
+                    {"first_s": first, "factor": factor, "max_s": cap}))
+    return out
+
+
+def evaluate_schedule(scenario: Scenario, schedule: Schedule, replications: int, engine: str = "auto"
+                      ) -> tuple[float, float, float]:
+    """(mean attempts per message, p95 recovery lag, fraction delivered) pooled over replications."""
+    run = replace(scenario, sender=replace(scenario.sender, schedule=schedule))
+    attempts = messages = delivered = 0
+    lags = []
+    for r in range(replications):
+        m = simulate(run, replication_seed(scenario.seed, r), engine=engine).messages
+        attempts += int(m.attempts.sum())
+        messages += len(m)
+        delivered += m.count(Outcome.DELIVERED)
+        lags.append(m.recovery_lag_s[~np.isnan(m.recovery_lag_s)])
+    lag = np.concatenate(lags)
+    p95 = float(np.percentile(lag, 95)) if len(lag) else 0.0
+    return attempts / max(messages, 1), p95, delivered / max(messages, 1)
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
+    """True for each point that no other point beats on both coordinates (both minimised)."""
+    flags = []
+    for i, (a, b) in enumerate(points):
+        dominated = any((c <= a and d <= b) and (c < a or d < b) for j, (c, d) in enumerate(points) if j != i)
+        flags.append(not dominated)
+    return flags
+
+
+def tune_schedule(scenario: Scenario, family: str = "exponential", *, replications: int = 1,
+                  grid: dict[str, tuple[float, ...]] | None = None, engine: str = "auto",
+                  map_fn: Any = map) -> list[Candidate]:
+    """Evaluate every schedule of the family; mark the Pareto front (sorted by mean attempts)."""
+    options = family_schedules(family, grid)
+    results = list(map_fn(_evaluate_job, [(scenario, s, replications, engine) for _, s, _ in options]))
+    front = pareto_front([(a, lag) for a, lag, _ in results])
+    candidates = [Candidate(label, schedule, params, a, lag, frac, flag)
+                  for (label, schedule, params), (a, lag, frac), flag in zip(options, results, front)]
+    return sorted(candidates, key=lambda c: (c.mean_attempts, c.recovery_lag_p95_s))
+
+
+def _evaluate_job(job: tuple[Scenario, Schedule, int, str]) -> tuple[float, float, float]:
+    return evaluate_schedule(*job)
