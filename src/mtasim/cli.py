@@ -20,6 +20,7 @@ from . import __version__
 from .config import ConfigError, Node
 from .durations import DurationError, format_duration, format_hms, parse_duration
 from .engine import ENGINES, EngineUnavailableError, simulate
+from .plotcmd import PlotInputError, add_plot_parser
 from .presets import PRESETS, UnknownPresetError, get_preset, sender_from_preset_node
 from .rng import Purpose, stream_key, uniform
 from .scenario import load_scenario
@@ -39,11 +40,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, UsageError, EngineUnavailableError, UnknownPresetError) as exc:
+    except (ConfigError, UsageError, EngineUnavailableError, UnknownPresetError, PlotInputError) as exc:
         print(f"mtasim: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        print("mtasim: interrupted; no output files were written", file=sys.stderr)
+        print("mtasim: interrupted; files already written are complete, nothing is half-written",
+              file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
@@ -81,7 +83,62 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("scenario", help="scenario YAML file")
     val.set_defaults(func=cmd_validate)
+
+    cur = sub.add_parser("curve", help="fraction delivered against the expiry window")
+    cur.add_argument("scenario", help="scenario YAML file")
+    cur.add_argument("--expiry", default="1h..96h/1h", metavar="RANGE",
+                     help="expiry windows: start..end/step or a comma list (default 1h..96h/1h)")
+    cur.add_argument("--series", metavar="KIND=V1,V2",
+                     help="one line per preset=NAME,... or per outage=DURATION,...")
+    cur.add_argument("--replications", type=_positive_int, default=1, help="runs per series (seeds seed..seed+N-1)")
+    cur.add_argument("--method", choices=("auto", "single-run", "explicit"), default="auto",
+                     help="auto: one run per series and replication where valid (default)")
+    cur.add_argument("--out", metavar="DIR", required=True, help="write curve.csv, curve.json, curve.png here")
+    cur.set_defaults(func=cmd_curve)
+
+    swp = sub.add_parser("sweep", help="run the scenario's sweep: grid x replications, one row per run")
+    swp.add_argument("scenario", help="scenario YAML file with a sweep: section")
+    swp.add_argument("--out", metavar="DIR", required=True, help="write sweep.csv and sweep.json here")
+    swp.add_argument("--workers", type=_positive_int, default=1, help="parallel worker processes (default 1)")
+    swp.add_argument("--resume", action="store_true", help="skip the runs already in DIR/sweep.csv")
+    swp.add_argument("--dask", metavar="ADDRESS", help="run on a Dask cluster: tcp://host:8786, or local")
+    swp.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    swp.set_defaults(func=cmd_sweep)
+
+    tun = sub.add_parser("tune", help="shortest expiry for a target, or a schedule Pareto front")
+    tsub = tun.add_subparsers(dest="what", required=True, metavar="WHAT")
+    te = tsub.add_parser("expiry", help="shortest expiry window delivering --target of the messages")
+    te.add_argument("scenario", help="scenario YAML file")
+    te.add_argument("--target", type=float, required=True, help="fraction to deliver, in (0, 1]")
+    te.add_argument("--replications", type=_positive_int, default=1)
+    te.add_argument("--max-expiry", default="30d", metavar="DURATION", help="longest window tried (default 30d)")
+    te.add_argument("--json", action="store_true")
+    te.set_defaults(func=cmd_tune_expiry)
+    ts = tsub.add_parser("schedule", help="Pareto front of attempts against recovery lag over a schedule family")
+    ts.add_argument("scenario", help="scenario YAML file")
+    ts.add_argument("--family", default="exponential", help="exponential (first, factor, max) or fixed (interval)")
+    ts.add_argument("--max-recovery-lag", metavar="DURATION", help="recommend the cheapest schedule within this")
+    ts.add_argument("--first", metavar="LIST", help="grid for first, e.g. 1m,5m,15m")
+    ts.add_argument("--factor", metavar="LIST", help="grid for factor, e.g. 1.5,2,3")
+    ts.add_argument("--max", metavar="LIST", help="grid for max, e.g. 30m,1h,4h")
+    ts.add_argument("--interval", metavar="LIST", help="grid for fixed intervals")
+    ts.add_argument("--replications", type=_positive_int, default=1)
+    ts.add_argument("--workers", type=_positive_int, default=1)
+    ts.add_argument("--out", metavar="DIR", help="write pareto.csv, pareto.json, pareto.png here")
+    ts.set_defaults(func=cmd_tune_schedule)
+
+    add_plot_parser(sub)
     return p
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return value
 
 
 def _seed(text: str) -> int:
@@ -231,4 +288,202 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  recipient {r.describe()}")
     if s.horizon_s is not None:
         print(f"  horizon: {format_duration(s.horizon_s)}")
+    return 0
+
+
+# ------------------------------------------------------------------------------------------------
+def _durations(option: str, text: str) -> list[float]:
+    """``start..end/step`` or ``a,b,c`` (durations) -> seconds."""
+    from .grid import parse_range
+    try:
+        if ".." in text:
+            return parse_range(text)
+        values = [parse_duration(v.strip()) for v in text.split(",") if v.strip()]
+    except ValueError as exc:
+        raise UsageError(f"{option}: {exc}") from None
+    if not values:
+        raise UsageError(f"{option}: expected at least one value")
+    return values
+
+
+def _numbers(option: str, text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(",") if v.strip())
+    except ValueError:
+        raise UsageError(f"{option}: expected a comma list of numbers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise UsageError(f"{option}: expected numbers >= 1, got {text!r}")
+    return values
+
+
+def cmd_curve(args: argparse.Namespace) -> int:
+    from .curve import expiry_curve
+    from .plots import curve_figure, save_figure
+    from .results import atomic_write
+
+    expiries = _durations("--expiry", args.expiry)
+    scenario = load_scenario(args.scenario)
+    curve = expiry_curve(scenario, expiries, series=args.series, replications=args.replications,
+                         method=args.method)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    columns = ["series", "expiry_s", "delivered", "expired", "bounced", "queued", "messages", "fraction",
+               "ci_low", "ci_high"]
+
+    def write_csv(f):
+        f.write(",".join(columns) + "\n")
+        for p in curve.points:
+            f.write(",".join(_csv_cell(getattr(p, c)) for c in columns) + "\n")
+
+    atomic_write(out / "curve.csv", write_csv)
+    meta = {"scenario": curve.scenario, "series_kind": curve.series_kind, "method": curve.method,
+            "replications": curve.replications, "points": len(curve.points), "seconds": round(curve.seconds, 3)}
+    atomic_write(out / "curve.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
+    series = {label: {"expiry_s": [p.expiry_s for p in pts], "fraction": [p.fraction for p in pts],
+                      "ci_low": [p.ci_low for p in pts], "ci_high": [p.ci_high for p in pts]}
+              for label, pts in curve.series().items()}
+    legend = {"preset": "sender preset", "outage": "outage length"}.get(curve.series_kind)
+    save_figure(curve_figure(series, curve.scenario, legend_title=legend), out / "curve.png")
+    print(f"{curve.scenario}: {len(curve.points)} points, method {curve.method}, "
+          f"{curve.replications} replication(s), {curve.seconds:.2f} s")
+    print()
+    print(f"{'series':<28} {'shortest expiry delivering':>26}")
+    print(f"{'':<28} {'50%':>8} {'90%':>8} {'99%':>8} {'100%':>8}")
+    for label, pts in curve.series().items():
+        cells = []
+        for level in (0.5, 0.9, 0.99, 1.0):
+            hit = next((p for p in pts if p.fraction >= level - 1e-12), None)
+            cells.append(f"{hit.expiry_s / 3600:g}h" if hit else "-")
+        print(f"{label:<28} " + " ".join(f"{c:>8}" for c in cells))
+    print(f"\nwrote {out}/: curve.csv, curve.json, curve.png")
+    return 0
+
+
+def _csv_cell(value: Any) -> str:
+    if isinstance(value, float):
+        value = float(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    text = str(value)
+    return f'"{text}"' if ("," in text or '"' in text) else text
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from .sweep import SweepError, dask_executor, plan_sweep, process_executor, run_sweep, serial_executor
+
+    scenario = load_scenario(args.scenario)
+    tasks = plan_sweep(scenario)          # validates every grid point before anything is written
+    if args.dask:
+        executor = dask_executor(args.dask, args.workers)
+    elif args.workers > 1:
+        executor = process_executor(args.workers)
+    else:
+        executor = serial_executor
+    try:
+        path = run_sweep(scenario, args.out, executor=executor, resume=args.resume,
+                         progress=False if args.no_progress else None)
+    except SweepError as exc:
+        raise UsageError(str(exc)) from None
+    spec = scenario.sweep
+    print(f"{scenario.name}: {spec.size()} grid points x {spec.replications} replication(s) = {len(tasks)} runs")
+    print(f"wrote {path}")
+    return 0
+
+
+def cmd_tune_expiry(args: argparse.Namespace) -> int:
+    from .tune import tune_expiry
+
+    try:
+        max_expiry = parse_duration(args.max_expiry)
+    except DurationError as exc:
+        raise UsageError(f"--max-expiry: {exc}") from None
+    scenario = load_scenario(args.scenario)
+    a = tune_expiry(scenario, args.target, replications=args.replications, max_expiry_s=max_expiry)
+    if args.json:
+        print(json.dumps({"scenario": scenario.name, "target": a.target, "expiry_s": a.expiry_s,
+                          "ci_low_s": a.ci_low_s, "ci_high_s": a.ci_high_s, "fraction": a.fraction,
+                          "fraction_ci": list(a.fraction_ci), "messages": a.messages,
+                          "replications": a.replications, "give_up": a.give_up}, indent=2))
+        return 0
+    print(f"{scenario.name}: {a.messages:,} messages over {a.replications} replication(s), give-up rule {a.give_up}")
+    if a.expiry_s is None:
+        print(f"no expiry window up to {format_duration(a.max_expiry_s)} delivers {a.target:.2%}: "
+              f"at most {a.fraction:.3%} get through")
+        return 0
+    def show(x):
+        return "beyond " + format_duration(a.max_expiry_s) if x is None else f"{format_hms(x)}"
+    print(f"shortest expiry delivering >= {a.target:.3%}: {format_hms(a.expiry_s)} "
+          f"(95% interval {show(a.ci_low_s)} .. {show(a.ci_high_s)})")
+    print(f"delivered at that window: {a.fraction:.3%} (95% interval {a.fraction_ci[0]:.3%} .. "
+          f"{a.fraction_ci[1]:.3%})")
+    return 0
+
+
+def cmd_tune_schedule(args: argparse.Namespace) -> int:
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .plots import pareto_figure, save_figure
+    from .results import atomic_write
+    from .tune import FAMILIES, tune_schedule
+
+    if args.family not in FAMILIES:
+        raise UsageError(f"--family: expected one of {', '.join(FAMILIES)}, got {args.family!r}")
+    grid: dict[str, tuple[float, ...]] = {}
+    for name in ("first", "max", "interval"):
+        if getattr(args, name):
+            grid[name] = tuple(_durations(f"--{name}", getattr(args, name)))
+    if args.factor:
+        grid["factor"] = _numbers("--factor", args.factor)
+    wrong = [k for k in grid if k not in FAMILIES[args.family]]
+    if wrong:
+        raise UsageError(f"--{wrong[0]}: not a parameter of the {args.family} family "
+                         f"(it has {', '.join(FAMILIES[args.family])})")
+    lag_limit = _durations("--max-recovery-lag", args.max_recovery_lag)[0] if args.max_recovery_lag else None
+    scenario = load_scenario(args.scenario)
+    if args.workers > 1:
+        with ProcessPoolExecutor(args.workers) as pool:
+            candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
+                                       map_fn=pool.map)
+    else:
+        candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid)
+    front = [c for c in candidates if c.on_front]
+    print(f"{scenario.name}: {len(candidates)} {args.family} schedules, {len(front)} on the Pareto front")
+    print()
+    print(f"{'schedule':<26} {'attempts/msg':>12} {'p95 recovery lag':>17} {'delivered':>10}")
+    for c in front:
+        print(f"{c.label:<26} {c.mean_attempts:>12.2f} {format_hms(round(c.recovery_lag_p95_s)):>17} "
+              f"{c.fraction_delivered:>10.2%}")
+    if lag_limit is not None:
+        ok = [c for c in front if c.recovery_lag_p95_s <= lag_limit]
+        print()
+        if ok:
+            best = ok[0]
+            print(f"cheapest schedule with p95 recovery lag <= {format_duration(lag_limit)}: {best.label} "
+                  f"({best.mean_attempts:.2f} attempts per message, lag {format_hms(round(best.recovery_lag_p95_s))})")
+        else:
+            print(f"no schedule of this grid keeps the p95 recovery lag within {format_duration(lag_limit)}")
+    if args.out:
+        out = Path(args.out)
+        out.mkdir(parents=True, exist_ok=True)
+        columns = ["label", "first_s", "factor", "max_s", "interval_s", "mean_attempts", "recovery_lag_p95_s",
+                   "fraction_delivered", "on_front"]
+
+        def write_csv(f):
+            f.write(",".join(columns) + "\n")
+            for c in candidates:
+                values = {"label": c.label, **c.params, "mean_attempts": c.mean_attempts,
+                          "recovery_lag_p95_s": c.recovery_lag_p95_s, "fraction_delivered": c.fraction_delivered,
+                          "on_front": "true" if c.on_front else "false"}
+                f.write(",".join(_csv_cell(values[k]) if k in values else "" for k in columns) + "\n")
+
+        atomic_write(out / "pareto.csv", write_csv)
+        meta = {"scenario": scenario.name, "family": args.family, "max_recovery_lag_s": lag_limit,
+                "replications": args.replications}
+        atomic_write(out / "pareto.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
+        fig = pareto_figure({"mean_attempts": [c.mean_attempts for c in candidates],
+                             "recovery_lag_p95_s": [c.recovery_lag_p95_s for c in candidates],
+                             "on_front": [c.on_front for c in candidates],
+                             "labels": [c.label for c in candidates]},
+                            scenario.name, lag_limit)
+        save_figure(fig, out / "pareto.png")
+        print(f"\nwrote {out}/: pareto.csv, pareto.json, pareto.png")
     return 0

@@ -176,7 +176,7 @@ def expiry_curve(scenario: Scenario, expiries_s: list[float], *, series: str | N
             fraction, low, high = confidence_interval(c[:, 1], c[:, 0])
             total = c.sum(axis=0)
             points.append(CurvePoint(label, expiry, int(total[0]), int(total[1]), int(total[2]), int(total[3]),
-                                     int(total[4]), fraction, low, high))
+                                     int(total[4]), float(fraction), float(low), float(high)))
     return Curve(scenario.name, points, "+".join(sorted(used)), replications, kind,
                  time.perf_counter() - started)
 

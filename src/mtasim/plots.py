@@ -1,9 +1,16 @@
 """Every figure mtasim draws. The only module that imports matplotlib (with the non-interactive Agg
-backend, so plotting works on machines without a display)."""
+backend, so plotting works on machines without a display).
+
+The builders take plain data (NumPy arrays, lists, dicts) and return a :class:`Figure`; they never read
+files (``plotcmd.py`` does that). Times come in seconds and are shown in hours (recovery lags in minutes).
+:func:`save_figure` writes a figure atomically as PNG, or SVG when the name ends in ``.svg``.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -13,10 +20,18 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter, LogLocator, MultipleLocator, NullFormatter, PercentFormatter,
+)
+from matplotlib.text import Text  # noqa: E402
+from matplotlib.transforms import Bbox  # noqa: E402
 
 from .results import Outcome, SimulationResult, atomic_write  # noqa: E402
 
-__all__ = ["timeline_figure", "save_figure", "OUTCOME_COLOURS"]
+__all__ = [
+    "curve_figure", "heatmap_figure", "latency_figure", "pareto_figure", "timeline_figure",
+    "timeline_figure_from_data", "save_figure", "OUTCOME_COLOURS",
+]
 
 OUTCOME_COLOURS = {
     Outcome.DELIVERED: "#1a9850",
@@ -25,8 +40,180 @@ OUTCOME_COLOURS = {
     Outcome.QUEUED: "#878787",
 }
 _OUTAGE_COLOURS = ("#fdae61", "#abd9e9", "#fee090", "#c2a5cf")
+#: Size of every figure except the timeline (which keeps its wider shape for the legend beside it).
+FIGSIZE = (9, 5.5)
+_TITLE_SIZE = 12
+_FRONT_COLOUR = "#d95f02"
 
 
+# -- fraction delivered against the expiry window --------------------------------------------------
+def curve_figure(series: Mapping[str, Mapping[str, Any]], title: str, *,
+                 legend_title: str | None = None) -> Figure:
+    """Fraction delivered against the expiry window, one line per series with its confidence band.
+
+    ``series`` maps a name to arrays ``expiry_s``, ``fraction``, ``ci_low``, ``ci_high`` (NaN in a
+    bound: no band there). Names of the form ``key=value`` (``outage=36h``) are shown as ``value`` under
+    a legend titled ``key``, unless ``legend_title`` says otherwise.
+    """
+    if not series:
+        raise ValueError("curve_figure needs at least one series")
+    labels, common_key = _split_keyed(list(series))
+    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    colours = _colours(len(series))
+    max_h = 0.0
+    for (name, s), label, colour in zip(series.items(), labels, colours):
+        x = np.asarray(s["expiry_s"], dtype=float) / 3600.0
+        order = np.argsort(x, kind="stable")
+        x = x[order]
+        y, lo, hi = (np.asarray(s[k], dtype=float)[order] for k in ("fraction", "ci_low", "ci_high"))
+        band = np.isfinite(lo) & np.isfinite(hi)
+        if band.any():
+            ax.fill_between(x, np.where(band, lo, np.nan), np.where(band, hi, np.nan), color=colour, alpha=0.2,
+                            lw=0, zorder=1)
+        ax.plot(x, y, color=colour, lw=1.8, marker="o", ms=3.5, label=label, zorder=2)
+        if len(x):
+            max_h = max(max_h, float(np.nanmax(x)))
+    _hour_ticks(ax.xaxis, max_h)
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("expiry window (hours)")
+    ax.set_ylabel("fraction delivered")
+    ax.set_title(title, fontsize=_TITLE_SIZE)
+    ax.grid(alpha=0.3)
+    ax.legend(title=legend_title if legend_title is not None else common_key, loc="best", fontsize=9,
+              title_fontsize=9, framealpha=0.9)
+    return fig
+
+
+# -- fraction delivered over two parameters ----------------------------------------------------------
+def heatmap_figure(rows: Sequence[Any], cols: Sequence[Any], values: Any, title: str,
+                   row_label: str = "outage duration", col_label: str = "expiry window (hours)", *,
+                   subtitle: str | None = None) -> Figure:
+    """A grid of fractions delivered, each cell annotated as a percentage (one decimal).
+
+    ``rows`` and ``cols`` are the tick labels; numbers among them are seconds, shown in hours (so the
+    default ``col_label`` reads "expiry window (hours)"), text is shown as it is. ``values`` has one row
+    per row label; NaN cells are grey and marked "–".
+    """
+    grid = np.asarray(values, dtype=float)
+    if grid.shape != (len(rows), len(cols)):
+        raise ValueError(f"heatmap values have shape {grid.shape}, expected ({len(rows)}, {len(cols)})")
+    if grid.size == 0:
+        raise ValueError("heatmap_figure needs at least one row and one column")
+    n_rows, n_cols = grid.shape
+    # Wide or tall grids get a bigger canvas so each cell keeps room for its "99.9%".
+    width = min(16.0, max(FIGSIZE[0], 2.8 + 0.55 * n_cols))
+    height = min(12.0, max(FIGSIZE[1], 1.6 + 0.45 * n_rows))
+    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
+    image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
+                      interpolation="nearest")
+    ax.set_xticks(range(len(cols)), [_tick_text(c) for c in cols])
+    ax.set_yticks(range(len(rows)), [_tick_text(r) for r in rows])
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    cell_w_pt, cell_h_pt = (width - 2.8) * 72 / n_cols, (height - 1.6) * 72 / n_rows
+    size = next((pt for pt, room in ((9, 45), (8, 36), (7, 30)) if cell_w_pt >= room), None)
+    if size is not None and cell_h_pt >= 11:            # else too small to annotate: the colours speak
+        for i in range(n_rows):
+            for j in range(n_cols):
+                v = grid[i, j]
+                if np.isfinite(v):
+                    ax.text(j, i, f"{v:.1%}", ha="center", va="center", fontsize=size,
+                            color=_text_colour(cmap(float(np.clip(v, 0.0, 1.0)))))
+                else:
+                    ax.text(j, i, "–", ha="center", va="center", fontsize=size, color="#555555")
+    bar = fig.colorbar(image, ax=ax, fraction=0.05, pad=0.02)
+    bar.set_label("fraction delivered")
+    bar.ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.set_xlabel(col_label)
+    ax.set_ylabel(row_label)
+    ax.set_title(title if subtitle is None else f"{title}\n{subtitle}", fontsize=_TITLE_SIZE)
+    return fig
+
+
+# -- delivery latency ------------------------------------------------------------------------------
+def latency_figure(series: Mapping[str, Any], title: str) -> Figure:
+    """Empirical CDF of delivery latency (seconds in, hours shown), one step line per series.
+
+    Non-finite latencies are ignored; the legend gives each series' number of delivered messages.
+    """
+    if not series:
+        raise ValueError("latency_figure needs at least one series")
+    data = {}
+    for name, values in series.items():
+        v = np.asarray(values, dtype=float)
+        data[name] = np.sort(v[np.isfinite(v)]) / 3600.0
+    max_h = max((float(v[-1]) for v in data.values() if len(v)), default=1.0) or 1.0
+    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    for (name, v), colour in zip(data.items(), _colours(len(data))):
+        n = len(v)
+        label = f"{name} (n={n:,})"
+        if n == 0:
+            ax.plot([], [], color=colour, lw=1.8, label=f"{name} (n=0, nothing delivered)")
+            continue
+        ranks = np.arange(n) if n <= 4000 else np.unique(np.linspace(0, n - 1, 4000).astype(np.int64))
+        x = np.concatenate([[0.0], v[ranks], [max_h * 1.02]])
+        y = np.concatenate([[0.0], (ranks + 1) / n, [1.0]])
+        ax.step(x, y, where="post", color=colour, lw=1.8, label=label)
+    _hour_ticks(ax.xaxis, max_h)
+    ax.set_xlim(0, max_h * 1.02)
+    ax.set_ylim(0, 1.02)
+    ax.set_xlabel("delivery latency (hours)")
+    ax.set_ylabel("fraction of delivered messages")
+    ax.set_title(title, fontsize=_TITLE_SIZE)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    return fig
+
+
+# -- retry schedules: attempts against recovery lag ------------------------------------------------------
+def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: float | None = None) -> Figure:
+    """Every candidate schedule as a grey dot (mean attempts per message, p95 recovery lag in minutes),
+    the Pareto front as a connected, labelled line, and the allowed recovery lag as a dashed line.
+
+    ``points`` holds arrays ``mean_attempts``, ``recovery_lag_p95_s``, ``on_front`` (bool) and a list
+    ``labels``; candidates without a finite value are left out (the legend says how many).
+    """
+    x = np.asarray(points["mean_attempts"], dtype=float)
+    y = np.asarray(points["recovery_lag_p95_s"], dtype=float) / 60.0
+    on = np.asarray(points["on_front"], dtype=bool)
+    labels = [str(t) for t in points["labels"]]
+    if not (len(x) == len(y) == len(on) == len(labels)):
+        raise ValueError("pareto points: mean_attempts, recovery_lag_p95_s, on_front and labels differ in length")
+    finite = np.isfinite(x) & np.isfinite(y)
+    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    left_out = int(np.count_nonzero(~finite))
+    note = f"; {left_out} without a value not shown" if left_out else ""
+    ax.scatter(x[finite], y[finite], s=16, color="#9e9e9e", alpha=0.75, linewidths=0, zorder=2,
+               label=f"candidates ({len(x):,}{note})")
+    front = np.flatnonzero(on & finite)
+    front = front[np.lexsort((y[front], x[front]))]
+    if len(front):
+        ax.plot(x[front], y[front], color=_FRONT_COLOUR, lw=1.6, marker="o", ms=6, zorder=3,
+                label=f"Pareto front ({len(front)})")
+    if max_recovery_lag_s is not None:
+        ax.axhline(max_recovery_lag_s / 60.0, color="#333333", ls="--", lw=1.1, zorder=1,
+                   label=f"allowed p95 recovery lag ({_minutes_text(max_recovery_lag_s)})")
+    if finite.any():
+        lo, hi = float(x[finite].min()), float(x[finite].max())
+        if lo > 0 and hi / lo > 20:
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            ax.xaxis.set_minor_formatter(NullFormatter())
+    ax.set_ylim(bottom=0)
+    ax.set_xlabel("mean attempts per message")
+    ax.set_ylabel("p95 recovery lag (minutes)")
+    ax.set_title(title, fontsize=_TITLE_SIZE)
+    ax.grid(alpha=0.3)
+    legend = ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
+    if len(front):
+        _place_labels(fig, ax, x[front], y[front], [labels[i] for i in front], avoid=[legend])
+    return fig
+
+
+# -- each message's attempts ---------------------------------------------------------------------------
 def timeline_figure(result: SimulationResult, max_messages: int = 200) -> Figure:
     """Each sampled message's attempts as dots on its own row over the shaded outage windows.
 
@@ -35,43 +222,72 @@ def timeline_figure(result: SimulationResult, max_messages: int = 200) -> Figure
     if result.attempts is None:
         raise ValueError("the timeline needs recorded attempts (simulate with attempts=True or an int)")
     m, a = result.messages, result.attempts
-    recorded = np.unique(a.message_id)
+    recipients = getattr(result, "domains", None) or result.scenario.recipients
+    outages = [(f"outage at {r.domain}", o.start_s, o.end_s) for r in recipients for o in r.outages]
+    return timeline_figure_from_data(result.scenario.name, np.arange(len(m)), a.message_id, a.time_s, m.outcome,
+                                     m.final_s, outages, max_messages=max_messages)
+
+
+def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: Any, attempt_time_s: Any,
+                              outcome_per_message: Mapping[int, int] | Any,
+                              final_s_per_message: Mapping[int, float] | Any,
+                              outages: Sequence[tuple[str, float, float]], *, max_messages: int = 200) -> Figure:
+    """The timeline from plain data.
+
+    ``message_ids`` are all messages of the run (the counts in the legend are over these); the rows are
+    the messages with recorded attempts, at most ``max_messages`` of them sampled evenly.
+    ``outcome_per_message`` (:class:`Outcome` values) and ``final_s_per_message`` (NaN: still queued) are
+    dicts or arrays indexed by message id. ``outages`` are ``(label, start_s, end_s)``; windows with the
+    same label share a colour and a legend entry.
+    """
+    ids = np.asarray(message_ids, dtype=np.int64)
+    outcome_of = _by_id(outcome_per_message, ids, np.int64)
+    final_of = _by_id(final_s_per_message, ids, float)
+    attempt_ids = np.asarray(attempt_message_id, dtype=np.int64)
+    attempt_t = np.asarray(attempt_time_s, dtype=float)
+
+    recorded = np.unique(attempt_ids)
     if len(recorded) > max_messages:
         recorded = recorded[np.linspace(0, len(recorded) - 1, max_messages).astype(int)]
-    row_of = {int(mid): row for row, mid in enumerate(recorded)}
-    keep = np.isin(a.message_id, recorded)
-    rows = np.array([row_of[int(i)] for i in a.message_id[keep]])
-    times_h = a.time_s[keep] / 3600.0
-    outcomes = m.outcome[a.message_id[keep]]
+    keep = np.isin(attempt_ids, recorded)
+    rows = np.searchsorted(recorded, attempt_ids[keep])
+    times_h = attempt_t[keep] / 3600.0
+    outcomes = outcome_of(attempt_ids[keep])
 
     fig, ax = plt.subplots(figsize=(11, 6.5), layout="constrained")
-    for k, recipient in enumerate(result.scenario.recipients):
-        for outage in recipient.outages:
-            ax.axvspan(outage.start_s / 3600, outage.end_s / 3600, color=_OUTAGE_COLOURS[k % 4], alpha=0.35,
-                       lw=0, zorder=0)
+    outage_labels = list(dict.fromkeys(label for label, _, _ in outages))
+    many = len(outage_labels) > len(_OUTAGE_COLOURS)
+    # Many domains: one colour, faint enough that the fully overlapped windows reach 50 % opacity.
+    alpha = 1 - 0.5 ** (1 / len(outages)) if many else 0.35
+    for label, start_s, end_s in outages:
+        colour = _OUTAGE_COLOURS[0 if many else outage_labels.index(label)]
+        ax.axvspan(start_s / 3600, end_s / 3600, color=colour, alpha=alpha, lw=0, zorder=0)
     size = 10 if len(recorded) <= 60 else 5
     for outcome, colour in OUTCOME_COLOURS.items():
         sel = outcomes == outcome
         if sel.any():
             ax.scatter(times_h[sel], rows[sel], s=size, color=colour, zorder=2, linewidths=0)
-    ended = recorded[np.isin(m.outcome[recorded], (Outcome.EXPIRED, Outcome.BOUNCED))]
+    ended = recorded[np.isin(outcome_of(recorded), (Outcome.EXPIRED, Outcome.BOUNCED))]
     if len(ended):
-        ax.scatter(m.final_s[ended] / 3600, [row_of[int(i)] for i in ended], marker="x", s=size * 3,
+        ax.scatter(final_of(ended) / 3600, np.searchsorted(recorded, ended), marker="x", s=size * 3,
                    color="black", zorder=3, linewidths=0.8)
 
-    counts = result.counts()
+    all_outcomes = outcome_of(ids)
+    counts = {o: int(np.count_nonzero(all_outcomes == o)) for o in Outcome}
     handles = [Line2D([], [], ls="", marker="o", color=OUTCOME_COLOURS[o], label=f"attempt of a message "
-                      f"{o.label} ({counts[o.label]:,})") for o in Outcome if counts[o.label]]
+                      f"{o.label} ({counts[o]:,})") for o in Outcome if counts[o]]
     if len(ended):
         handles.append(Line2D([], [], ls="", marker="x", color="black", label="gave up (expired / bounced)"))
-    for k, recipient in enumerate(result.scenario.recipients):
-        if recipient.outages:
-            handles.append(Patch(color=_OUTAGE_COLOURS[k % 4], alpha=0.35, label=f"outage at {recipient.domain}"))
+    if many:
+        handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.35,
+                             label=f"outages ({len(outage_labels):,} domains; darker: more at once)"))
+    else:
+        handles += [Patch(color=_OUTAGE_COLOURS[k], alpha=0.35, label=label) for k, label in enumerate(outage_labels)]
     ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
     ax.set_xlabel("time since scenario start (hours)")
     ax.set_ylabel("message (in arrival order)")
-    shown = f"{len(recorded)} of {len(m):,} messages" if len(recorded) < len(m) else f"{len(m):,} messages"
-    ax.set_title(f"{result.scenario.name}\nattempts per message ({shown}), coloured by outcome", fontsize=11)
+    shown = f"{len(recorded)} of {len(ids):,} messages" if len(recorded) < len(ids) else f"{len(ids):,} messages"
+    ax.set_title(f"{title}\nattempts per message ({shown}), coloured by outcome", fontsize=11)
     ax.set_ylim(-1, max(len(recorded), 1))
     ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
@@ -86,3 +302,110 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
         return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=130), binary=True)
     finally:
         plt.close(fig)
+
+
+# -- helpers -------------------------------------------------------------------------------------------
+def _by_id(values: Mapping[int, Any] | Any, ids: np.ndarray, dtype: Any):
+    """A lookup ``f(id array) -> value array`` over a dict or an array indexed by message id."""
+    if isinstance(values, Mapping):
+        table = dict(values)
+        return lambda q: np.array([table[int(i)] for i in np.asarray(q).ravel()], dtype=dtype)
+    arr = np.asarray(values, dtype=dtype)
+    return lambda q: arr[np.asarray(q, dtype=np.int64)]
+
+
+def _split_keyed(names: list[str]) -> tuple[list[str], str | None]:
+    """``["outage=6h", "outage=12h"]`` -> (``["6h", "12h"]``, ``"outage"``); other names unchanged."""
+    keys = {n.partition("=")[0] for n in names if "=" in n}
+    if len(keys) == 1 and all("=" in n for n in names):
+        return [n.partition("=")[2] for n in names], keys.pop()
+    return list(names), None
+
+
+def _colours(n: int) -> list:
+    if n <= 10:
+        return [matplotlib.colormaps["tab10"](k) for k in range(n)]
+    return [matplotlib.colormaps["viridis"](k / max(n - 1, 1) * 0.9) for k in range(n)]
+
+
+def _hour_ticks(axis, max_h: float) -> None:
+    """Major ticks at a whole number of hours (1, 2, 3, 6, 12, 24, 48 or a week), at most about 12."""
+    if max_h < 4:
+        return
+    for step in (1, 2, 3, 6, 12, 24, 48, 168):
+        if max_h / step <= 12:
+            break
+    axis.set_major_locator(MultipleLocator(step))
+
+
+def _tick_text(value: Any) -> str:
+    """Numbers are seconds, shown as hours; anything else as text."""
+    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
+        return f"{float(value) / 3600:g}"
+    return str(value)
+
+
+# Where a label may go relative to its point (offset in points, alignment), nearest first.
+_LABEL_SPOTS = [(dx * r, dy * r, "left" if dx > 0 else "right" if dx < 0 else "center",
+                 "bottom" if dy > 0 else "top" if dy < 0 else "center")
+                for r in (1, 2, 3.5, 5, 7)
+                for dx, dy in ((7, 5), (7, -5), (-7, 5), (-7, -5), (0, 9), (0, -9), (9, 0), (-9, 0))]
+
+
+_SAME_SPOT_PX = 14
+
+
+def _place_labels(fig: Figure, ax, xs: np.ndarray, ys: np.ndarray, texts: list[str], avoid=()) -> None:
+    """Annotate each point, trying nearby spots until the label overlaps no other label, marker, the
+    line joining the points or an ``avoid`` artist and stays inside the axes; far spots get a leader."""
+    fig.canvas.draw()                            # settle the layout so display coordinates hold
+    renderer = fig.canvas.get_renderer()
+    frame = ax.get_window_extent(renderer)
+    pts = ax.transData.transform(np.column_stack([xs, ys]))
+    blocked = [Bbox.from_bounds(px - 5, py - 5, 10, 10) for px, py in pts]
+    for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+        steps = max(2, int(np.hypot(x1 - x0, y1 - y0) / 6))
+        blocked += [Bbox.from_bounds(px - 1.5, py - 1.5, 3, 3)
+                    for px, py in zip(np.linspace(x0, x1, steps)[1:-1], np.linspace(y0, y1, steps)[1:-1])]
+    blocked += [a.get_window_extent(renderer) for a in avoid]
+    # Points closer than about two markers share one label (their names stacked, left to right).
+    groups: list[list[int]] = []
+    for k in range(len(pts)):
+        if groups and np.hypot(*(pts[k] - pts[groups[-1][-1]])) < _SAME_SPOT_PX:
+            groups[-1].append(k)
+        else:
+            groups.append([k])
+    anchors = ax.transData.inverted().transform(np.array([pts[g].mean(axis=0) for g in groups]))
+    for (x, y), text in zip(anchors, ["\n".join(texts[k] for k in g) for g in groups]):
+        for dx, dy, ha, va in _LABEL_SPOTS:
+            ann, box = _label(ax, renderer, text, x, y, dx, dy, ha, va)
+            inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1)
+            if inside and not any(box.overlaps(b) for b in blocked):
+                break
+            ann.remove()
+        else:                                    # nowhere free: the nearest spot, overlapping
+            ann, box = _label(ax, renderer, text, x, y, *_LABEL_SPOTS[0])
+        blocked.append(box)
+
+
+def _label(ax, renderer, text: str, x: float, y: float, dx: float, dy: float, ha: str, va: str):
+    """Annotate (x, y) with ``text`` offset by (dx, dy) points (a leader line when far); returns the
+    annotation and the display box of its text."""
+    leader = dict(arrowstyle="-", color="#777777", lw=0.6, shrinkA=0, shrinkB=4) if max(abs(dx), abs(dy)) > 10 \
+        else None
+    ann = ax.annotate(text, (x, y), xytext=(dx, dy), textcoords="offset points", ha=ha, va=va, fontsize=8,
+                      multialignment="left", zorder=4, annotation_clip=False, arrowprops=leader,
+                      bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.85))
+    ann.set_in_layout(False)                     # labels never change the layout the spots were chosen in
+    ann.update_positions(renderer)
+    return ann, Text.get_window_extent(ann, renderer).padded(2)     # the text and its box, not the leader
+
+
+def _text_colour(rgba) -> str:
+    r, g, b = rgba[:3]
+    return "black" if 0.2126 * r + 0.7152 * g + 0.0722 * b > 0.5 else "white"
+
+
+def _minutes_text(seconds: float) -> str:
+    minutes = seconds / 60.0
+    return f"{minutes:g} min" if minutes < 120 else f"{minutes / 60:g} h"

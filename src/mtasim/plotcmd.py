@@ -1,0 +1,445 @@
+"""``mtasim plot KIND RESULTS_DIR [RESULTS_DIR ...] --out FILE``: figures from the files other commands
+wrote, read with the standard library (csv, json) and NumPy.
+
+=========  ==============================================================================================
+kind       reads (from RESULTS_DIR)
+=========  ==============================================================================================
+curve      ``curve.csv`` (series,expiry_s,...,fraction,ci_low,ci_high); title from ``curve.json``
+heatmap    ``curve.csv`` (rows: its series, e.g. outage=36h; columns: expiry_s), or ``sweep.csv`` (two
+           parameter columns chosen with --rows/--cols; cells: mean fraction_delivered)
+latency    ``messages.csv`` of each RESULTS_DIR, one line each, labelled by its ``summary.json``
+timeline   ``messages.csv``, ``attempts.csv``, ``outages.csv`` (optional) and ``summary.json``
+pareto     ``pareto.csv`` (label,...,mean_attempts,recovery_lag_p95_s,...,on_front) and ``pareto.json``
+=========  ==============================================================================================
+
+Every problem with the input raises :class:`PlotInputError`, whose text is one line naming the file and
+what was expected; nothing is written then. The figure is written atomically (PNG, or SVG for ``.svg``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .durations import DurationError, parse_duration
+from .results import Outcome
+
+__all__ = ["KINDS", "PlotInputError", "add_plot_parser", "cmd_plot"]
+
+KINDS = ("curve", "heatmap", "latency", "timeline", "pareto")
+#: How many messages the timeline shows at most (evenly sampled).
+TIMELINE_MESSAGES = 200
+OUTPUT_SUFFIXES = (".png", ".svg")
+
+CURVE_COLUMNS = ("series", "expiry_s", "fraction", "ci_low", "ci_high")
+SWEEP_COLUMNS = ("point", "replication", "seed", "fraction_delivered")
+MESSAGES_COLUMNS = ("id", "arrival_s", "outcome", "final_s")
+ATTEMPTS_COLUMNS = ("message_id", "time_s")
+OUTAGES_COLUMNS = ("recipient", "start_s", "end_s")
+PARETO_COLUMNS = ("label", "mean_attempts", "recovery_lag_p95_s", "on_front")
+#: sweep.csv columns that are results, not parameters (parameters sit between ``seed`` and these).
+_SUMMARY_FIELDS = frozenset({
+    "scenario", "engine", "messages", "delivered", "expired", "bounced", "queued", "attempts",
+    "attempts_per_message", "delay_warnings", "horizon_s", "fraction_delivered", "fraction",
+})
+_SERIES_KIND_TITLES = {"preset": "sender preset", "outage": "outage duration", "scenario": "scenario"}
+_WRITTEN_BY = {
+    "messages.csv": "written by `mtasim run --out DIR`",
+    "attempts.csv": "written by `mtasim run --out DIR --attempts`",
+}
+
+
+class PlotInputError(ValueError):
+    """Missing or malformed plot input; the text is the whole line the CLI shows."""
+
+
+def add_plot_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Register ``plot`` on the CLI's subparsers; the parsed arguments run :func:`cmd_plot`."""
+    p = subparsers.add_parser("plot", help="draw a figure from result files (curve, heatmap, latency, timeline, "
+                              "pareto)", description="Draw a figure from the files written by other mtasim "
+                              "commands. Writes PNG, or SVG when FILE ends in .svg.")
+    p.add_argument("kind", choices=KINDS, metavar="KIND", help="one of: " + ", ".join(KINDS))
+    p.add_argument("results", nargs="+", metavar="RESULTS_DIR",
+                   help="results folder (latency takes several, one line each)")
+    p.add_argument("--out", required=True, metavar="FILE", help="figure file to write (.png or .svg)")
+    p.add_argument("--rows", metavar="PARAM", help="heatmap from sweep.csv: parameter for the rows")
+    p.add_argument("--cols", metavar="PARAM", help="heatmap from sweep.csv: parameter for the columns")
+    p.set_defaults(func=cmd_plot)
+    return p
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    """Check the arguments, read the inputs, build the figure, write it; print ``wrote FILE``."""
+    out = Path(args.out)
+    if out.suffix.lower() not in OUTPUT_SUFFIXES:
+        raise PlotInputError(f"{out}: expected an output file name ending in .png or .svg")
+    if out.is_dir():
+        raise PlotInputError(f"{out}: is a directory; expected an output file name ending in .png or .svg")
+    dirs = [Path(d) for d in args.results]
+    if args.kind != "latency" and len(dirs) > 1:
+        raise PlotInputError(f"plot {args.kind}: expected one RESULTS_DIR, got {len(dirs)} "
+                             f"({', '.join(map(str, dirs))}); only latency overlays several")
+    rows, cols = getattr(args, "rows", None), getattr(args, "cols", None)
+    if args.kind != "heatmap" and (rows or cols):
+        raise PlotInputError(f"plot {args.kind}: --rows/--cols apply to plot heatmap only")
+    for d in dirs:
+        if not d.exists():
+            raise PlotInputError(f"{d}: no such results directory")
+        if not d.is_dir():
+            raise PlotInputError(f"{d}: not a directory; expected a results directory")
+
+    from .plots import save_figure
+
+    fig = _BUILDERS[args.kind](dirs, args)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        save_figure(fig, out)
+    except OSError as exc:
+        raise PlotInputError(f"{out}: cannot write the figure: {exc.strerror or exc}") from None
+    print(f"wrote {out}")
+    return 0
+
+
+# -- one reader per kind ---------------------------------------------------------------------------------
+def _curve(dirs: list[Path], args: argparse.Namespace):
+    from .plots import curve_figure
+
+    d = dirs[0]
+    table = _read_csv(d / "curve.csv", CURVE_COLUMNS)
+    meta = _read_json(d / "curve.json")
+    series: dict[str, dict[str, list[float]]] = {}
+    names = table.text("series")
+    columns = {c: table.floats(c, blank=c != "expiry_s") for c in ("expiry_s", "fraction", "ci_low", "ci_high")}
+    for k, name in enumerate(names):
+        s = series.setdefault(name, {c: [] for c in columns})
+        for c, values in columns.items():
+            s[c].append(values[k])
+    legend_title = _SERIES_KIND_TITLES.get(str(meta.get("series_kind"))) if meta else None
+    return curve_figure({n: {c: np.array(v) for c, v in s.items()} for n, s in series.items()},
+                        _title(meta, d), legend_title=legend_title)
+
+
+def _heatmap(dirs: list[Path], args: argparse.Namespace):
+    d = dirs[0]
+    curve, sweep = d / "curve.csv", d / "sweep.csv"
+    if args.rows or args.cols or (sweep.is_file() and not curve.is_file()):
+        return _heatmap_from_sweep(d, sweep, args.rows, args.cols)
+    if not curve.is_file():
+        raise PlotInputError(f"{d}: no curve.csv or sweep.csv; plot heatmap reads curve.csv (columns "
+                             f"{','.join(CURVE_COLUMNS)}) or sweep.csv (columns point,replication,seed,<params>,"
+                             f"...,fraction_delivered)")
+    from .plots import heatmap_figure
+
+    table = _read_csv(curve, CURVE_COLUMNS)
+    meta = _read_json(d / "curve.json")
+    names = table.text("series")
+    expiry = table.floats("expiry_s")
+    fraction = table.floats("fraction", blank=True)
+    row_names = list(dict.fromkeys(names))
+    col_values = sorted(set(expiry.tolist()))
+    grid = _mean_grid([row_names.index(n) for n in names], [col_values.index(e) for e in expiry],
+                      fraction, len(row_names), len(col_values))
+    keys = {n.partition("=")[0] for n in row_names}
+    if len(keys) == 1 and all("=" in n for n in row_names):
+        key = keys.pop()
+        row_labels = [n.partition("=")[2] for n in row_names]
+        row_label = "outage duration" if key == "outage" else key
+    else:
+        row_labels = row_names
+        row_label = _SERIES_KIND_TITLES.get(str(meta.get("series_kind")), "series") if meta else "series"
+    return heatmap_figure(row_labels, col_values, grid, _title(meta, d), row_label, "expiry window (hours)")
+
+
+def _heatmap_from_sweep(d: Path, path: Path, rows: str | None, cols: str | None):
+    from .plots import heatmap_figure
+
+    table = _read_csv(path, SWEEP_COLUMNS, expected="columns point,replication,seed,<params>,...,fraction_delivered")
+    params = _sweep_params(table.header)
+    choosable = [c for c in table.header if c not in SWEEP_COLUMNS]
+    for option, name in (("--rows", rows), ("--cols", cols)):
+        if name is not None and name not in choosable:
+            raise PlotInputError(f"{path}: {option} {name}: no such parameter column; expected one of "
+                                 f"{', '.join(params) or '(none found)'}")
+    if rows is None or cols is None:
+        rest = [p for p in params if p not in (rows, cols)]
+        if rows is None and cols is None and len(params) == 2:
+            rows, cols = (params[1], params[0]) if "expiry" in params[0] and "expiry" not in params[1] else params
+        elif len(params) == 2 and len(rest) == 1:
+            rows, cols = (rest[0], cols) if rows is None else (rows, rest[0])
+        else:
+            raise PlotInputError(f"{path}: {len(params)} parameter column(s) ({', '.join(params) or 'none'}); "
+                                 f"choose two with --rows PARAM --cols PARAM")
+    if rows == cols:
+        raise PlotInputError(f"{path}: --rows and --cols both name {rows}; expected two different parameters")
+    fraction = table.floats("fraction_delivered", blank=True)
+    row_text, col_text = table.text(rows), table.text(cols)
+    row_values, col_values = _ordered(row_text), _ordered(col_text)
+    grid = _mean_grid([row_values.index(v) for v in row_text], [col_values.index(v) for v in col_text],
+                      fraction, len(row_values), len(col_values))
+    row_ticks, row_label = _param_ticks(rows, row_values)
+    col_ticks, col_label = _param_ticks(cols, col_values)
+    replications = len(set(table.text("replication")))
+    others = [p for p in params if p not in (rows, cols)]
+    subtitle = f"mean fraction delivered over {replications} replication{'s' if replications != 1 else ''}"
+    if others:
+        subtitle += f" and every {', '.join(others)}"
+    return heatmap_figure(row_ticks, col_ticks, grid, _title(_read_json(d / "sweep.json"), d), row_label, col_label,
+                          subtitle=subtitle)
+
+
+def _latency(dirs: list[Path], args: argparse.Namespace):
+    from .plots import latency_figure
+
+    labels, latencies, paths = [], [], []
+    for d in dirs:
+        path = d / "messages.csv"
+        table = _read_csv(path, MESSAGES_COLUMNS)
+        delivered = np.array([o == "delivered" for o in table.text("outcome")], dtype=bool)
+        arrival = table.floats("arrival_s")
+        final = table.floats("final_s", blank=True)
+        latencies.append(final[delivered] - arrival[delivered])
+        labels.append(_title(_read_json(d / "summary.json"), d))
+        paths.append(path)
+    if not any(len(v) for v in latencies):
+        raise PlotInputError(f"{paths[0]}: no delivered messages; expected at least one row with outcome "
+                             f"delivered to plot a latency distribution")
+    labels = _distinct(labels, [_dir_name(d) for d in dirs])       # the same scenario twice: add the folder
+    labels = _distinct(labels, [str(d) for d in dirs], again=True)   # the same folder name too: its path
+    title = labels[0] if len(dirs) == 1 else "delivery latency of delivered messages"
+    return latency_figure(dict(zip(labels, latencies)), title)
+
+
+def _timeline(dirs: list[Path], args: argparse.Namespace):
+    from .plots import timeline_figure_from_data
+
+    d = dirs[0]
+    messages = _read_csv(d / "messages.csv", MESSAGES_COLUMNS)
+    attempts = _read_csv(d / "attempts.csv", ATTEMPTS_COLUMNS)
+    ids = messages.ints("id")
+    outcome = np.array([_outcome(messages, k, text) for k, text in enumerate(messages.text("outcome"))])
+    final = messages.floats("final_s", blank=True)
+    attempt_ids = attempts.ints("message_id")
+    known = np.isin(attempt_ids, ids)
+    if not known.all():
+        k = int(np.flatnonzero(~known)[0])
+        raise PlotInputError(f"{attempts.path}: line {attempts.lines[k]}: message_id {attempt_ids[k]} is not an id "
+                             f"in {messages.path}")
+    if np.array_equal(ids, np.arange(len(ids))):
+        outcome_of: Any = outcome
+        final_of: Any = final
+    else:
+        outcome_of = dict(zip(ids.tolist(), outcome.tolist()))
+        final_of = dict(zip(ids.tolist(), final.tolist()))
+    outages: list[tuple[str, float, float]] = []
+    if (d / "outages.csv").exists():
+        table = _read_csv(d / "outages.csv", OUTAGES_COLUMNS, allow_empty=True)
+        outages = [(f"outage at {r}", s, e) for r, s, e in
+                   zip(table.text("recipient"), table.floats("start_s"), table.floats("end_s"))]
+    return timeline_figure_from_data(_title(_read_json(d / "summary.json"), d), ids, attempt_ids,
+                                     attempts.floats("time_s"), outcome_of, final_of, outages,
+                                     max_messages=TIMELINE_MESSAGES)
+
+
+def _pareto(dirs: list[Path], args: argparse.Namespace):
+    from .plots import pareto_figure
+
+    d = dirs[0]
+    table = _read_csv(d / "pareto.csv", PARETO_COLUMNS)
+    meta = _read_json(d / "pareto.json")
+    on_front = np.array([_flag(table, k, text) for k, text in enumerate(table.text("on_front"))], dtype=bool)
+    max_lag = meta.get("max_recovery_lag_s") if meta else None
+    if max_lag is not None and (isinstance(max_lag, bool) or not isinstance(max_lag, (int, float))
+                                or not math.isfinite(max_lag)):
+        raise PlotInputError(f"{d / 'pareto.json'}: max_recovery_lag_s: expected a number of seconds or null, "
+                             f"got {max_lag!r}")
+    points = {"mean_attempts": table.floats("mean_attempts", blank=True),
+              "recovery_lag_p95_s": table.floats("recovery_lag_p95_s", blank=True),
+              "on_front": on_front, "labels": table.text("label")}
+    return pareto_figure(points, _title(meta, d), None if max_lag is None else float(max_lag))
+
+
+_BUILDERS: dict[str, Callable[[list[Path], argparse.Namespace], Any]] = {
+    "curve": _curve, "heatmap": _heatmap, "latency": _latency, "timeline": _timeline, "pareto": _pareto,
+}
+
+
+# -- reading files ---------------------------------------------------------------------------------------
+class _Table:
+    """A CSV file's header and data rows (with their line numbers), read as text; typed columns on demand."""
+
+    def __init__(self, path: Path, header: list[str], rows: list[list[str]], lines: list[int]):
+        self.path, self.header, self.rows, self.lines = path, header, rows, lines
+
+    def text(self, column: str) -> list[str]:
+        i = self.header.index(column)
+        return [row[i].strip() for row in self.rows]
+
+    def floats(self, column: str, *, blank: bool = False) -> np.ndarray:
+        """The column as floats; ``blank=True`` reads empty cells as NaN, otherwise they are errors."""
+        values = self.text(column)
+        try:
+            return np.array(values, dtype=float)
+        except ValueError:
+            pass
+        out = np.empty(len(values))
+        for k, text in enumerate(values):
+            if text == "" and blank:
+                out[k] = math.nan
+                continue
+            try:
+                out[k] = float(text)
+            except ValueError:
+                raise PlotInputError(f"{self.path}: line {self.lines[k]}, column {column}: expected a number, "
+                                     f"got {text!r}") from None
+        return out
+
+    def ints(self, column: str) -> np.ndarray:
+        values = self.text(column)
+        out = np.empty(len(values), dtype=np.int64)
+        for k, text in enumerate(values):
+            try:
+                out[k] = int(text)
+            except ValueError:
+                raise PlotInputError(f"{self.path}: line {self.lines[k]}, column {column}: expected a whole "
+                                     f"number, got {text!r}") from None
+        return out
+
+
+def _read_csv(path: Path, required: Sequence[str], *, expected: str | None = None,
+              allow_empty: bool = False) -> _Table:
+    """Read a CSV with a header row; raise PlotInputError unless it exists, has ``required`` columns and
+    (unless ``allow_empty``) at least one data row."""
+    expected = expected or f"columns {','.join(required)}"
+    if not path.is_file():
+        where = f" {_WRITTEN_BY[path.name]}" if path.name in _WRITTEN_BY else ""
+        raise PlotInputError(f"{path}: no such file; expected {path.name}{where} with {expected}")
+    try:
+        with path.open(newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            header = [h.strip() for h in next(reader, [])]
+            rows, lines = [], []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                if len(row) != len(header):
+                    raise PlotInputError(f"{path}: line {reader.line_num}: expected {len(header)} fields as in "
+                                         f"the header, got {len(row)}")
+                rows.append(row)
+                lines.append(reader.line_num)
+    except (OSError, UnicodeDecodeError, csv.Error) as exc:
+        raise PlotInputError(f"{path}: cannot read: {exc}") from None
+    if not header:
+        raise PlotInputError(f"{path}: empty file; expected a header row with {expected}")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise PlotInputError(f"{path}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; "
+                             f"expected {expected}")
+    if not rows and not allow_empty:
+        raise PlotInputError(f"{path}: no data rows; expected at least one row under the header")
+    return _Table(path, header, rows, lines)
+
+
+def _read_json(path: Path) -> dict[str, Any] | None:
+    """An optional JSON object: None when the file is absent, PlotInputError when it is not an object."""
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise PlotInputError(f"{path}: expected a JSON object, could not read it: {exc}") from None
+    if not isinstance(data, dict):
+        raise PlotInputError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def _title(meta: dict[str, Any] | None, d: Path) -> str:
+    name = meta.get("scenario") if meta else None
+    return str(name) if name not in (None, "") else _dir_name(d)
+
+
+def _distinct(labels: list[str], suffixes: list[str], *, again: bool = False) -> list[str]:
+    """Append ``(suffix)`` to every label that occurs more than once (``again``: replace the one added)."""
+    out = []
+    for label, suffix in zip(labels, suffixes):
+        if labels.count(label) > 1:
+            label = f"{label.rsplit(' (', 1)[0] if again else label} ({suffix})"
+        out.append(label)
+    return out
+
+
+def _dir_name(d: Path) -> str:
+    return d.name or d.resolve().name
+
+
+def _outcome(table: _Table, k: int, text: str) -> int:
+    try:
+        return int(Outcome[text.upper()])
+    except KeyError:
+        raise PlotInputError(f"{table.path}: line {table.lines[k]}, column outcome: expected delivered, expired, "
+                             f"bounced or queued, got {text!r}") from None
+
+
+def _flag(table: _Table, k: int, text: str) -> bool:
+    value = text.lower()
+    if value in ("true", "1"):
+        return True
+    if value in ("false", "0"):
+        return False
+    raise PlotInputError(f"{table.path}: line {table.lines[k]}, column on_front: expected true or false, "
+                         f"got {text!r}")
+
+
+# -- sweep parameters --------------------------------------------------------------------------------------
+def _sweep_params(header: list[str]) -> list[str]:
+    """The parameter columns: those after ``seed`` up to the first summary field."""
+    start = header.index("seed") + 1
+    params = []
+    for name in header[start:]:
+        if name in _SUMMARY_FIELDS or name.startswith(("delivery_latency", "latency")):
+            break
+        params.append(name)
+    return params
+
+
+def _ordered(values: list[str]) -> list[str]:
+    """Distinct values, sorted by number or duration when they all read as one, else in file order."""
+    distinct = list(dict.fromkeys(values))
+    for key in (float, _seconds):
+        try:
+            return sorted(distinct, key=key)
+        except (ValueError, DurationError):
+            continue
+    return distinct
+
+
+def _seconds(text: str) -> float:
+    return parse_duration(text, allow_zero=True)
+
+
+def _param_ticks(name: str, values: list[str]) -> tuple[list[Any], str]:
+    """Tick values and axis label for a parameter: ``*_s`` columns in seconds are shown in hours."""
+    if name.endswith("_s"):
+        try:
+            return [float(v) for v in values], f"{name[:-2].replace('_', ' ')} (hours)"
+        except ValueError:
+            pass
+    return list(values), name
+
+
+def _mean_grid(row_index: Sequence[int], col_index: Sequence[int], values: np.ndarray, n_rows: int,
+               n_cols: int) -> np.ndarray:
+    """Mean of ``values`` per (row, column) cell, ignoring NaN; NaN where a cell has no value."""
+    total = np.zeros((n_rows, n_cols))
+    count = np.zeros((n_rows, n_cols))
+    ok = np.isfinite(values)
+    np.add.at(total, (np.asarray(row_index)[ok], np.asarray(col_index)[ok]), values[ok])
+    np.add.at(count, (np.asarray(row_index)[ok], np.asarray(col_index)[ok]), 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
