@@ -114,11 +114,14 @@ def test_run_out_writes_all_files(capsys, small, tmp_path):
 
 
 def test_run_out_without_attempts_writes_no_attempts_csv(capsys, small, tmp_path):
-    """`run --out DIR` without --attempts writes summary.json, messages.csv and timeline.png only."""
+    """`run --out DIR` without --attempts writes summary.json, messages.csv, outages.csv and timeline.png."""
     out_dir = tmp_path / "out"
     code, _, err = run_cli(capsys, "run", small, "--out", out_dir)
     assert code == 0, err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["messages.csv", "summary.json", "timeline.png"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["messages.csv", "outages.csv", "summary.json",
+                                                         "timeline.png"]
+    with open(out_dir / "outages.csv", encoding="utf-8") as f:
+        assert f.readline().strip() == "recipient,start_s,end_s,failure"
 
 
 def test_messages_csv_one_row_per_message(capsys, small, tmp_path):

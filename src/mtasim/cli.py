@@ -172,7 +172,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     else:
         print(format_summary(result.summary()))
         if out is not None:
-            print(f"wrote {out}/: summary.json, messages.csv"
+            print(f"wrote {out}/: summary.json, messages.csv, outages.csv"
                   + (", attempts.csv" if args.attempts else "") + ", timeline.png")
     return 0
 
@@ -209,6 +209,11 @@ def format_summary(s: dict[str, Any]) -> str:
     else:
         lines.append("delivery latency  " + "  ".join(
             f"{k} {format_hms(round(lat[k]))}" for k in ("p50", "p90", "p99", "max")) + "  (h:mm:ss)")
+    lag = s.get("recovery_lag_s", {})
+    if lag.get("p50") is not None:
+        lines.append("recovery lag      " + "  ".join(
+            f"{k} {format_hms(round(lag[k]))}" for k in ("p50", "p95", "max"))
+            + "  (delivery after the outage ended)")
     return "\n".join(lines)
 
 

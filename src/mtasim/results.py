@@ -213,12 +213,13 @@ class SimulationResult:
 
     # -- files -----------------------------------------------------------------------------------
     def write(self, out_dir: str | Path, *, attempts: bool = False) -> list[Path]:
-        """Write summary.json, messages.csv (and attempts.csv); each file appears whole or not at all."""
+        """Write summary.json, messages.csv, outages.csv (and attempts.csv); each appears whole or not at all."""
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = [
             atomic_write(out / "summary.json", lambda f: f.write(json.dumps(self.summary(), indent=2) + "\n")),
             atomic_write(out / "messages.csv", self._write_messages),
+            atomic_write(out / "outages.csv", self._write_outages),
         ]
         if attempts:
             if self.attempts is None:
@@ -235,6 +236,13 @@ class SimulationResult:
         for i in range(len(m)):
             w.writerow((i, names[m.recipient[i]], _num(m.arrival_s[i]), OUTCOME_LABELS[m.outcome[i]],
                         statuses[m.status[i]], _num(m.final_s[i]), int(m.attempts[i]), _num(m.warned_s[i])))
+
+    def _write_outages(self, f) -> None:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["recipient", "start_s", "end_s", "failure"])
+        for domain in self.domains:
+            for o in domain.outages:
+                w.writerow((domain.domain, _num(o.start_s), _num(o.end_s), o.reply.text))
 
     def _write_attempts(self, f) -> None:
         a = self.attempts
