@@ -106,7 +106,7 @@ def test_run_out_writes_all_files(capsys, small, tmp_path):
     code, out, err = run_cli(capsys, "run", small, "--out", out_dir, "--attempts")
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == \
-        ["attempts.csv", "messages.csv", "summary.json", "timeline.png"]   # no temporary leftovers
+        ["attempts.csv", "messages.csv", "outages.csv", "summary.json", "timeline.png"]
     assert (out_dir / "timeline.png").read_bytes().startswith(b"\x89PNG")
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     assert SUMMARY_KEYS <= set(summary)
