@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 SCENARIO ?= scenarios/exchange-online-30h-outage.yaml
 OUT ?= results
 
-.PHONY: run test venv clean
+.PHONY: run test bench venv clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +23,10 @@ run: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	$(BIN)/python -m pytest -q
+
+# Speed claims live here, as ratios measured in one process (not in the test suite).
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/curve.py
 
 clean:
 	rm -rf $(VENV) $(OUT)

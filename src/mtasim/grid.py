@@ -49,12 +49,29 @@ def numeric_value(value: Any) -> Any:
         return value
 
 
+_UNIT_OR_TIMESPAN = re.compile(r"\d\s*[wdhms]\b|\d[wdhms]|\d:\d")
+
+
+def _is_duration_text(value: Any) -> bool:
+    """A value written with a unit (``12h``, ``1h30m``) or as a TimeSpan is a duration."""
+    return isinstance(value, str) and bool(_UNIT_OR_TIMESPAN.search(value))
+
+
 @dataclass(frozen=True)
 class SweepSpec:
     """Grid axes (key path -> values) and the number of replications per grid point."""
 
     axes: tuple[tuple[str, tuple[Any, ...]], ...]
     replications: int = 1
+
+    @property
+    def duration_paths(self) -> list[str]:
+        """Axes whose values are durations (written as seconds in sweep.csv, plotted in hours)."""
+        return [path for path, values in self.axes if any(_is_duration_text(v) for v in values)
+                or path in self.range_paths]
+
+    #: Axes given as a range of durations (their values are already seconds).
+    range_paths: tuple[str, ...] = ()
 
     @property
     def paths(self) -> list[str]:
@@ -76,6 +93,7 @@ def sweep_from_node(node: Node) -> SweepSpec:
     node.require_mapping("a sweep such as {sender.expiry: 12h..72h/12h, replications: 10}")
     replications = 1
     axes: list[tuple[str, tuple[Any, ...]]] = []
+    range_paths: list[str] = []
     for key, child in node.items():
         if key == "replications":
             replications = int(child.as_number(integer=True, minimum=1, maximum=100_000))
@@ -89,12 +107,14 @@ def sweep_from_node(node: Node) -> SweepSpec:
                 values = tuple(parse_range(child.value))
             except ValueError as exc:
                 raise child.error(str(exc)) from None
+            if _is_duration_text(child.value):
+                range_paths.append(key)
         else:
             values = (child.value,)
         axes.append((key, values))
     if not axes:
         raise node.error("expected at least one parameter path to sweep, e.g. sender.expiry: [12h, 24h]")
-    spec = SweepSpec(tuple(axes), replications)
+    spec = SweepSpec(tuple(axes), replications, tuple(range_paths))
     if spec.size() * replications > 10_000_000:
         raise node.error(f"expected at most 10,000,000 runs, this sweep asks for {spec.size() * replications:,}")
     return spec

@@ -183,14 +183,16 @@ def _heatmap_from_sweep(d: Path, path: Path, rows: str | None, cols: str | None)
     row_values, col_values = _ordered(row_text), _ordered(col_text)
     grid = _mean_grid([row_values.index(v) for v in row_text], [col_values.index(v) for v in col_text],
                       fraction, len(row_values), len(col_values))
-    row_ticks, row_label = _param_ticks(rows, row_values)
-    col_ticks, col_label = _param_ticks(cols, col_values)
+    meta = _read_json(d / "sweep.json") or {}
+    durations = set(meta.get("duration_parameters") or [])
+    row_ticks, row_label = _param_ticks(rows, row_values, rows in durations)
+    col_ticks, col_label = _param_ticks(cols, col_values, cols in durations)
     replications = len(set(table.text("replication")))
     others = [p for p in params if p not in (rows, cols)]
     subtitle = f"mean fraction delivered over {replications} replication{'s' if replications != 1 else ''}"
     if others:
         subtitle += f" and every {', '.join(others)}"
-    return heatmap_figure(row_ticks, col_ticks, grid, _title(_read_json(d / "sweep.json"), d), row_label, col_label,
+    return heatmap_figure(row_ticks, col_ticks, grid, _title(meta or None, d), row_label, col_label,
                           subtitle=subtitle)
 
 
@@ -423,8 +425,14 @@ def _seconds(text: str) -> float:
     return parse_duration(text, allow_zero=True)
 
 
-def _param_ticks(name: str, values: list[str]) -> tuple[list[Any], str]:
-    """Tick values and axis label for a parameter: ``*_s`` columns in seconds are shown in hours."""
+def _param_ticks(name: str, values: list[str], is_duration: bool = False) -> tuple[list[Any], str]:
+    """Tick values and axis label for a parameter: durations (sweep.json's duration_parameters, or
+    ``*_s`` columns) are in seconds and shown in hours."""
+    if is_duration:
+        try:
+            return [float(v) for v in values], f"{name} (hours)"
+        except ValueError:
+            pass
     if name.endswith("_s"):
         try:
             return [float(v) for v in values], f"{name[:-2].replace('_', ' ')} (hours)"

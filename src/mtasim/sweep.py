@@ -211,6 +211,7 @@ def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = s
     todo = [t for t in tasks if (t.point, t.replication) not in done]
     spec = scenario.sweep
     meta = {"scenario": scenario.name, "source": scenario.source, "parameters": spec.paths,
+            "duration_parameters": spec.duration_paths,
             "points": spec.size(), "replications": spec.replications, "runs": len(tasks)}
     atomic_write(out / "sweep.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
     new_file = not path.exists() or path.stat().st_size == 0
