@@ -244,9 +244,10 @@ def _timeline(dirs: list[Path], args: argparse.Namespace):
         table = _read_csv(d / "outages.csv", OUTAGES_COLUMNS, allow_empty=True)
         outages = [(f"outage at {r}", s, e) for r, s, e in
                    zip(table.text("recipient"), table.floats("start_s"), table.floats("end_s"))]
+    label_of = dict(zip(ids.tolist(), (f"outage at {r}" for r in messages.text("recipient"))))
     return timeline_figure_from_data(_title(_read_json(d / "summary.json"), d), ids, attempt_ids,
                                      attempts.floats("time_s"), outcome_of, final_of, outages,
-                                     max_messages=TIMELINE_MESSAGES)
+                                     max_messages=TIMELINE_MESSAGES, outage_label_per_message=label_of)
 
 
 def _pareto(dirs: list[Path], args: argparse.Namespace):

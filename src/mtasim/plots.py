@@ -224,21 +224,26 @@ def timeline_figure(result: SimulationResult, max_messages: int = 200) -> Figure
     m, a = result.messages, result.attempts
     recipients = getattr(result, "domains", None) or result.scenario.recipients
     outages = [(f"outage at {r.domain}", o.start_s, o.end_s) for r in recipients for o in r.outages]
+    labels = [f"outage at {r.domain}" for r in recipients]
     return timeline_figure_from_data(result.scenario.name, np.arange(len(m)), a.message_id, a.time_s, m.outcome,
-                                     m.final_s, outages, max_messages=max_messages)
+                                     m.final_s, outages, max_messages=max_messages,
+                                     outage_label_per_message=[labels[k] for k in m.recipient])
 
 
 def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: Any, attempt_time_s: Any,
                               outcome_per_message: Mapping[int, int] | Any,
                               final_s_per_message: Mapping[int, float] | Any,
-                              outages: Sequence[tuple[str, float, float]], *, max_messages: int = 200) -> Figure:
+                              outages: Sequence[tuple[str, float, float]], *, max_messages: int = 200,
+                              outage_label_per_message: Mapping[int, str] | Sequence[str] | None = None) -> Figure:
     """The timeline from plain data.
 
     ``message_ids`` are all messages of the run (the counts in the legend are over these); the rows are
     the messages with recorded attempts, at most ``max_messages`` of them sampled evenly.
     ``outcome_per_message`` (:class:`Outcome` values) and ``final_s_per_message`` (NaN: still queued) are
     dicts or arrays indexed by message id. ``outages`` are ``(label, start_s, end_s)``; windows with the
-    same label share a colour and a legend entry.
+    same label share a colour and a legend entry. With more outage labels than colours and
+    ``outage_label_per_message`` (each message's outage label, i.e. its domain), each row shows its own
+    domain's outages as a bar instead, and the time axis ends with the last attempt.
     """
     ids = np.asarray(message_ids, dtype=np.int64)
     outcome_of = _by_id(outcome_per_message, ids, np.int64)
@@ -259,9 +264,20 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     many = len(outage_labels) > len(_OUTAGE_COLOURS)
     # Many domains: one colour, faint enough that the fully overlapped windows reach 50 % opacity.
     alpha = 1 - 0.5 ** (1 / len(outages)) if many else 0.35
-    for label, start_s, end_s in outages:
-        colour = _OUTAGE_COLOURS[0 if many else outage_labels.index(label)]
-        ax.axvspan(start_s / 3600, end_s / 3600, color=colour, alpha=alpha, lw=0, zorder=0)
+    per_row = many and outage_label_per_message is not None
+    if per_row:
+        by_label: dict[str, list[tuple[float, float]]] = {}
+        for label, start_s, end_s in outages:
+            by_label.setdefault(label, []).append((start_s / 3600, (end_s - start_s) / 3600))
+        label_of = outage_label_per_message
+        for row, mid in enumerate(recorded):
+            windows = by_label.get(label_of[int(mid)], [])
+            if windows:
+                ax.broken_barh(windows, (row - 0.4, 0.8), color=_OUTAGE_COLOURS[0], alpha=0.6, lw=0, zorder=0)
+    else:
+        for label, start_s, end_s in outages:
+            colour = _OUTAGE_COLOURS[0 if many else outage_labels.index(label)]
+            ax.axvspan(start_s / 3600, end_s / 3600, color=colour, alpha=alpha, lw=0, zorder=0)
     size = 10 if len(recorded) <= 60 else 5
     for outcome, colour in OUTCOME_COLOURS.items():
         sel = outcomes == outcome
@@ -278,7 +294,10 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
                       f"{o.label} ({counts[o]:,})") for o in Outcome if counts[o]]
     if len(ended):
         handles.append(Line2D([], [], ls="", marker="x", color="black", label="gave up (expired / bounced)"))
-    if many:
+    if per_row:
+        handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.6,
+                             label=f"outage of the message's domain ({len(outage_labels):,} domains)"))
+    elif many:
         handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.35,
                              label=f"outages ({len(outage_labels):,} domains; darker: more at once)"))
     else:
@@ -289,7 +308,11 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     shown = f"{len(recorded)} of {len(ids):,} messages" if len(recorded) < len(ids) else f"{len(ids):,} messages"
     ax.set_title(f"{title}\nattempts per message ({shown}), coloured by outcome", fontsize=11)
     ax.set_ylim(-1, max(len(recorded), 1))
-    ax.set_xlim(left=0)
+    if per_row and len(attempt_t[keep]):
+        last = np.nanmax(np.concatenate([times_h, final_of(recorded) / 3600]))
+        ax.set_xlim(0, last * 1.04 if last > 0 else 1)
+    else:
+        ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     return fig
 
