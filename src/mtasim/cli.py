@@ -179,7 +179,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _write_outputs(result, out: Path, attempts: bool) -> None:
     """Write everything into a scratch folder first, then move each finished file into place."""
-    from .plots import timeline_figure, save_figure
+    from .plots import save_figure, timeline_figure
 
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".mtasim-", dir=out))
@@ -373,17 +373,24 @@ def _csv_cell(value: Any) -> str:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .sweep import SweepError, dask_executor, plan_sweep, process_executor, run_sweep, serial_executor
+    from .sweep import (
+        SweepError,
+        dask_executor,
+        plan_sweep,
+        process_executor,
+        run_sweep,
+        serial_executor,
+    )
 
     scenario = load_scenario(args.scenario)
     tasks = plan_sweep(scenario)          # validates every grid point before anything is written
-    if args.dask:
-        executor = dask_executor(args.dask, args.workers)
-    elif args.workers > 1:
-        executor = process_executor(args.workers)
-    else:
-        executor = serial_executor
     try:
+        if args.dask:
+            executor = dask_executor(args.dask, args.workers)
+        elif args.workers > 1:
+            executor = process_executor(args.workers)
+        else:
+            executor = serial_executor
         path = run_sweep(scenario, args.out, executor=executor, resume=args.resume,
                          progress=False if args.no_progress else None)
     except SweepError as exc:

@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from .config import ConfigError
+from .durations import parse_duration
 from .engine import simulate
+from .presets import UnknownPresetError, get_preset
 from .results import Outcome
 from .scenario import Scenario, with_overrides
-from .durations import parse_duration
-from .presets import get_preset, UnknownPresetError
+from .sender import survives
 
 __all__ = ["CurvePoint", "Curve", "expiry_curve", "replication_seed", "confidence_interval", "series_scenarios",
            "CURVE_METHODS"]
@@ -90,7 +91,7 @@ def confidence_interval(delivered: np.ndarray, messages: np.ndarray) -> tuple[fl
         p, z = k / n, 1.959963984540054
         centre = (p + z * z / (2 * n)) / (1 + z * z / n)
         half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-        return p, max(0.0, centre - half), min(1.0, centre + half)
+        return p, max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
     fractions = np.divide(delivered, messages, out=np.zeros_like(delivered), where=messages > 0)
     mean = float(fractions.mean())
     half = _t975(len(fractions) - 1) * float(fractions.std(ddof=1)) / math.sqrt(len(fractions))
@@ -189,13 +190,10 @@ def _single_run_counts(sc: Scenario, expiries: list[float], replications: int, e
         m = simulate(longest, replication_seed(sc.seed, r), engine=engine).messages
         decisive = m.decisive_age_s
         finished = np.isin(m.outcome, (Outcome.DELIVERED, Outcome.BOUNCED))
-        if sc.sender.give_up == "next-wait":
-            survives = decisive[finished, None] <= grid[None, :]
-        else:
-            survives = decisive[finished, None] < grid[None, :]
+        through = survives(decisive[finished, None], grid[None, :], sc.sender.give_up)
         delivered_mask = (m.outcome[finished] == Outcome.DELIVERED)[:, None]
-        delivered = np.count_nonzero(survives & delivered_mask, axis=0)
-        bounced = np.count_nonzero(survives & ~delivered_mask, axis=0)
+        delivered = np.count_nonzero(through & delivered_mask, axis=0)
+        bounced = np.count_nonzero(through & ~delivered_mask, axis=0)
         n = len(m)
         out[r, :, 0] = n
         out[r, :, 1] = delivered

@@ -20,10 +20,14 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.ticker import (  # noqa: E402
-    FuncFormatter, LogLocator, MultipleLocator, NullFormatter, PercentFormatter,
-)
 from matplotlib.text import Text  # noqa: E402
+from matplotlib.ticker import (  # noqa: E402
+    FuncFormatter,
+    LogLocator,
+    MultipleLocator,
+    NullFormatter,
+    PercentFormatter,
+)
 from matplotlib.transforms import Bbox  # noqa: E402
 
 from .results import Outcome, SimulationResult, atomic_write  # noqa: E402

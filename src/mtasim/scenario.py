@@ -7,8 +7,8 @@ would silently keep the last one).
 
 from __future__ import annotations
 
-import re
 import copy
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -108,7 +108,7 @@ _PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
 def parse_path(path: str) -> list[str | int]:
     """``recipients[0].outages[1].end`` -> ``["recipients", 0, "outages", 1, "end"]``."""
     parts: list[str | int] = []
-    for i, piece in enumerate(path.split(".")):
+    for piece in path.split("."):
         pos = 0
         matched = False
         while pos < len(piece):

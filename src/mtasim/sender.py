@@ -27,6 +27,20 @@ WARNING_TIMINGS = ("age", "next-failure")
 #: ``expiry_status`` value meaning "report the last deferral's status" (Postfix).
 LAST_STATUS = "last"
 _EPS = 1e-9
+#: Ages within this of the expiry count as equal to it. Attempt times are sums of waits, so an attempt
+#: meant for exactly arrival + expiry can land a rounding step either side; every rule and every curve
+#: compares ages through :func:`survives` so that they all agree.
+AGE_TOLERANCE_S = 1e-6
+
+
+def survives(age_s, expiry_s: float, give_up: str):
+    """Whether a decisive age lets a message through an expiry window (scalars or NumPy arrays).
+
+    ``last-attempt``/``at-deadline``: the age must be below the window; ``next-wait``: not beyond it.
+    """
+    if give_up == "next-wait":
+        return age_s <= expiry_s + AGE_TOLERANCE_S
+    return age_s < expiry_s - AGE_TOLERANCE_S
 
 
 class NextStep(NamedTuple):
@@ -87,19 +101,19 @@ class Sender:
         if self.give_up == "attempts" and failures >= self.max_attempts:
             return NextStep(None, now_s)
         age_s = now_s - arrival_s
-        if self.give_up == "last-attempt" and age_s >= self.expiry_s:
+        if self.give_up == "last-attempt" and not survives(age_s, self.expiry_s, "last-attempt"):
             return NextStep(None, now_s)
         wait_s = self.schedule.wait_after(failures, age_s, u, connection_failure)
         if wait_s is None or math.isinf(wait_s):   # no further attempt, ever: give up here
             return NextStep(None, now_s)
         due_s = now_s + wait_s
-        if self.give_up == "next-wait" and due_s > arrival_s + self.expiry_s:
+        # Rules compare ages (time - arrival) through survives(), never times with arrival + expiry:
+        # curves read the same ages off a single run (mtasim.curve) and must agree exactly.
+        if self.give_up == "next-wait" and not survives(due_s - arrival_s, self.expiry_s, "next-wait"):
             return NextStep(None, now_s)
         attempt_s = self.next_scan(due_s, now_s)
-        if self.give_up == "at-deadline":
-            deadline_s = arrival_s + self.expiry_s
-            if attempt_s >= deadline_s:
-                return NextStep(None, max(deadline_s, now_s))
+        if self.give_up == "at-deadline" and not survives(attempt_s - arrival_s, self.expiry_s, "at-deadline"):
+            return NextStep(None, max(arrival_s + self.expiry_s, now_s))
         return NextStep(attempt_s, None, due_s)
 
     def warns_at_failure(self, arrival_s: float, now_s: float) -> bool:

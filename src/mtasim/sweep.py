@@ -13,9 +13,8 @@ import csv
 import io
 import json
 import math
-import os
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -160,44 +159,64 @@ def process_executor(workers: int) -> Executor:
     return run
 
 
-def dask_executor(address: str, workers: int, timeout_s: float = 5.0) -> Executor:
-    """Run tasks on a Dask distributed cluster (``local`` starts a LocalCluster of ``workers``)."""
-    try:
-        from distributed import Client, LocalCluster, as_completed
-    except ImportError:
-        raise SweepError("--dask needs the optional dependency: pip install 'mtasim[dask]'") from None
+class DaskExecutor:
+    """Runs tasks on a Dask distributed cluster; connects when created, so an unreachable scheduler is
+    reported before anything is written. ``local`` starts a LocalCluster of worker processes,
+    ``inprocess`` one inside this process (for tests)."""
 
-    def run(tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
-        cluster = None
+    def __init__(self, address: str, workers: int, timeout_s: float = 5.0):
         try:
-            if address == "local":
-                cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                       dashboard_address=None)
-                client = Client(cluster)
-            elif address == "inprocess":
-                cluster = LocalCluster(n_workers=1, threads_per_worker=workers, processes=False,
-                                       dashboard_address=None)
-                client = Client(cluster)
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise SweepError("--dask needs the optional dependency: pip install 'mtasim[dask]'") from None
+        self.cluster = None
+        try:
+            if address in ("local", "inprocess"):
+                self.cluster = LocalCluster(n_workers=workers if address == "local" else 1,
+                                            threads_per_worker=1 if address == "local" else workers,
+                                            processes=address == "local", dashboard_address=None)
+                self.client = Client(self.cluster)
             else:
-                client = Client(address, timeout=f"{timeout_s}s")
+                self.client = Client(address, timeout=f"{timeout_s}s")
         except (OSError, TimeoutError) as exc:
+            self.close()
+            detail = str(exc).splitlines()[0] if str(exc) else "timed out"
             raise SweepError(f"--dask {address}: cannot reach the scheduler ({exc.__class__.__name__}: "
-                             f"{str(exc).splitlines()[0] if str(exc) else 'timed out'})") from None
-        try:
-            futures = client.map(run_task, tasks, pure=False)
-            for future in as_completed(futures):
-                yield future.result()
-        finally:
-            client.close()
-            if cluster is not None:
-                cluster.close()
-    return run
+                             f"{detail})") from None
+
+    def __call__(self, tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
+        from distributed import as_completed
+
+        for future in as_completed(self.client.map(run_task, tasks, pure=False)):
+            yield future.result()
+
+    def close(self) -> None:
+        if getattr(self, "client", None) is not None:
+            self.client.close()
+            self.client = None
+        if self.cluster is not None:
+            self.cluster.close()
+            self.cluster = None
+
+
+def dask_executor(address: str, workers: int, timeout_s: float = 5.0) -> DaskExecutor:
+    """A :class:`DaskExecutor` (call ``close()`` when done, or use :func:`run_sweep`, which does)."""
+    return DaskExecutor(address, workers, timeout_s)
 
 
 def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = serial_executor,
               resume: bool = False, progress: bool | None = None, engine: str = "auto") -> Path:
     """Run every missing (point, replication) of the scenario's sweep, appending rows to sweep.csv."""
-    out = Path(out_dir)
+    try:
+        return _run_sweep(scenario, Path(out_dir), executor, resume, progress, engine)
+    finally:
+        close = getattr(executor, "close", None)
+        if close is not None:
+            close()
+
+
+def _run_sweep(scenario: Scenario, out: Path, executor: Executor, resume: bool, progress: bool | None,
+               engine: str) -> Path:
     tasks = [SweepTask(t.point, t.replication, t.seed, t.overrides, t.data, t.source, engine)
              for t in plan_sweep(scenario)]
     columns = columns_for(scenario)

@@ -24,6 +24,7 @@ from .durations import format_duration
 from .engine import simulate
 from .results import Outcome
 from .scenario import Scenario
+from .sender import AGE_TOLERANCE_S
 from .schedules import ExponentialSchedule, FixedSchedule, Schedule
 
 __all__ = ["ExpiryAnswer", "tune_expiry", "Candidate", "tune_schedule", "pareto_front", "FAMILIES"]
@@ -83,10 +84,11 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
 
 def _window_needed(decisive: np.ndarray, give_up: str) -> np.ndarray:
     """The shortest whole-second window that lets each message through (inf: none)."""
-    if give_up == "next-wait":                       # survives iff decisive <= E
-        window = np.ceil(np.maximum(decisive, 0.0))
-    else:                                            # survives iff decisive < E
-        window = np.floor(np.maximum(decisive, -1.0)) + 1.0
+    tol = AGE_TOLERANCE_S                            # see mtasim.sender.survives
+    if give_up == "next-wait":                       # survives iff decisive <= E + tol
+        window = np.ceil(np.maximum(decisive - tol, 0.0))
+    else:                                            # survives iff decisive < E - tol
+        window = np.floor(np.maximum(decisive + tol, -1.0)) + 1.0
     return np.maximum(window, 1.0)                   # a window shorter than 1 s means nothing
 
 

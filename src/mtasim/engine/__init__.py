@@ -5,9 +5,9 @@ Arrivals and recipient assignment are drawn here, once, so every engine sees the
 
 from __future__ import annotations
 
+from ..recipients import realize_recipients
 from ..results import Recorder, SimulationResult
 from ..scenario import Scenario
-from ..recipients import realize_recipients
 from ..workload import assign_recipients
 
 __all__ = ["simulate", "ENGINES"]
