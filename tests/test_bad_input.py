@@ -214,12 +214,15 @@ def test_attempts_without_out(capsys, tmp_path):
     assert "--attempts" in line and "--out" in line
 
 
-def test_engine_fast_not_built(capsys, tmp_path):
-    """`--engine fast` (not built yet) exits 2 with a clear message and writes nothing."""
+def test_engine_fast_refused_when_scenario_needs_des(capsys, tmp_path, monkeypatch):
+    """`--engine fast` on a scenario that needs the DES exits 2 naming the feature, and writes nothing."""
+    import mtasim.engine
+
+    monkeypatch.setattr(mtasim.engine, "des_only_features", lambda scenario: ["a dead-destination cache"])
     path = write_bad(tmp_path, scenario_text(), "good.yaml")
     out_dir = tmp_path / "out"
     line = one_error_line(capsys, ["run", path, "--engine", "fast", "--out", out_dir])
-    assert "fast" in line and "not built" in line
+    assert "fast" in line and "dead-destination cache" in line and "good.yaml" in line
     assert_nothing_written(out_dir)
 
 

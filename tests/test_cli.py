@@ -93,7 +93,7 @@ def test_run_json_has_design_keys_and_conserves(capsys, small):
     assert set(summary["delivery_latency_s"]) >= {"p50", "p90", "p99", "max"}
     assert summary["scenario"] == "small mixed"
     assert summary["seed"] == 5
-    assert summary["engine"] == "des"
+    assert summary["engine"] == "fast"          # auto picks fast: no host-level state in this scenario
     assert summary["messages"] == 9
     assert sum(summary[k] for k in OUTCOMES) == summary["messages"]
     assert all(summary[k] > 0 for k in OUTCOMES), summary     # the scenario exercises every outcome
@@ -279,3 +279,14 @@ def test_console_script_bad_input_exit_2(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("mtasim: ")
     assert "bad.yaml" in lines[0] and "recipients" in lines[0]
     assert "Traceback" not in p.stderr
+
+
+def test_engines_agree_on_the_cli(capsys, small):
+    """`run --engine des` and `--engine fast` print the same summary apart from the engine's name."""
+    summaries = {}
+    for engine in ("des", "fast"):
+        code, out, err = run_cli(capsys, "run", small, "--json", "--engine", engine)
+        assert code == 0, err
+        summaries[engine] = json.loads(out)
+        assert summaries[engine].pop("engine") == engine
+    assert summaries["des"] == summaries["fast"]

@@ -86,7 +86,7 @@ class MessageTable:
 
 @dataclass
 class AttemptTable:
-    """One row per attempt of the recorded messages, in the order the attempts happened."""
+    """One row per attempt of the recorded messages, ordered by message id, then attempt number."""
 
     message_id: np.ndarray     # int64
     attempt: np.ndarray        # int32, 1-based
@@ -143,6 +143,26 @@ class Recorder:
             ids[j], nums[j], times[j], results[j], replies[j] = message_id, number, time_s, result, self.replies(reply)
             self._fill = j + 1
 
+    def attempts_batch(self, ids: np.ndarray, numbers: np.ndarray, times_s: np.ndarray, results: np.ndarray,
+                       reply_ids: np.ndarray) -> None:
+        """Many attempts at once (the fast engine); ``reply_ids`` index :attr:`replies`."""
+        self.attempts[ids] = numbers
+        self.total_attempts += len(ids)
+        if not self.every:
+            return
+        keep = ids % self.every == 0 if self.every > 1 else slice(None)
+        self._chunks.append((ids[keep].astype(np.int64), numbers[keep].astype(np.int32), times_s[keep].copy(),
+                             results[keep].astype(np.int8), reply_ids[keep].astype(np.int32)))
+
+    def finish_batch(self, ids: np.ndarray, outcome: Outcome, status_ids: np.ndarray, times_s: np.ndarray,
+                     decisive_age_s: np.ndarray | float = np.nan, recovery_lag_s: np.ndarray | float = np.nan
+                     ) -> None:
+        self.outcome[ids] = outcome
+        self.status[ids] = status_ids
+        self.final_s[ids] = times_s
+        self.decisive_age_s[ids] = decisive_age_s
+        self.recovery_lag_s[ids] = recovery_lag_s
+
     def defer(self, message_id: int, status: str) -> None:
         self.status[message_id] = self.statuses(status)
 
@@ -170,7 +190,8 @@ class Recorder:
             return None
         chunks = self._chunks + [tuple(a[: self._fill] for a in self._buf)]
         cols = [np.concatenate([c[k] for c in chunks]) for k in range(5)]
-        return AttemptTable(*cols, replies=self.replies.values)
+        order = np.lexsort((cols[1], cols[0]))      # by message, then attempt: the same in every engine
+        return AttemptTable(*(c[order] for c in cols), replies=self.replies.values)
 
 
 @dataclass

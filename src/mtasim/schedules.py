@@ -12,6 +12,8 @@ import math
 from dataclasses import dataclass
 from typing import ClassVar, Protocol, runtime_checkable
 
+import numpy as np
+
 from .config import Node
 from .durations import format_duration
 
@@ -35,6 +37,10 @@ class Schedule(Protocol):
         schedule has no further attempt: the message gives up at this failure.
         """
 
+    def waits(self, failures: np.ndarray, age_s: np.ndarray, u: np.ndarray | float,
+              connection_failure: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`wait_after` (NaN where there is no further attempt), same arithmetic."""
+
     def describe(self) -> str:
         """One line for humans."""
 
@@ -53,6 +59,9 @@ class FixedSchedule:
 
     def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
         return self.interval_s
+
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        return np.full(len(failures), self.interval_s)
 
     def describe(self) -> str:
         return f"fixed every {format_duration(self.interval_s)}"
@@ -105,6 +114,24 @@ class ExponentialSchedule:
             return base * (0.5 + 0.5 * u)
         return base
 
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        exponent = np.asarray(failures, dtype=np.float64) - 1.0
+        if self.factor > 1.0:
+            log_wait = math.log(self.first_s) + exponent * math.log(self.factor)
+            capped = log_wait >= math.log(self.max_s)
+            huge = log_wait > _LOG_FLOAT_MAX
+            with np.errstate(over="ignore"):
+                base = np.minimum(self.first_s * np.power(self.factor, np.where(capped | huge, 0.0, exponent)),
+                                  self.max_s)
+            base = np.where(capped, self.max_s, np.where(huge, math.inf, base))
+        else:
+            base = np.full(len(exponent), min(self.first_s, self.max_s))
+        if self.jitter == "full":
+            return base * u
+        if self.jitter == "equal":
+            return base * (0.5 + 0.5 * u)
+        return base
+
     def describe(self) -> str:
         cap = "" if math.isinf(self.max_s) else f", max {format_duration(self.max_s)}"
         jitter = "" if self.jitter == "none" else f", {self.jitter} jitter"
@@ -132,6 +159,10 @@ class ListSchedule:
             return self.intervals_s[failures - 1]
         return self.intervals_s[-1] if self.then == "repeat" else None
 
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        table = np.append(np.asarray(self.intervals_s), self.intervals_s[-1] if self.then == "repeat" else np.nan)
+        return table[np.minimum(np.asarray(failures) - 1, len(self.intervals_s))]
+
     def describe(self) -> str:
         items = ", ".join(format_duration(s) for s in self.intervals_s)
         return f"list [{items}] then {self.then}"
@@ -156,6 +187,9 @@ class AgeBasedSchedule:
     def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
         return min(max(age_s, self.min_s), self.max_s)
 
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        return np.minimum(np.maximum(age_s, self.min_s), self.max_s)
+
     def describe(self) -> str:
         return f"age-based, clamped to [{format_duration(self.min_s)}, {format_duration(self.max_s)}]"
 
@@ -179,6 +213,10 @@ class ByFailureSchedule:
     def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
         chosen = self.connection if connection_failure else self.reply
         return chosen.wait_after(failures, age_s, u, connection_failure)
+
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        return np.where(connection_failure, self.connection.waits(failures, age_s, u, connection_failure),
+                        self.reply.waits(failures, age_s, u, connection_failure))
 
     def describe(self) -> str:
         return f"connection failures: {self.connection.describe()}; 4xx replies: {self.reply.describe()}"

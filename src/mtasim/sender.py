@@ -16,6 +16,8 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
+
 from .durations import format_duration
 from .recipients import AttemptResult, Reply, failure_reply
 from .schedules import Schedule
@@ -115,6 +117,44 @@ class Sender:
         if self.give_up == "at-deadline" and not survives(attempt_s - arrival_s, self.expiry_s, "at-deadline"):
             return NextStep(None, max(arrival_s + self.expiry_s, now_s))
         return NextStep(attempt_s, None, due_s)
+
+    def next_scans(self, due_s: np.ndarray, failed_at_s: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`next_scan`, same arithmetic."""
+        if self.queue_run_s <= 0:
+            return due_s
+        period, phase = self.queue_run_s, self.queue_run_phase_s
+        k = np.ceil((due_s - self.queue_run_tolerance_s - phase) / period - _EPS)
+        scan = phase + k * period
+        late = scan <= failed_at_s + _EPS
+        if late.any():
+            scan = np.where(late, phase + (np.floor((failed_at_s - phase) / period + _EPS) + 1) * period, scan)
+        return scan
+
+    def after_failures(self, failures: np.ndarray, arrival_s: np.ndarray, now_s: np.ndarray, u: np.ndarray | float,
+                       connection_failure: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Vectorised :meth:`after_failure`: (attempt_s, give_up_s, due_s), NaN where not applicable."""
+        n = len(now_s)
+        nan = np.full(n, np.nan)
+        age_s = now_s - arrival_s
+        if self.give_up == "attempts":
+            stop = failures >= self.max_attempts
+        elif self.give_up == "last-attempt":
+            stop = ~survives(age_s, self.expiry_s, "last-attempt")
+        else:
+            stop = np.zeros(n, dtype=bool)
+        wait_s = self.schedule.waits(failures, age_s, u, connection_failure)
+        stop |= np.isnan(wait_s) | np.isinf(wait_s)
+        with np.errstate(invalid="ignore"):
+            due_s = now_s + np.where(stop, 0.0, wait_s)
+        if self.give_up == "next-wait":
+            stop |= ~survives(due_s - arrival_s, self.expiry_s, "next-wait")
+        attempt_s = self.next_scans(due_s, now_s)
+        give_up_s = np.where(stop, now_s, nan)
+        if self.give_up == "at-deadline":
+            late = ~stop & ~survives(attempt_s - arrival_s, self.expiry_s, "at-deadline")
+            give_up_s = np.where(late, np.maximum(arrival_s + self.expiry_s, now_s), give_up_s)
+            stop |= late
+        return np.where(stop, nan, attempt_s), give_up_s, np.where(stop, nan, due_s)
 
     def warns_at_failure(self, arrival_s: float, now_s: float) -> bool:
         """``next-failure`` timing: does a failure at ``now_s`` (not ending the message) send the warning?"""

@@ -24,8 +24,8 @@ from .durations import format_duration
 from .engine import simulate
 from .results import Outcome
 from .scenario import Scenario
-from .sender import AGE_TOLERANCE_S
 from .schedules import ExponentialSchedule, FixedSchedule, Schedule
+from .sender import AGE_TOLERANCE_S
 
 __all__ = ["ExpiryAnswer", "tune_expiry", "Candidate", "tune_schedule", "pareto_front", "FAMILIES"]
 

@@ -96,17 +96,4 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
 
     env.process(source())
     env.run(until=horizon)
-    _warn_by_age(sender, recorder, horizon)
     return horizon
-
-
-def _warn_by_age(sender: Sender, recorder: Recorder, horizon: float | None) -> None:
-    """``age`` timing: a warning at arrival + W for every message not finished by then (vectorised)."""
-    if not sender.warns_by_age:
-        return
-    warn_at = recorder.arrival_s + sender.delay_warning_s
-    end = np.where(np.isnan(recorder.final_s), math.inf if horizon is None else horizon, recorder.final_s)
-    queued_past = np.isnan(recorder.final_s) & (warn_at < end)
-    finished_past = ~np.isnan(recorder.final_s) & (recorder.final_s > warn_at)
-    mask = queued_past | finished_past
-    recorder.warned_s[mask] = warn_at[mask]
