@@ -120,9 +120,11 @@ class ExponentialSchedule:
             log_wait = math.log(self.first_s) + exponent * math.log(self.factor)
             capped = log_wait >= math.log(self.max_s)
             huge = log_wait > _LOG_FLOAT_MAX
-            with np.errstate(over="ignore"):
-                base = np.minimum(self.first_s * np.power(self.factor, np.where(capped | huge, 0.0, exponent)),
-                                  self.max_s)
+            # Python's float power, through a table of the exponents present: np.power can differ from it
+            # in the last bit, and both engines must compute the same waits.
+            exps = np.where(capped | huge, 0, exponent).astype(np.int64)
+            powers = np.array([self.factor ** e for e in range(int(exps.max(initial=0)) + 1)])
+            base = np.minimum(self.first_s * powers[exps], self.max_s)
             base = np.where(capped, self.max_s, np.where(huge, math.inf, base))
         else:
             base = np.full(len(exponent), min(self.first_s, self.max_s))
