@@ -51,16 +51,35 @@ class _OutageTable:
         self.statuses = [r.status for r in replies]
 
     def lookup(self, domain: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reply index and outage end (NaN outside outages) for attempts starting at ``t``."""
-        reply = np.zeros(len(t), dtype=np.int32)
-        end = np.full(len(t), np.nan)
-        for j in range(self.width):
-            s, e = self.starts[domain, j], self.ends[domain, j]
-            hit = (s <= t) & (t < e)
-            if hit.any():
-                reply[hit] = self.reply[domain[hit], j]
-                end[hit] = e[hit]
-        return reply, end
+        """Reply index and outage end (NaN outside outages) for attempts starting at ``t``.
+
+        Windows of a domain are sorted and disjoint, so the only candidate is the last window starting
+        at or before t: found by comparing every window when there are few, else by binary search.
+        """
+        if self.width == 0:
+            return np.zeros(len(t), dtype=np.int32), np.full(len(t), np.nan)
+        if len(self.starts) == 1:                          # one domain: a plain sorted search
+            j = np.maximum(np.searchsorted(self.starts[0], t, side="right") - 1, 0)
+            start, end = self.starts[0, j], self.ends[0, j]
+            hit = (start <= t) & (t < end)
+            return np.where(hit, self.reply[0, j], 0).astype(np.int32), np.where(hit, end, np.nan)
+        if self.width <= 4:
+            j = np.zeros(len(t), dtype=np.int64)
+            for k in range(1, self.width):
+                j += self.starts[domain, k] <= t
+        else:
+            lo = np.zeros(len(t), dtype=np.int64)          # invariant: windows < lo start at or before t
+            hi = np.full(len(t), self.width, dtype=np.int64)
+            for _ in range(int(self.width).bit_length()):
+                mid = (lo + hi) >> 1
+                below = self.starts[domain, np.minimum(mid, self.width - 1)] <= t
+                below &= mid < hi
+                lo = np.where(below, mid + 1, lo)
+                hi = np.where(below, hi, mid)
+            j = np.maximum(lo - 1, 0)
+        start, end = self.starts[domain, j], self.ends[domain, j]
+        hit = (start <= t) & (t < end)
+        return np.where(hit, self.reply[domain, j], 0).astype(np.int32), np.where(hit, end, np.nan)
 
 
 def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, seed: int,
