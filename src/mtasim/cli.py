@@ -122,6 +122,8 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_argument("--factor", metavar="LIST", help="grid for factor, e.g. 1.5,2,3")
     ts.add_argument("--max", metavar="LIST", help="grid for max, e.g. 30m,1h,4h")
     ts.add_argument("--interval", metavar="LIST", help="grid for fixed intervals")
+    ts.add_argument("--min-delivered", type=float, metavar="FRACTION",
+                    help="keep schedules delivering less than this out of the front, e.g. 0.99")
     ts.add_argument("--replications", type=_positive_int, default=1)
     ts.add_argument("--workers", type=_positive_int, default=1)
     ts.add_argument("--out", metavar="DIR", help="write pareto.csv, pareto.json, pareto.png here")
@@ -344,11 +346,8 @@ def cmd_curve(args: argparse.Namespace) -> int:
     meta = {"scenario": curve.scenario, "series_kind": curve.series_kind, "method": curve.method,
             "replications": curve.replications, "points": len(curve.points), "seconds": round(curve.seconds, 3)}
     atomic_write(out / "curve.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
-    series = {label: {"expiry_s": [p.expiry_s for p in pts], "fraction": [p.fraction for p in pts],
-                      "ci_low": [p.ci_low for p in pts], "ci_high": [p.ci_high for p in pts]}
-              for label, pts in curve.series().items()}
     legend = {"preset": "sender preset", "outage": "outage length"}.get(curve.series_kind)
-    save_figure(curve_figure(series, curve.scenario, legend_title=legend), out / "curve.png")
+    save_figure(curve_figure(curve.figure_data(), curve.scenario, legend_title=legend), out / "curve.png")
     print(f"{curve.scenario}: {len(curve.points)} points, method {curve.method}, "
           f"{curve.replications} replication(s), {curve.seconds:.2f} s")
     print()
@@ -450,13 +449,16 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
         raise UsageError(f"--{wrong[0]}: not a parameter of the {args.family} family "
                          f"(it has {', '.join(FAMILIES[args.family])})")
     lag_limit = _durations("--max-recovery-lag", args.max_recovery_lag)[0] if args.max_recovery_lag else None
+    if args.min_delivered is not None and not 0 < args.min_delivered <= 1:
+        raise UsageError(f"--min-delivered: expected a fraction in (0, 1], got {args.min_delivered}")
     scenario = load_scenario(args.scenario)
     if args.workers > 1:
         with ProcessPoolExecutor(args.workers) as pool:
             candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
-                                       map_fn=pool.map)
+                                       map_fn=pool.map, min_delivered=args.min_delivered)
     else:
-        candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid)
+        candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
+                                   min_delivered=args.min_delivered)
     front = [c for c in candidates if c.on_front]
     print(f"{scenario.name}: {len(candidates)} {args.family} schedules, {len(front)} on the Pareto front")
     print()

@@ -33,7 +33,7 @@ from .scenario import Scenario, with_overrides
 from .sender import survives
 
 __all__ = ["CurvePoint", "Curve", "expiry_curve", "replication_seed", "confidence_interval", "series_scenarios",
-           "CURVE_METHODS"]
+           "with_outage_duration", "CURVE_METHODS"]
 
 CURVE_METHODS = ("auto", "single-run", "explicit")
 
@@ -73,6 +73,12 @@ class Curve:
         for p in self.points:
             out.setdefault(p.series, []).append(p)
         return out
+
+    def figure_data(self) -> dict[str, dict[str, list[float]]]:
+        """The series as :func:`mtasim.plots.curve_figure` takes them."""
+        return {label: {"expiry_s": [p.expiry_s for p in pts], "fraction": [p.fraction for p in pts],
+                        "ci_low": [p.ci_low for p in pts], "ci_high": [p.ci_high for p in pts]}
+                for label, pts in self.series().items()}
 
 
 def confidence_interval(delivered: np.ndarray, messages: np.ndarray) -> tuple[float, float, float]:
@@ -132,11 +138,14 @@ def series_scenarios(scenario: Scenario, spec: str | None) -> tuple[str, dict[st
                 duration = parse_duration(item)
             except ValueError as exc:
                 raise ConfigError("--series", "", f"outage={item}: {exc}") from None
-            out[f"outage={item}"] = _with_outage_duration(scenario, duration, item)
+            out[f"outage={item}"] = with_outage_duration(scenario, duration, item)
     return kind, out
 
 
-def _with_outage_duration(scenario: Scenario, duration_s: float, label: str) -> Scenario:
+def with_outage_duration(scenario: Scenario, duration_s: float, label: str = "") -> Scenario:
+    """The scenario with every recipient's first outage lasting ``duration_s`` from its start (or its
+    random outage's duration fixed to it)."""
+    label = label or f"{duration_s:g}s"
     overrides: dict[str, Any] = {}
     for j, entry in enumerate(scenario.recipients):
         if entry.random_outage is not None:

@@ -1,5 +1,6 @@
-"""Every figure mtasim draws. The only module that imports matplotlib (with the non-interactive Agg
-backend, so plotting works on machines without a display).
+"""Every figure mtasim draws. The only module that imports matplotlib. Figures are built outside
+pyplot, so importing this module chooses no backend: saving works without a display, and a notebook
+shows a returned figure inline.
 
 The builders take plain data (NumPy arrays, lists, dicts) and return a :class:`Figure`; they never read
 files (``plotcmd.py`` does that). Times come in seconds and are shown in hours (recovery lags in minutes).
@@ -13,24 +14,22 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-from matplotlib.patches import Patch  # noqa: E402
-from matplotlib.text import Text  # noqa: E402
-from matplotlib.ticker import (  # noqa: E402
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.text import Text
+from matplotlib.ticker import (
     FuncFormatter,
     LogLocator,
     MultipleLocator,
     NullFormatter,
     PercentFormatter,
 )
-from matplotlib.transforms import Bbox  # noqa: E402
+from matplotlib.transforms import Bbox
 
-from .results import Outcome, SimulationResult, atomic_write  # noqa: E402
+from .results import Outcome, SimulationResult, atomic_write
 
 __all__ = [
     "curve_figure", "heatmap_figure", "latency_figure", "pareto_figure", "timeline_figure",
@@ -62,7 +61,7 @@ def curve_figure(series: Mapping[str, Mapping[str, Any]], title: str, *,
     if not series:
         raise ValueError("curve_figure needs at least one series")
     labels, common_key = _split_keyed(list(series))
-    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
     colours = _colours(len(series))
     max_h = 0.0
     for (name, s), label, colour in zip(series.items(), labels, colours):
@@ -107,7 +106,7 @@ def heatmap_figure(rows: Sequence[Any], cols: Sequence[Any], values: Any, title:
     # Wide or tall grids get a bigger canvas so each cell keeps room for its "99.9%".
     width = min(16.0, max(FIGSIZE[0], 2.8 + 0.55 * n_cols))
     height = min(12.0, max(FIGSIZE[1], 1.6 + 0.45 * n_rows))
-    fig, ax = plt.subplots(figsize=(width, height), layout="constrained")
+    fig, ax = _figure(figsize=(width, height), layout="constrained")
     cmap = matplotlib.colormaps["viridis"].with_extremes(bad="#d9d9d9")
     image = ax.imshow(np.ma.masked_invalid(grid), cmap=cmap, vmin=0.0, vmax=1.0, aspect="auto",
                       interpolation="nearest")
@@ -149,7 +148,7 @@ def latency_figure(series: Mapping[str, Any], title: str) -> Figure:
         v = np.asarray(values, dtype=float)
         data[name] = np.sort(v[np.isfinite(v)]) / 3600.0
     max_h = max((float(v[-1]) for v in data.values() if len(v)), default=1.0) or 1.0
-    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
     for (name, v), colour in zip(data.items(), _colours(len(data))):
         n = len(v)
         label = f"{name} (n={n:,})"
@@ -186,7 +185,7 @@ def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: flo
     if not (len(x) == len(y) == len(on) == len(labels)):
         raise ValueError("pareto points: mean_attempts, recovery_lag_p95_s, on_front and labels differ in length")
     finite = np.isfinite(x) & np.isfinite(y)
-    fig, ax = plt.subplots(figsize=FIGSIZE, layout="constrained")
+    fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
     left_out = int(np.count_nonzero(~finite))
     note = f"; {left_out} without a value not shown" if left_out else ""
     ax.scatter(x[finite], y[finite], s=16, color="#9e9e9e", alpha=0.75, linewidths=0, zorder=2,
@@ -263,7 +262,7 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     times_h = attempt_t[keep] / 3600.0
     outcomes = outcome_of(attempt_ids[keep])
 
-    fig, ax = plt.subplots(figsize=(11, 6.5), layout="constrained")
+    fig, ax = _figure(figsize=(11, 6.5), layout="constrained")
     outage_labels = list(dict.fromkeys(label for label, _, _ in outages))
     many = len(outage_labels) > len(_OUTAGE_COLOURS)
     # Many domains: one colour, faint enough that the fully overlapped windows reach 50 % opacity.
@@ -322,16 +321,22 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:
-    """Save as PNG, or SVG when the name ends in .svg; atomically, then free the figure."""
+    """Save as PNG, or SVG when the name ends in .svg, atomically (figures live outside pyplot, so
+    nothing needs closing)."""
     path = Path(path)
     fmt = "svg" if path.suffix.lower() == ".svg" else "png"
-    try:
-        return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=130), binary=True)
-    finally:
-        plt.close(fig)
+    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=130), binary=True)
 
 
 # -- helpers -------------------------------------------------------------------------------------------
+def _figure(figsize: tuple[float, float], layout: str = "constrained"):
+    """A figure outside pyplot: no global state, no backend chosen for the caller (saving uses Agg;
+    Jupyter shows a returned figure with its own formatter)."""
+    fig = Figure(figsize=figsize, layout=layout)
+    FigureCanvasAgg(fig)            # a canvas of its own: text extents for label placement, PNG output
+    return fig, fig.subplots()
+
+
 def _by_id(values: Mapping[int, Any] | Any, ids: np.ndarray, dtype: Any):
     """A lookup ``f(id array) -> value array`` over a dict or an array indexed by message id."""
     if isinstance(values, Mapping):

@@ -190,11 +190,17 @@ def pareto_front(points: list[tuple[float, float]]) -> list[bool]:
 
 def tune_schedule(scenario: Scenario, family: str = "exponential", *, replications: int = 1,
                   grid: dict[str, tuple[float, ...]] | None = None, engine: str = "auto",
-                  map_fn: Any = map) -> list[Candidate]:
-    """Evaluate every schedule of the family; mark the Pareto front (sorted by mean attempts)."""
+                  map_fn: Any = map, min_delivered: float | None = None) -> list[Candidate]:
+    """Evaluate every schedule of the family; mark the Pareto front (sorted by mean attempts).
+
+    Schedules delivering less than ``min_delivered`` (a fraction) are kept out of the front: a schedule
+    that gives up on more mail would otherwise look cheap.
+    """
     options = family_schedules(family, grid)
     results = list(map_fn(_evaluate_job, [(scenario, s, replications, engine) for _, s, _ in options]))
-    front = pareto_front([(a, lag) for a, lag, _ in results])
+    eligible = [min_delivered is None or frac >= min_delivered - 1e-12 for _, _, frac in results]
+    front = pareto_front([(a, lag) if ok else (math.inf, math.inf) for (a, lag, _), ok in zip(results, eligible)])
+    front = [flag and ok for flag, ok in zip(front, eligible)]
     candidates = [Candidate(label, schedule, params, a, lag, frac, flag)
                   for (label, schedule, params), (a, lag, frac), flag in zip(options, results, front)]
     return sorted(candidates, key=lambda c: (c.mean_attempts, c.recovery_lag_p95_s))
