@@ -485,3 +485,15 @@ def test_jitter_messages_get_independent_draws():
     sc = scenario(JITTERED, down("1d"), {"count": 2, "arrival": {"kind": "at", "time": 0}}, seed=5)
     result = mtasim.simulate(sc, attempts=True)
     assert result.attempts.for_message(0).tolist() != result.attempts.for_message(1).tolist()
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+@pytest.mark.parametrize("arrival", [0.1, 17.3, 41.123456789])
+def test_failure_meant_for_exactly_the_expiry_age_expires_despite_rounding(engine, arrival):
+    """last-attempt: a failure at arrival + 2 x 1260 s reaches a 2520 s expiry even when the summed
+    attempt time lands a rounding step short (ages count within 1 µs)."""
+    sc = scenario({"schedule": {"kind": "fixed", "interval": 1260}, "expiry": 2520},
+                  [{"start": 0, "end": "10h"}], {"count": 1, "arrival": {"kind": "at", "time": arrival}})
+    m = mtasim.simulate(sc, engine=engine).messages
+    assert m.outcome[0] == Outcome.EXPIRED and m.attempts[0] == 3, (Outcome(m.outcome[0]).label, m.attempts[0])
+    assert m.final_s[0] == pytest.approx(arrival + 2520, abs=1e-6)
