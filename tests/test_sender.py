@@ -497,3 +497,36 @@ def test_failure_meant_for_exactly_the_expiry_age_expires_despite_rounding(engin
     m = mtasim.simulate(sc, engine=engine).messages
     assert m.outcome[0] == Outcome.EXPIRED and m.attempts[0] == 3, (Outcome(m.outcome[0]).label, m.attempts[0])
     assert m.final_s[0] == pytest.approx(arrival + 2520, abs=1e-6)
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_before_attempt_gives_up_at_the_first_attempt_due_past_the_expiry(engine):
+    """before-attempt (chasquid): fixed 1h, expiry 2.5h, always failing: attempts 0, 1h, 2h; the attempt due at
+    3h is not made and the message expires at 3h (not at 2.5h)."""
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "2h30m", "give_up": "before-attempt"},
+                  [{"start": 0, "end": "10h"}])
+    result = mtasim.simulate(sc, engine=engine, attempts=True)
+    m = result.messages
+    assert result.attempts.for_message(0).tolist() == [0, HOUR, 2 * HOUR]
+    assert (Outcome(m.outcome[0]), m.final_s[0]) == (Outcome.EXPIRED, 3 * HOUR)
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+def test_attempts_given_up_at_next_pickup(engine):
+    """attempts with attempts_give_up_at next-attempt (Postal): 3 failed attempts at 0, 1h, 2h, then the
+    message is failed when next picked up, at 3h, without a 4th attempt."""
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "give_up": "attempts", "max_attempts": 3,
+                   "attempts_give_up_at": "next-attempt"}, [{"start": 0, "end": "10h"}])
+    m = mtasim.simulate(sc, engine=engine).messages
+    assert (Outcome(m.outcome[0]), m.attempts[0], m.final_s[0]) == (Outcome.EXPIRED, 3, 3 * HOUR)
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+@pytest.mark.parametrize("timing, warned_at", [("next-due", 2 * HOUR), ("next-failure", 3 * HOUR)])
+def test_next_due_warns_at_the_failure_whose_next_attempt_reaches_the_mark(engine, timing, warned_at):
+    """W = 2.5h, hourly retries: next-due (OpenSMTPD) warns at the 2h failure (next try 3h >= 2.5h);
+    next-failure warns at the 3h failure."""
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "10h", "delay_warning": "2h30m",
+                   "delay_warning_at": timing}, [{"start": 0, "end": "5h"}])
+    m = mtasim.simulate(sc, engine=engine).messages
+    assert m.warned_s[0] == warned_at

@@ -164,8 +164,10 @@ def sender_from_node(node: Node) -> Sender:
         return sender_from_preset_node(node)
     schedule = schedule_from_node(node.get("schedule"))
     give_up = node.choice("give_up", GIVE_UP_RULES, "last-attempt")
+    attempts_at = "failure"
     if give_up == "attempts":
         max_attempts = node.number("max_attempts", integer=True, minimum=1)
+        attempts_at = node.choice("attempts_give_up_at", ("failure", "next-attempt"), "failure")
         if node.has("expiry"):
             raise node.error("expected no expiry with give_up: attempts (it counts attempts only)", "expiry")
         expiry = None
@@ -188,6 +190,7 @@ def sender_from_node(node: Node) -> Sender:
                                     f"for the last deferral's status, got {status_node.value!r}")
     node.finish()
     return Sender(schedule=schedule, give_up=give_up, expiry_s=expiry, max_attempts=max_attempts,
+                  attempts_give_up_at=attempts_at,
                   queue_run_s=queue_run, queue_run_phase_s=phase, queue_run_tolerance_s=tolerance,
                   delay_warning_s=warning, delay_warning_at=warning_at, expiry_status=status,
                   expiry_reply=f"{status} delivery time expired" if status != LAST_STATUS else "expired")

@@ -24,8 +24,8 @@ from .schedules import Schedule
 
 __all__ = ["GIVE_UP_RULES", "WARNING_TIMINGS", "Sender", "NextStep", "Trace", "trace_schedule"]
 
-GIVE_UP_RULES = ("last-attempt", "at-deadline", "next-wait", "attempts")
-WARNING_TIMINGS = ("age", "next-failure")
+GIVE_UP_RULES = ("last-attempt", "at-deadline", "next-wait", "before-attempt", "attempts")
+WARNING_TIMINGS = ("age", "next-failure", "next-due")
 #: ``expiry_status`` value meaning "report the last deferral's status" (Postfix).
 LAST_STATUS = "last"
 _EPS = 1e-9
@@ -45,6 +45,10 @@ def survives(age_s, expiry_s: float, give_up: str):
     return age_s < expiry_s - AGE_TOLERANCE_S
 
 
+#: Rules under which a message survives a window iff the age of its final attempt is below it.
+BY_ATTEMPT_AGE = ("at-deadline", "before-attempt")
+
+
 class NextStep(NamedTuple):
     """Exactly one of ``attempt_s`` and ``give_up_s`` is set; ``due_s`` is when the schedule made the
     message due (before queue-runner alignment), when there is a next attempt."""
@@ -62,6 +66,9 @@ class Sender:
     give_up: str = "last-attempt"
     expiry_s: float | None = None
     max_attempts: int | None = None
+    #: With ``attempts``: give up at the max_attempts-th failure, or (Postal) when the message is next
+    #: picked up, without attempting it.
+    attempts_give_up_at: str = "failure"
     queue_run_s: float = 0.0
     queue_run_phase_s: float = 0.0
     #: A scan takes a message due up to this many seconds later (Postfix: 1 s).
@@ -82,6 +89,8 @@ class Sender:
                 raise ValueError("give_up 'attempts' needs max_attempts >= 1")
         elif self.expiry_s is None or self.expiry_s < 0:
             raise ValueError(f"give_up '{self.give_up}' needs an expiry")
+        if self.attempts_give_up_at not in ("failure", "next-attempt"):
+            raise ValueError("attempts_give_up_at must be 'failure' or 'next-attempt'")
         if self.delay_warning_at not in WARNING_TIMINGS:
             raise ValueError(f"delay_warning_at must be one of {', '.join(WARNING_TIMINGS)}")
 
@@ -100,7 +109,8 @@ class Sender:
     def after_failure(self, failures: int, arrival_s: float, now_s: float, u: float,
                       connection_failure: bool) -> NextStep:
         """Decide what follows the ``failures``-th failed attempt, which ended at ``now_s``."""
-        if self.give_up == "attempts" and failures >= self.max_attempts:
+        out_of_attempts = self.give_up == "attempts" and failures >= self.max_attempts
+        if out_of_attempts and self.attempts_give_up_at == "failure":
             return NextStep(None, now_s)
         age_s = now_s - arrival_s
         if self.give_up == "last-attempt" and not survives(age_s, self.expiry_s, "last-attempt"):
@@ -116,6 +126,9 @@ class Sender:
         attempt_s = self.next_scan(due_s, now_s)
         if self.give_up == "at-deadline" and not survives(attempt_s - arrival_s, self.expiry_s, "at-deadline"):
             return NextStep(None, max(arrival_s + self.expiry_s, now_s))
+        if out_of_attempts or (self.give_up == "before-attempt"
+                               and not survives(attempt_s - arrival_s, self.expiry_s, "before-attempt")):
+            return NextStep(None, attempt_s)
         return NextStep(attempt_s, None, due_s)
 
     def next_scans(self, due_s: np.ndarray, failed_at_s: np.ndarray) -> np.ndarray:
@@ -136,8 +149,12 @@ class Sender:
         n = len(now_s)
         nan = np.full(n, np.nan)
         age_s = now_s - arrival_s
-        if self.give_up == "attempts":
+        out_of_attempts = np.zeros(n, dtype=bool)
+        if self.give_up == "attempts" and self.attempts_give_up_at == "failure":
             stop = failures >= self.max_attempts
+        elif self.give_up == "attempts":
+            stop = np.zeros(n, dtype=bool)
+            out_of_attempts = failures >= self.max_attempts
         elif self.give_up == "last-attempt":
             stop = ~survives(age_s, self.expiry_s, "last-attempt")
         else:
@@ -154,12 +171,21 @@ class Sender:
             late = ~stop & ~survives(attempt_s - arrival_s, self.expiry_s, "at-deadline")
             give_up_s = np.where(late, np.maximum(arrival_s + self.expiry_s, now_s), give_up_s)
             stop |= late
+        if self.give_up == "before-attempt":
+            out_of_attempts = ~survives(attempt_s - arrival_s, self.expiry_s, "before-attempt")
+        late = ~stop & out_of_attempts
+        give_up_s = np.where(late, attempt_s, give_up_s)
+        stop |= late
         return np.where(stop, nan, attempt_s), give_up_s, np.where(stop, nan, due_s)
 
-    def warns_at_failure(self, arrival_s: float, now_s: float) -> bool:
-        """``next-failure`` timing: does a failure at ``now_s`` (not ending the message) send the warning?"""
-        return (self.delay_warning_s is not None and self.delay_warning_at == "next-failure"
-                and now_s - arrival_s >= self.delay_warning_s - self.delay_warning_tolerance_s)
+    def warns_at_failure(self, arrival_s, now_s, next_attempt_s):
+        """Does a failure at ``now_s`` that does not end the message send the warning? ``next-failure``:
+        once its age reaches the warning age (Postfix, Sendmail, Courier); ``next-due``: once the next
+        attempt would fall at or past it (OpenSMTPD). Scalars or arrays."""
+        if self.delay_warning_s is None or self.delay_warning_at == "age":
+            return False
+        when = now_s if self.delay_warning_at == "next-failure" else next_attempt_s
+        return when - arrival_s >= self.delay_warning_s - self.delay_warning_tolerance_s
 
     @property
     def warns_by_age(self) -> bool:
@@ -216,6 +242,6 @@ def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str
             if sender.warns_by_age and step.give_up_s > sender.delay_warning_s:
                 warnings.append(sender.delay_warning_s)
             return Trace(attempts, step.give_up_s, sender.final_status(reply.status), warnings)
-        if not warnings and sender.warns_at_failure(0.0, end):
+        if not warnings and sender.warns_at_failure(0.0, end, step.attempt_s):
             warnings.append(end)
         t = step.attempt_s

@@ -16,7 +16,7 @@ import simpy
 from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
-from ..sender import Sender
+from ..sender import BY_ATTEMPT_AGE, Sender
 
 __all__ = ["run_des"]
 
@@ -30,7 +30,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
     n = len(arrivals)
 
     stop = math.inf if horizon is None else horizon
-    by_attempt_age = sender.give_up == "at-deadline"
+    by_attempt_age = sender.give_up in BY_ATTEMPT_AGE
     by_failure_age = sender.give_up == "last-attempt"
     by_due_age = sender.give_up == "next-wait"
 
@@ -77,7 +77,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
                 decisive = t - arrival
             elif by_due_age:
                 decisive = max(decisive, step.due_s - arrival)
-            if not warned and sender.warns_at_failure(arrival, t):
+            if not warned and sender.warns_at_failure(arrival, t, step.attempt_s):
                 warned = True
                 recorder.warn(i, t)
             t = step.attempt_s

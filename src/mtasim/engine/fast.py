@@ -19,7 +19,7 @@ import numpy as np
 from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform_array
-from ..sender import Sender
+from ..sender import BY_ATTEMPT_AGE, Sender
 
 __all__ = ["run_fast", "CHUNK"]
 
@@ -98,7 +98,7 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
                arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> None:
     rule = sender.give_up
     expired_status = None if sender.expiry_status == "last" else recorder.statuses(sender.expiry_status)
-    warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at == "next-failure"
+    warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
     arrival = arrivals[ids]
     keep = arrival < stop
     ids, arrival = ids[keep], arrival[keep]
@@ -113,7 +113,7 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
         reply, end = table.lookup(domain, t)
         result = table.result[reply]
         recorder.attempts_batch(ids, failures + 1, t, result, table.text_id[reply])
-        if rule == "at-deadline":
+        if rule in BY_ATTEMPT_AGE:
             decisive = t - arrival
         t = t + table.duration[reply]
         alive = ~((table.duration[reply] > 0) & (t >= stop))      # a timeout running past the horizon
@@ -143,7 +143,7 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
         elif rule == "next-wait":
             decisive = np.where(go, np.maximum(decisive, due_s - arrival), decisive)
         if warn_at_failure:
-            new = go & ~warned & sender.warns_at_failure(arrival, t)
+            new = go & ~warned & sender.warns_at_failure(arrival, t, attempt_s)
             recorder.warned_s[ids[new]] = t[new]
             warned |= new
         go &= attempt_s < stop
