@@ -19,7 +19,7 @@ from .durations import format_duration
 
 __all__ = [
     "Schedule", "FixedSchedule", "ExponentialSchedule", "ListSchedule", "AgeBasedSchedule",
-    "ByFailureSchedule", "SCHEDULE_KINDS", "schedule_from_node",
+    "ByFailureSchedule", "SCHEDULE_KINDS", "schedule_from_node", "register_schedule",
 ]
 
 
@@ -228,6 +228,16 @@ SCHEDULE_KINDS: dict[str, type] = {
     cls.kind: cls
     for cls in (FixedSchedule, ExponentialSchedule, ListSchedule, AgeBasedSchedule, ByFailureSchedule)
 }
+
+
+def register_schedule(cls: type) -> type:
+    """Class decorator: make an MTA-specific schedule (defined in its preset's module) a ``kind`` that
+    custom senders can name too. The class needs ``kind``, ``from_node``, ``wait_after``, ``waits``
+    (the vectorised twin, same arithmetic) and ``describe``."""
+    if cls.kind in SCHEDULE_KINDS and SCHEDULE_KINDS[cls.kind] is not cls:
+        raise ValueError(f"schedule kind '{cls.kind}' is defined twice")
+    SCHEDULE_KINDS[cls.kind] = cls
+    return cls
 
 
 def schedule_from_node(node: Node) -> Schedule:

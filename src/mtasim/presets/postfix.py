@@ -1,0 +1,65 @@
+"""Postfix (qmgr). Facts: shared/reference/mta-retry-facts.md §1, §10, §12."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from ..durations import format_duration
+from ..schedules import AgeBasedSchedule
+from ..sender import Sender
+from . import DAY, QUEUE_RUN_PHASE, Param, Preset, PresetValueError
+
+
+# ------------------------------------------------------------------------------------------------
+def _postfix(v: Mapping[str, float]) -> Sender:
+    """Postfix qmgr: wait = clamp(age, minimal_backoff_time, maximal_backoff_time), retried at the first
+    deferred-queue scan at or after (due - 1 s); expiry checked after a failed pass whose age >=
+    maximal_queue_lifetime; one delay warning at the first deferral at or after (warning time - 1 s);
+    the bounce keeps the last deferral's status.
+
+    Sources: mta-retry-facts.md §1 (postfix/src/qmgr/qmgr_active.c ``qmgr_active_done_3_generic``,
+    ``qmgr_active_feed``, ``qmgr_active_done_25_generic``; global/mail_params.h defaults) and the runs of
+    Postfix 3.7.11 in §12.
+    """
+    if v["maximal_backoff_time"] < v["minimal_backoff_time"]:
+        raise PresetValueError("maximal_backoff_time", "expected maximal_backoff_time >= minimal_backoff_time "
+                                f"({format_duration(v['minimal_backoff_time'])})")
+    warning = v["delay_warning_time"] or None
+    return Sender(
+        schedule=AgeBasedSchedule(v["minimal_backoff_time"], v["maximal_backoff_time"]),
+        give_up="last-attempt",
+        expiry_s=v["maximal_queue_lifetime"],
+        queue_run_s=v["queue_run_delay"],
+        queue_run_phase_s=v["queue_run_phase"],
+        queue_run_tolerance_s=1.0,
+        delay_warning_s=warning,
+        delay_warning_at="next-failure",
+        delay_warning_tolerance_s=1.0,
+        expiry_status="last",
+        expiry_reply="status=expired, returned to sender",
+        preset="postfix",
+    )
+
+
+POSTFIX = Preset(
+    name="postfix",
+    summary="Postfix qmgr: age-based back-off 300 s..4000 s, scans every 300 s, 5 d lifetime",
+    sources="mta-retry-facts.md §1, §10, §12 (postfix/src/qmgr/qmgr_active.c, global/mail_params.h)",
+    params=(
+        Param("minimal_backoff_time", 300.0, "lower bound of the wait; the wait is the message's age",
+              native="300s"),
+        Param("maximal_backoff_time", 4000.0, "upper bound of the wait", native="4000s"),
+        Param("queue_run_delay", 300.0, "interval between deferred-queue scans", native="300s"),
+        Param("maximal_queue_lifetime", 5 * DAY, "give-up age (0 = try once only)", zero_allowed=True,
+              maximum=100 * DAY, native="5d"),
+        Param("delay_warning_time", 0.0, "age of the one delay warning (0 = off)", zero_allowed=True,
+              native="0h"),
+        QUEUE_RUN_PHASE,
+    ),
+    build=_postfix,
+    order=10,
+)
+
+PRESETS = (POSTFIX,)
+
+
