@@ -530,3 +530,15 @@ def test_next_due_warns_at_the_failure_whose_next_attempt_reaches_the_mark(engin
                    "delay_warning_at": timing}, [{"start": 0, "end": "5h"}])
     m = mtasim.simulate(sc, engine=engine).messages
     assert m.warned_s[0] == warned_at
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+@pytest.mark.parametrize("expiry_status, failure, expected", [
+    ("last", "451 4.3.0 busy", "4.3.0"), ("last-permanent", "451 4.3.0 busy", "5.3.0"),
+    ("last-permanent", "refused", "5.4.1"), ("5.4.7", "refused", "5.4.7")])
+def test_expiry_status_kinds(engine, expiry_status, failure, expected):
+    """expiry_status: a fixed code, the last deferral's status, or that status made permanent (Haraka)."""
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "2h", "expiry_status": expiry_status},
+                  [{"start": 0, "end": "10h", "failure": failure}])
+    m = mtasim.simulate(sc, engine=engine).messages
+    assert (Outcome(m.outcome[0]), m.status_text(0)) == (Outcome.EXPIRED, expected)

@@ -20,7 +20,13 @@ from .grid import SweepSpec, sweep_from_node
 from .presets import sender_from_preset_node
 from .recipients import Recipient, recipient_from_node
 from .schedules import schedule_from_node
-from .sender import GIVE_UP_RULES, LAST_STATUS, WARNING_TIMINGS, Sender
+from .sender import (
+    GIVE_UP_RULES,
+    LAST_PERMANENT_STATUS,
+    LAST_STATUS,
+    WARNING_TIMINGS,
+    Sender,
+)
 from .workload import Workload, workload_from_node
 
 __all__ = ["Scenario", "load_scenario", "scenario_from_dict", "sender_from_node", "with_overrides", "parse_path"]
@@ -185,12 +191,13 @@ def sender_from_node(node: Node) -> Sender:
     status = "4.4.7"
     if status_node is not None:
         status = str(status_node.value)
-        if status != LAST_STATUS and not _STATUS.match(status):
-            raise status_node.error(f"expected an enhanced status such as 4.4.7 or 5.4.7, or '{LAST_STATUS}' "
-                                    f"for the last deferral's status, got {status_node.value!r}")
+        if status not in (LAST_STATUS, LAST_PERMANENT_STATUS) and not _STATUS.match(status):
+            raise status_node.error(f"expected an enhanced status such as 4.4.7 or 5.4.7, '{LAST_STATUS}' for the "
+                                    f"last deferral's status, or '{LAST_PERMANENT_STATUS}' for it made permanent, "
+                                    f"got {status_node.value!r}")
     node.finish()
     return Sender(schedule=schedule, give_up=give_up, expiry_s=expiry, max_attempts=max_attempts,
                   attempts_give_up_at=attempts_at,
                   queue_run_s=queue_run, queue_run_phase_s=phase, queue_run_tolerance_s=tolerance,
                   delay_warning_s=warning, delay_warning_at=warning_at, expiry_status=status,
-                  expiry_reply=f"{status} delivery time expired" if status != LAST_STATUS else "expired")
+                  expiry_reply=f"{status} delivery time expired" if _STATUS.match(status) else "expired")

@@ -28,6 +28,8 @@ GIVE_UP_RULES = ("last-attempt", "at-deadline", "next-wait", "before-attempt", "
 WARNING_TIMINGS = ("age", "next-failure", "next-due")
 #: ``expiry_status`` value meaning "report the last deferral's status" (Postfix).
 LAST_STATUS = "last"
+#: ``expiry_status`` value: the last deferral's status with its class made permanent (Haraka).
+LAST_PERMANENT_STATUS = "last-permanent"
 _EPS = 1e-9
 #: Ages within this of the expiry count as equal to it. Attempt times are sums of waits, so an attempt
 #: meant for exactly arrival + expiry can land a rounding step either side; every rule and every curve
@@ -192,7 +194,13 @@ class Sender:
         return self.delay_warning_s is not None and self.delay_warning_at == "age"
 
     def final_status(self, last_deferral_status: str) -> str:
-        return last_deferral_status if self.expiry_status == LAST_STATUS else self.expiry_status
+        """The status on giving up: fixed, the last deferral's (``last``, Postfix) or the last deferral's
+        turned permanent (``last-permanent``: 4.x.x -> 5.x.x, Haraka)."""
+        if self.expiry_status == LAST_STATUS:
+            return last_deferral_status
+        if self.expiry_status == LAST_PERMANENT_STATUS:
+            return "5" + last_deferral_status[1:] if last_deferral_status.startswith("4") else last_deferral_status
+        return self.expiry_status
 
     # -- for humans ------------------------------------------------------------------------------
     def describe(self) -> list[str]:
@@ -206,7 +214,9 @@ class Sender:
             lines.append(f"expiry: {format_duration(self.expiry_s)} ({self.give_up})")
         if self.delay_warning_s is not None:
             lines.append(f"delay warning: {format_duration(self.delay_warning_s)} ({self.delay_warning_at})")
-        status = "the last deferral's status" if self.expiry_status == LAST_STATUS else self.expiry_status
+        status = {LAST_STATUS: "the last deferral's status",
+                  LAST_PERMANENT_STATUS: "the last deferral's status made permanent (4.x.x -> 5.x.x)"
+                  }.get(self.expiry_status, self.expiry_status)
         lines.append(f"status on giving up: {status}")
         return lines
 

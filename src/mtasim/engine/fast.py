@@ -29,7 +29,7 @@ CHUNK = 1 << 20
 class _OutageTable:
     """Every domain's outage windows as padded 2-D arrays, and the distinct replies as arrays."""
 
-    def __init__(self, domains: list[Recipient], recorder: Recorder):
+    def __init__(self, domains: list[Recipient], recorder: Recorder, sender: Sender):
         replies: list[Reply] = [DELIVERED_REPLY]
         index: dict[Reply, int] = {DELIVERED_REPLY: 0}
         width = max((len(d.outages) for d in domains), default=0)
@@ -48,6 +48,9 @@ class _OutageTable:
         self.connection = np.array([r.result.is_connection_failure for r in replies])
         self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
         self.status_id = np.array([recorder.statuses(r.status) for r in replies], dtype=np.int32)
+        #: The status each reply leaves on a message that gives up after it (Sender.final_status).
+        self.final_status_id = np.array([recorder.statuses(sender.final_status(r.status)) for r in replies],
+                                        dtype=np.int32)
         self.statuses = [r.status for r in replies]
 
     def lookup(self, domain: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -85,7 +88,7 @@ class _OutageTable:
 def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, seed: int,
              arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
     """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
-    table = _OutageTable(domains, recorder)
+    table = _OutageTable(domains, recorder, sender)
     stop = math.inf if horizon is None else horizon
     key = stream_key(seed, Purpose.JITTER)
     for lo in range(0, len(arrivals), CHUNK):
@@ -97,7 +100,6 @@ def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, se
 def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: np.ndarray,
                arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> None:
     rule = sender.give_up
-    expired_status = None if sender.expiry_status == "last" else recorder.statuses(sender.expiry_status)
     warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
     arrival = arrivals[ids]
     keep = arrival < stop
@@ -134,8 +136,8 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
         attempt_s, give_up_s, due_s = sender.after_failures(failures, arrival, t, u, table.connection[reply])
         gives_up = ~np.isnan(give_up_s)
         ends = gives_up & (give_up_s < stop)
-        status = table.status_id[reply[ends]] if expired_status is None else expired_status
-        recorder.finish_batch(ids[ends], Outcome.EXPIRED, status, give_up_s[ends], np.inf)
+        recorder.finish_batch(ids[ends], Outcome.EXPIRED, table.final_status_id[reply[ends]], give_up_s[ends],
+                              np.inf)
 
         go = ~gives_up
         if rule == "last-attempt":
