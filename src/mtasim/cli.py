@@ -73,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--until", metavar="DURATION", help="list attempts up to this age only")
     sch.add_argument("--failure", default="refused",
                      help="what every attempt gets: refused (default), timeout or an SMTP reply")
+    sch.add_argument("--seed", type=_seed, default=0,
+                     help="seed of the jitter draws, for presets whose schedule is jittered (default 0)")
     sch.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sch.set_defaults(func=cmd_schedule)
 
@@ -240,7 +242,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         failure_reply(args.failure, 30.0)
     except ValueError as exc:
         raise UsageError(f"--failure: {exc}") from None
-    key = stream_key(0, Purpose.JITTER)
+    key = stream_key(args.seed, Purpose.JITTER)
     trace = trace_schedule(sender, until_s=until, failure=args.failure,
                            draw=lambda k: uniform(key, 0, k))
     if args.json:
