@@ -6,6 +6,7 @@ Bad input of any kind ends in one line on stderr (file, key, what was expected) 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import math
 import shutil
@@ -22,6 +23,7 @@ from .durations import DurationError, format_duration, format_hms, parse_duratio
 from .engine import ENGINES, EngineUnavailableError, simulate
 from .plotcmd import PlotInputError, add_plot_parser
 from .presets import PRESETS, UnknownPresetError, get_preset, sender_from_preset_node
+from .results import csv_cell
 from .rng import Purpose, stream_key, uniform
 from .scenario import load_scenario
 from .sender import trace_schedule
@@ -135,24 +137,21 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type: a whole number >= ``minimum``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = None
+        if value is None or value < minimum:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {minimum}, got {text!r}")
+        return value
+    return parse
 
 
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}")
-    return value
+_positive_int = _whole_number(1)
+_seed = _whole_number(0)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -340,9 +339,10 @@ def cmd_curve(args: argparse.Namespace) -> int:
                "ci_low", "ci_high"]
 
     def write_csv(f):
-        f.write(",".join(columns) + "\n")
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(columns)
         for p in curve.points:
-            f.write(",".join(_csv_cell(getattr(p, c)) for c in columns) + "\n")
+            w.writerow([csv_cell(getattr(p, c)) for c in columns])
 
     atomic_write(out / "curve.csv", write_csv)
     meta = {"scenario": curve.scenario, "series_kind": curve.series_kind, "method": curve.method,
@@ -363,14 +363,6 @@ def cmd_curve(args: argparse.Namespace) -> int:
         print(f"{label:<28} " + " ".join(f"{c:>8}" for c in cells))
     print(f"\nwrote {out}/: curve.csv, curve.json, curve.png")
     return 0
-
-
-def _csv_cell(value: Any) -> str:
-    if isinstance(value, float):
-        value = float(value)
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    text = str(value)
-    return f'"{text}"' if ("," in text or '"' in text) else text
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
@@ -484,12 +476,13 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
                    "fraction_delivered", "on_front"]
 
         def write_csv(f):
-            f.write(",".join(columns) + "\n")
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(columns)
             for c in candidates:
                 values = {"label": c.label, **c.params, "mean_attempts": c.mean_attempts,
                           "recovery_lag_p95_s": c.recovery_lag_p95_s, "fraction_delivered": c.fraction_delivered,
                           "on_front": "true" if c.on_front else "false"}
-                f.write(",".join(_csv_cell(values[k]) if k in values else "" for k in columns) + "\n")
+                w.writerow([csv_cell(values.get(k)) for k in columns])
 
         atomic_write(out / "pareto.csv", write_csv)
         meta = {"scenario": scenario.name, "family": args.family, "max_recovery_lag_s": lag_limit,

@@ -22,7 +22,7 @@ import numpy as np
 
 from .recipients import AttemptResult
 
-__all__ = ["Outcome", "Recorder", "MessageTable", "AttemptTable", "SimulationResult", "atomic_write"]
+__all__ = ["Outcome", "Recorder", "MessageTable", "AttemptTable", "SimulationResult", "atomic_write", "csv_cell"]
 
 
 class Outcome(IntEnum):
@@ -255,15 +255,15 @@ class SimulationResult:
         statuses = m.statuses + [""]            # index -1 -> ""
         names = m.recipients
         for i in range(len(m)):
-            w.writerow((i, names[m.recipient[i]], _num(m.arrival_s[i]), OUTCOME_LABELS[m.outcome[i]],
-                        statuses[m.status[i]], _num(m.final_s[i]), int(m.attempts[i]), _num(m.warned_s[i])))
+            w.writerow((i, names[m.recipient[i]], csv_cell(m.arrival_s[i]), OUTCOME_LABELS[m.outcome[i]],
+                        statuses[m.status[i]], csv_cell(m.final_s[i]), int(m.attempts[i]), csv_cell(m.warned_s[i])))
 
     def _write_outages(self, f) -> None:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["recipient", "start_s", "end_s", "failure"])
         for domain in self.domains:
             for o in domain.outages:
-                w.writerow((domain.domain, _num(o.start_s), _num(o.end_s), o.reply.text))
+                w.writerow((domain.domain, csv_cell(o.start_s), csv_cell(o.end_s), o.reply.text))
 
     def _write_attempts(self, f) -> None:
         a = self.attempts
@@ -271,16 +271,26 @@ class SimulationResult:
         w.writerow(["message_id", "attempt", "time_s", "result", "reply"])
         labels = [r.label for r in AttemptResult]
         for j in range(len(a)):
-            w.writerow((int(a.message_id[j]), int(a.attempt[j]), _num(a.time_s[j]), labels[a.result[j]],
+            w.writerow((int(a.message_id[j]), int(a.attempt[j]), csv_cell(a.time_s[j]), labels[a.result[j]],
                         a.replies[a.reply[j]]))
 
 
-def _num(x: float) -> str:
-    """Shortest text that reads back as the same float; empty for NaN."""
-    if x != x:
+def csv_cell(value: Any) -> str:
+    """A CSV cell: numbers in their shortest exact form (whole floats without ``.0``), so every engine and
+    executor writes the same bytes; empty for None and NaN."""
+    if value is None:
         return ""
-    x = float(x)
-    return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    if isinstance(value, (float, np.floating)):
+        x = float(value)
+        if x != x:
+            return ""
+        return str(int(x)) if x.is_integer() and abs(x) < 1e15 else repr(x)
+    if isinstance(value, np.integer):
+        return str(int(value))
+    return str(value)
+
+
+
 
 
 def _percentiles(values: np.ndarray, levels: tuple[int, ...] = (50, 90, 99)) -> dict[str, float | None]:

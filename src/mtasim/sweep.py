@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -24,7 +23,7 @@ from .config import ConfigError
 from .curve import replication_seed
 from .engine import simulate
 from .grid import numeric_value
-from .results import atomic_write
+from .results import atomic_write, csv_cell
 from .scenario import Scenario, scenario_from_dict, with_overrides
 
 __all__ = ["SweepTask", "plan_sweep", "run_task", "run_sweep", "SUMMARY_COLUMNS", "SweepError"]
@@ -96,18 +95,8 @@ def columns_for(scenario: Scenario) -> list[str]:
 def format_row(row: dict[str, Any], columns: list[str]) -> str:
     """One CSV line; floats in their shortest exact form so every executor writes the same bytes."""
     out = io.StringIO()
-    csv.writer(out, lineterminator="\n").writerow([_cell(row.get(c)) for c in columns])
+    csv.writer(out, lineterminator="\n").writerow([csv_cell(row.get(c)) for c in columns])
     return out.getvalue()
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        if math.isnan(value):
-            return ""
-        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
-    return str(value)
 
 
 def read_done(path: Path, columns: list[str]) -> set[tuple[int, int]]:
