@@ -66,6 +66,8 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--seed", type=_seed, help="override the scenario's seed")
     run.add_argument("--engine", choices=ENGINES, default="auto", help="simulation engine (default auto)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
+    run.add_argument("--dsn", metavar="DIR", help="write an RFC 3464 notice per delay warning, expiry and bounce")
+    run.add_argument("--log", metavar="FILE", help="write the run as the preset's own mail log lines")
     run.set_defaults(func=cmd_run)
 
     sch = sub.add_parser("schedule", help="attempt times of one message whose recipient never answers")
@@ -160,16 +162,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise UsageError("--attempts writes attempts.csv and needs --out DIR")
     scenario = load_scenario(args.scenario)
     record: bool | int = False
-    if args.attempts:
+    if args.attempts or args.dsn or args.log:
         record = True
     elif args.out:
         record = max(1, math.ceil(scenario.workload.expected_count / PLOT_MESSAGES))
     out = Path(args.out) if args.out else None
     if out is not None and out.exists() and not out.is_dir():
         raise UsageError(f"--out {out}: exists and is not a directory")
+    for option, path in (("--dsn", args.dsn), ("--log", args.log)):
+        if path and Path(path).exists() and Path(path).is_dir() != (option == "--dsn"):
+            raise UsageError(f"{option} {path}: expected {'a directory' if option == '--dsn' else 'a file name'}")
     result = simulate(scenario, args.seed, engine=args.engine, attempts=record)
     if out is not None:
         _write_outputs(result, out, args.attempts)
+    extra = []
+    if args.dsn:
+        from .notices import write_dsn
+        extra.append(f"{write_dsn(result, args.dsn):,} notices in {args.dsn}/")
+    if args.log:
+        from .notices import write_log
+        extra.append(f"{write_log(result, args.log):,} log lines in {args.log}")
     if args.json:
         print(json.dumps(result.summary(), indent=2))
     else:
@@ -177,6 +189,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         if out is not None:
             print(f"wrote {out}/: summary.json, messages.csv, outages.csv"
                   + (", attempts.csv" if args.attempts else "") + ", timeline.png")
+        for line in extra:
+            print(f"wrote {line}")
     return 0
 
 

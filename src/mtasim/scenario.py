@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from .workload import Workload, workload_from_node
 
 __all__ = ["Scenario", "load_scenario", "scenario_from_dict", "sender_from_node", "with_overrides", "parse_path"]
 
+DEFAULT_START = datetime(2026, 1, 1, tzinfo=timezone.utc)
 _STATUS = re.compile(r"^[245]\.\d{1,3}\.\d{1,3}$")
 
 
@@ -45,6 +47,10 @@ class Scenario:
     horizon_s: float | None = None
     source: str = "<scenario>"
     sweep: SweepSpec | None = None
+    #: Wall-clock time of t = 0, for dates in notices and logs.
+    start: datetime = DEFAULT_START
+    #: The sending MTA's host name in notices (Reporting-MTA) and logs.
+    reporting_mta: str = "mta.example.org"
     #: The parsed YAML this was read from; overrides (sweeps, curve series) edit a copy and re-validate.
     data: Any = field(default=None, compare=False, repr=False)
 
@@ -95,6 +101,8 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     name = root.text("name", Path(source).stem if source != "<scenario>" else "scenario")
     seed = root.number("seed", 0, integer=True, minimum=0, maximum=2**63 - 1)
     horizon = root.duration("horizon", None)
+    start = _start_from_node(root.get("start", None))
+    reporting_mta = root.text("reporting_mta", "mta.example.org")
     sender = sender_from_node(root.get("sender"))
     workload = workload_from_node(root.get("messages"))
     rnode = root.get("recipients")
@@ -105,7 +113,27 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     sweep_node = root.get("sweep", None)
     sweep = sweep_from_node(sweep_node) if sweep_node is not None else None
     root.finish()
-    return Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, copy.deepcopy(data))
+    return Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, start, reporting_mta,
+                    copy.deepcopy(data))
+
+
+
+def _start_from_node(node: Node | None) -> datetime:
+    """``start: 2026-11-30T09:00:00Z`` (ISO 8601; without a zone, UTC). YAML may already give a datetime."""
+    if node is None:
+        return DEFAULT_START
+    value = node.value
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise node.error(f"expected an ISO 8601 date and time such as 2026-11-30T09:00:00Z, got {value!r}") \
+                from None
+    if not isinstance(value, datetime):
+        raise node.error(f"expected an ISO 8601 date and time such as 2026-11-30T09:00:00Z, got {value!r}")
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 _PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")
