@@ -291,8 +291,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
         return 0
     for name, p in PRESETS.items():
         print(f"{name}\n  {p.summary}\n  confidence: {p.confidence}; sources: {p.sources}")
-        width = max(len(q.name) for q in p.params)
-        vwidth = max(len(q.show()) for q in p.params)
+        width = max((len(q.name) for q in p.params), default=0)
+        vwidth = max((len(q.show()) for q in p.params), default=0)
         for q in p.params:
             alias = f" (also {', '.join(q.aliases)})" if q.aliases else ""
             print(f"    {q.name:<{width}}  {q.show():>{vwidth}}  {q.meaning}{alias}")

@@ -118,11 +118,20 @@ def get_preset(name: str) -> Preset:
         raise UnknownPresetError(name) from None
 
 
+#: Keys of a custom sender (scenario.sender_from_node): they do not apply when a preset is named.
+GENERIC_SENDER_KEYS = ("schedule", "expiry", "give_up", "max_attempts", "attempts_give_up_at", "queue_run",
+                       "queue_run_tolerance", "delay_warning", "delay_warning_at", "expiry_status")
+
+
 def _owner_hint(preset: Preset) -> Callable[[str], str | None]:
     def hint(key: str) -> str | None:
+        if key in GENERIC_SENDER_KEYS:
+            return (f"'{key}' is a key of a custom sender (no preset); {preset.name} takes its own parameters: "
+                    f"{', '.join(preset.param_names())}")
         owners = [p.name for p in PRESETS.values() if p is not preset and key in p.param_names()]
         if owners:
-            return f"that is a parameter of preset {', '.join(owners)}, not of {preset.name}"
+            listed = ", ".join(owners[:3]) + (f" and {len(owners) - 3} more" if len(owners) > 3 else "")
+            return f"that is a parameter of preset {listed}, not of {preset.name}"
         guess = closest(key, preset.param_names())
         return f"did you mean '{guess}'?" if guess else f"{preset.name} takes: {', '.join(preset.param_names())}"
     return hint
