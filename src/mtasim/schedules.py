@@ -44,6 +44,11 @@ class Schedule(Protocol):
     def describe(self) -> str:
         """One line for humans."""
 
+    # A schedule that also depends on its own past (Exim's G rule compares the previous planned wait with
+    # the gap that really passed) sets ``needs_history = True`` and implements
+    # ``wait_after_history(failures, age_s, u, connection_failure, prev_wait_s, prev_gap_s)`` and its
+    # vectorised twin ``waits_history``; NaN marks the first failure.
+
 
 @dataclass(frozen=True)
 class FixedSchedule:

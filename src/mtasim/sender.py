@@ -108,16 +108,30 @@ class Sender:
             scan = phase + (math.floor((failed_at_s - phase) / period + _EPS) + 1) * period
         return scan
 
+    @property
+    def needs_history(self) -> bool:
+        """Whether the schedule looks at the previous wait and gap (Exim's G and H rules)."""
+        return getattr(self.schedule, "needs_history", False)
+
     def after_failure(self, failures: int, arrival_s: float, now_s: float, u: float,
-                      connection_failure: bool) -> NextStep:
-        """Decide what follows the ``failures``-th failed attempt, which ended at ``now_s``."""
+                      connection_failure: bool, prev_wait_s: float = math.nan,
+                      prev_gap_s: float = math.nan) -> NextStep:
+        """Decide what follows the ``failures``-th failed attempt, which ended at ``now_s``.
+
+        ``prev_wait_s`` (the wait planned after the previous failure) and ``prev_gap_s`` (the time from the
+        previous failure to this one) are only needed by schedules with ``needs_history``; NaN at the first.
+        """
         out_of_attempts = self.give_up == "attempts" and failures >= self.max_attempts
         if out_of_attempts and self.attempts_give_up_at == "failure":
             return NextStep(None, now_s)
         age_s = now_s - arrival_s
         if self.give_up == "last-attempt" and not survives(age_s, self.expiry_s, "last-attempt"):
             return NextStep(None, now_s)
-        wait_s = self.schedule.wait_after(failures, age_s, u, connection_failure)
+        if self.needs_history:
+            wait_s = self.schedule.wait_after_history(failures, age_s, u, connection_failure, prev_wait_s,
+                                                      prev_gap_s)
+        else:
+            wait_s = self.schedule.wait_after(failures, age_s, u, connection_failure)
         if wait_s is None or math.isinf(wait_s):   # no further attempt, ever: give up here
             return NextStep(None, now_s)
         due_s = now_s + wait_s
@@ -146,7 +160,8 @@ class Sender:
         return scan
 
     def after_failures(self, failures: np.ndarray, arrival_s: np.ndarray, now_s: np.ndarray, u: np.ndarray | float,
-                       connection_failure: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                       connection_failure: np.ndarray, prev_wait_s: np.ndarray | None = None,
+                       prev_gap_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Vectorised :meth:`after_failure`: (attempt_s, give_up_s, due_s), NaN where not applicable."""
         n = len(now_s)
         nan = np.full(n, np.nan)
@@ -161,7 +176,10 @@ class Sender:
             stop = ~survives(age_s, self.expiry_s, "last-attempt")
         else:
             stop = np.zeros(n, dtype=bool)
-        wait_s = self.schedule.waits(failures, age_s, u, connection_failure)
+        if self.needs_history:
+            wait_s = self.schedule.waits_history(failures, age_s, u, connection_failure, prev_wait_s, prev_gap_s)
+        else:
+            wait_s = self.schedule.waits(failures, age_s, u, connection_failure)
         stop |= np.isnan(wait_s) | np.isinf(wait_s)
         with np.errstate(invalid="ignore"):
             due_s = now_s + np.where(stop, 0.0, wait_s)
@@ -241,13 +259,17 @@ def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str
     attempts: list[float] = []
     warnings: list[float] = []
     t = 0.0
+    prev_end = prev_wait = math.nan
     while True:
         if until_s is not None and t > until_s:
             return Trace(attempts, None, reply.status, warnings)
         attempts.append(t)
         end = t + reply.duration_s
         step = sender.after_failure(len(attempts), 0.0, end, draw(len(attempts)) if draw else 1.0,
-                                    reply.result in (AttemptResult.REFUSED, AttemptResult.TIMEOUT))
+                                    reply.result in (AttemptResult.REFUSED, AttemptResult.TIMEOUT),
+                                    prev_wait, end - prev_end)
+        if step.due_s is not None:
+            prev_end, prev_wait = end, step.due_s - end
         if step.give_up_s is not None:
             if sender.warns_by_age and step.give_up_s > sender.delay_warning_s:
                 warnings.append(sender.delay_warning_s)

@@ -44,6 +44,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
         t = arrival
         decisive = -math.inf        # what decides survival under a shorter expiry (see Recorder)
         outage_end = math.nan       # end of the outage behind the last failure
+        prev_failure = prev_wait = math.nan      # for schedules with history (Exim)
         while True:
             outage = recipient.outage_at(t)
             reply = DELIVERED_REPLY if outage is None else outage.reply
@@ -65,7 +66,10 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
             outage_end = outage.end_s
             recorder.defer(i, reply.status)
             u = uniform(jitter_key, i, failures) if uses_random else 1.0
-            step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure)
+            step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure,
+                                        prev_wait, t - prev_failure)
+            if step.due_s is not None:
+                prev_failure, prev_wait = t, step.due_s - t
             if step.give_up_s is not None:
                 if step.give_up_s >= stop:
                     return
