@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from test_properties import SETTINGS, scenarios
 
 import mtasim
-from mtasim.engine import fast
+from mtasim.engine import EngineUnavailableError, des_only_features, fast
 from mtasim.rng import uniform, uniform_array
 from mtasim.schedules import (AgeBasedSchedule, ByFailureSchedule, ExponentialSchedule, FixedSchedule,
                               ListSchedule)
@@ -72,10 +72,22 @@ def test_engines_agree_with_random_outages_over_many_domains(seed, give_up, doma
     assert_same(*both(sc))
 
 
-@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+FAST_OK = [p for p in SCENARIOS if not des_only_features(mtasim.load_scenario(p))]
+
+
+@pytest.mark.parametrize("path", FAST_OK, ids=lambda p: p.stem)
 def test_engines_agree_on_shipped_scenarios(path):
-    """Every shipped scenario gives the same per-message results in both engines."""
+    """Every shipped scenario the fast engine accepts gives the same per-message results in both engines."""
     assert_same(*both(mtasim.load_scenario(path)))
+
+
+@pytest.mark.parametrize("path", [p for p in SCENARIOS if p not in FAST_OK], ids=lambda p: p.stem)
+def test_fast_engine_refuses_host_level_state(path):
+    """A shipped scenario with host-level state runs on the DES under auto, and --engine fast names why not."""
+    sc = mtasim.load_scenario(path)
+    assert mtasim.simulate(sc).engine == "des"
+    with pytest.raises(EngineUnavailableError, match="fast engine cannot run this scenario"):
+        mtasim.simulate(sc, engine="fast")
 
 
 def test_chunks_do_not_change_results(monkeypatch):

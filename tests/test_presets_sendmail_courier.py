@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 import pytest
-from conftest import HOUR, MIN, run_one
+from conftest import HOUR, MIN, run_one, scenario
 from test_fast_engine import assert_same, both
 
 import mtasim
@@ -21,6 +21,7 @@ from mtasim.cli import main
 from mtasim.durations import format_hms
 from mtasim.presets.courier import CourierSchedule
 from mtasim.presets.sendmail import pintvl
+from mtasim.recipients import AttemptResult
 
 DAY = 86400.0
 REPLY_451 = "451 4.3.0 Mail server temporarily unavailable"
@@ -172,8 +173,10 @@ def test_sendmail_queue_run_phase_and_debian_name():
 
 
 def test_sendmail_engine_delivers_at_the_first_run_after_the_outage():
-    """A 65 min refusal: retried at every 10 min run, delivered by the 1:10 run, 8 attempts."""
-    result, times = run_one({"preset": "sendmail"}, [{"start": 0, "end": "65m", "failure": "refused"}])
+    """A 65 min refusal without the host-status cache: retried at every 10 min run, delivered by the 1:10
+    run, 8 attempts."""
+    result, times = run_one({"preset": "sendmail", "Timeout.hoststatus": 0},
+                            [{"start": 0, "end": "65m", "failure": "refused"}])
     assert times == pytest.approx([10 * MIN * k for k in range(8)])
     assert result.messages.outcome[0] == Outcome.DELIVERED
     assert result.messages.final_s[0] == pytest.approx(70 * MIN)
@@ -199,9 +202,36 @@ def test_sendmail_unknown_key_suggests_the_option():
         preset_sender(preset="sendmail", MinQueAge="10m")
 
 
+def test_sendmail_host_status_cache_reconnects_every_30_minutes():
+    """Debian's persistent host status: the refused host is cached for 30 min, so the 10 min runs connect
+    only at 0, 30, 60 and 90 min (the rest are `suspended` passes); delivered at 1:30 after 10 passes."""
+    result, times = run_one({"preset": "sendmail"}, [{"start": 0, "end": "65m", "failure": "refused"}])
+    a = result.attempts
+    assert times == pytest.approx([10 * MIN * k for k in range(10)])
+    suspended = [t for t, r in zip(a.time_s, a.result) if r == AttemptResult.SUSPENDED]
+    assert suspended == pytest.approx([10 * MIN * k for k in (1, 2, 4, 5, 7, 8)])
+    assert result.messages.final_s[0] == pytest.approx(90 * MIN) and result.engine == "des"
+
+
+def test_sendmail_without_host_status_directory_skips_only_within_a_run():
+    """Without HostStatusDirectory the cache lives for one queue run: three messages due at the same run,
+    the first refused, the other two skipped in that run; every run connects again."""
+    sc = scenario({"preset": "sendmail", "HostStatusDirectory": ""},
+                  [{"start": 0, "end": "25m", "failure": "refused"}],
+                  {"count": 3, "arrival": {"kind": "at", "time": "1m"}})
+    a = mtasim.simulate(sc, attempts=True).attempts
+    # all three arrive at 1m (first attempts, each a "run" of its own at that instant: the first refusal
+    # is cached for that instant), then runs at 10 and 20 min refuse one and skip two, the 30 min run delivers
+    for t in (60.0, 10 * MIN, 20 * MIN):
+        results = sorted(int(r) for r, x in zip(a.result, a.time_s) if x == t)
+        assert results == [AttemptResult.REFUSED, AttemptResult.SUSPENDED, AttemptResult.SUSPENDED], (t, results)
+    assert sorted(int(r) for r, x in zip(a.result, a.time_s) if x == 30 * MIN) == [AttemptResult.DELIVERED] * 3
+
+
 def test_sendmail_engines_agree():
     """DES and fast engine give identical per-message results for Sendmail with a refusing-then-451 outage."""
-    sc = engines_scenario({"preset": "sendmail", "Timeout.queuereturn": "8h", "Timeout.queuewarn": "2h",
+    sc = engines_scenario({"preset": "sendmail", "Timeout.hoststatus": 0, "Timeout.queuereturn": "8h",
+                           "Timeout.queuewarn": "2h",
                            "MinQueueAge": "15m", "queue_run_phase": "4m"},
                           [{"start": "1h", "end": "5h", "failure": "refused"},
                            {"start": "5h", "end": "14h", "failure": REPLY_451}])

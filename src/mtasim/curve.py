@@ -26,7 +26,7 @@ import numpy as np
 
 from .config import ConfigError
 from .durations import parse_duration
-from .engine import simulate
+from .engine import des_only_features, simulate
 from .presets import UnknownPresetError, get_preset
 from .results import Outcome
 from .scenario import Scenario, with_overrides
@@ -176,9 +176,13 @@ def expiry_curve(scenario: Scenario, expiries_s: list[float], *, series: str | N
         if sc.sender.give_up == "attempts":
             raise ConfigError(sc.source, "sender.give_up", "expected an expiry-based give-up rule for an expiry "
                               "curve; 'attempts' counts attempts, not age")
-        single = method == "single-run" or (method == "auto" and sc.horizon_s is None)
-        if method == "single-run" and sc.horizon_s is not None:
-            raise ValueError("the single-run method needs a scenario without a horizon")
+        # One run answers every window only if messages do not affect each other (no host-level state:
+        # a shorter expiry removes messages that would have marked a destination dead) and nothing is cut
+        # short by a horizon.
+        valid = sc.horizon_s is None and not des_only_features(sc)
+        single = method == "single-run" or (method == "auto" and valid)
+        if method == "single-run" and not valid:
+            raise ValueError("the single-run method needs a scenario without a horizon or host-level state")
         counts = (_single_run_counts if single else _explicit_counts)(sc, expiries, replications, engine)
         used.add("single-run" if single else "explicit")
         for e_index, expiry in enumerate(expiries):

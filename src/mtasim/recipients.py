@@ -34,6 +34,7 @@ class AttemptResult(IntEnum):
     REFUSED = 2    # connection refused (instant)
     TIMEOUT = 3    # connection timed out (lasts the connect timeout)
     REJECTED = 4   # 5xx reply: the message bounces
+    SUSPENDED = 5  # no connection: host-level state held the message back (mtasim.hosts)
 
     @property
     def label(self) -> str:

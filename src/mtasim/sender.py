@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -82,6 +82,8 @@ class Sender:
     expiry_status: str = "4.4.7"
     expiry_reply: str = "4.4.7 delivery time expired"
     preset: str | None = None
+    #: Host-level state (mtasim.hosts), shared by the messages to one destination; DES only.
+    host_policy: Any = None
 
     def __post_init__(self) -> None:
         if self.give_up not in GIVE_UP_RULES:

@@ -21,7 +21,7 @@ import numpy as np
 from .config import ConfigError
 from .curve import confidence_interval, replication_seed
 from .durations import format_duration
-from .engine import simulate
+from .engine import des_only_features, simulate
 from .results import Outcome
 from .scenario import Scenario
 from .schedules import ExponentialSchedule, FixedSchedule, Schedule
@@ -45,6 +45,8 @@ class ExpiryAnswer:
     replications: int
     max_expiry_s: float
     give_up: str
+    #: "single-run" (read off one run per replication) or "bisection" (host-level state: runs per probe)
+    method: str = "single-run"
 
 
 def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
@@ -60,6 +62,8 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
     if scenario.horizon_s is not None:
         raise ConfigError(scenario.source, "horizon", "expected no horizon when tuning the expiry (a horizon "
                           "cuts the runs short of the windows being compared)")
+    if des_only_features(scenario):
+        return _bisect_expiry(scenario, target, replications, max_expiry_s, engine)
     longest = replace(scenario, sender=replace(sender, expiry_s=max_expiry_s))
     per_rep: list[np.ndarray] = []
     sizes: list[int] = []
@@ -80,6 +84,34 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
     fraction, f_low, f_high = confidence_interval(delivered, np.array(sizes))
     return ExpiryAnswer(target, best, low, high, fraction, (f_low, f_high), n, replications, max_expiry_s,
                         sender.give_up)
+
+
+def _bisect_expiry(scenario: Scenario, target: float, replications: int, max_expiry_s: float,
+                   engine: str) -> ExpiryAnswer:
+    """With host-level state one run cannot answer for every window (messages affect each other), so the
+    window is found by bisection over whole seconds, each probe a set of runs (no interval is given)."""
+
+    def delivered_at(expiry_s: float) -> tuple[np.ndarray, np.ndarray]:
+        run = replace(scenario, sender=replace(scenario.sender, expiry_s=expiry_s))
+        results = [simulate(run, replication_seed(scenario.seed, r), engine=engine) for r in range(replications)]
+        return (np.array([r.messages.count(Outcome.DELIVERED) for r in results]),
+                np.array([len(r.messages) for r in results]))
+
+    def reaches(expiry_s: float) -> bool:
+        d, n = delivered_at(expiry_s)
+        return d.sum() >= target * n.sum() - 1e-9
+
+    best = None
+    if reaches(max_expiry_s):
+        low, high = 0.0, float(math.ceil(max_expiry_s))
+        while high - low > 1:
+            mid = math.floor((low + high) / 2)
+            low, high = (low, mid) if reaches(mid) else (mid, high)
+        best = high
+    d, n = delivered_at(best if best is not None else max_expiry_s)
+    fraction, f_low, f_high = confidence_interval(d, n)
+    return ExpiryAnswer(target, best, None, None, fraction, (f_low, f_high), int(n.sum()), replications,
+                        max_expiry_s, scenario.sender.give_up, "bisection")
 
 
 def _window_needed(decisive: np.ndarray, give_up: str) -> np.ndarray:

@@ -59,10 +59,11 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
 def des_only_features(scenario: Scenario) -> list[str]:
     """What in the scenario couples messages to each other (host-level state), so only the DES can run it.
 
-    Nothing yet: host-level state (dead destinations, per-host retry records, rate limits, concurrency)
-    arrives with the presets that need it.
+    Host-level state (mtasim.hosts: Postfix's dead destinations, Sendmail's host-status cache) is the
+    one such feature so far, and only where it can act (a recipient that refuses or times out connections).
     """
-    return []
+    policy = scenario.sender.host_policy
+    return [policy.feature] if policy is not None and policy.matters(scenario.recipients) else []
 
 
 def _warn_by_age(sender: Sender, recorder: Recorder, horizon: float | None) -> None:

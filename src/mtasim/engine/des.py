@@ -36,9 +36,18 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
 
     # SimPy's clock is the sum of the delays so far, which can differ from the intended time by a
     # rounding step; the rules therefore run on exact logical times (``t``), the clock only orders events.
+    policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
+        else None
+    host_states: dict[int, object] = {}
+
     def message(i: int):
         arrival = float(arrivals[i])
         recipient = recipients[recipient_of[i]]
+        host = None
+        if policy is not None:
+            host = host_states.get(recipient_of[i])
+            if host is None:
+                host = host_states[recipient_of[i]] = policy.new_state()
         failures = 0
         warned = False
         t = arrival
@@ -48,14 +57,20 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
         while True:
             outage = recipient.outage_at(t)
             reply = DELIVERED_REPLY if outage is None else outage.reply
+            held = host.before_attempt(t) if host is not None else None
+            if held is not None:
+                reply = held
             recorder.attempt(i, failures + 1, t, reply.result, reply.text)
             if by_attempt_age:
                 decisive = t - arrival
             if reply.duration_s:
                 t += reply.duration_s
-                if t >= stop:
+                if t >= stop:                      # still connecting at the horizon: its (known) deferral
+                    recorder.defer(i, reply.status)
                     return
                 yield env.timeout(max(0.0, t - env.now))
+            if host is not None and held is None:
+                host.after_attempt(t, reply)
             if reply.result == AttemptResult.DELIVERED:
                 recorder.finish(i, Outcome.DELIVERED, reply.status, t, decisive, t - outage_end)
                 return
@@ -63,7 +78,8 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
                 recorder.finish(i, Outcome.BOUNCED, reply.status, t, decisive)
                 return
             failures += 1
-            outage_end = outage.end_s
+            if outage is not None:
+                outage_end = outage.end_s
             recorder.defer(i, reply.status)
             u = uniform(jitter_key, i, failures) if uses_random else 1.0
             step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure,

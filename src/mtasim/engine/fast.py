@@ -121,6 +121,7 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
             decisive = t - arrival
         t = t + table.duration[reply]
         alive = ~((table.duration[reply] > 0) & (t >= stop))      # a timeout running past the horizon
+        recorder.status[ids[~alive]] = table.status_id[reply[~alive]]   # ... is queued with its deferral
 
         done = alive & (result == AttemptResult.DELIVERED)
         recorder.finish_batch(ids[done], Outcome.DELIVERED, table.status_id[reply[done]], t[done],

@@ -34,7 +34,7 @@ class Param:
     name: str
     default: float
     meaning: str
-    kind: str = "duration"          # "duration" or "count"
+    kind: str = "duration"          # "duration", "count" or "text"
     minimum: float = 0.0
     maximum: float | None = None
     zero_allowed: bool = False
@@ -43,6 +43,10 @@ class Param:
     native: str = ""
 
     def read(self, node: Node) -> float:
+        if self.kind == "text":
+            if node.value in ("", None):
+                return ""
+            return node.as_text()
         if self.kind == "count":
             value = node.as_number(integer=True, minimum=self.minimum, maximum=self.maximum)
         else:
@@ -59,6 +63,8 @@ class Param:
         if value is None and self.native:
             return self.native
         value = self.default if value is None else value
+        if self.kind == "text":
+            return str(value) or "unset"
         return str(int(value)) if self.kind == "count" else format_duration(value)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from ..durations import format_duration
+from ..hosts import PostfixDeadDestination
 from ..schedules import AgeBasedSchedule
 from ..sender import Sender
 from . import DAY, QUEUE_RUN_PHASE, Param, Preset, PresetValueError
@@ -20,6 +21,11 @@ def _postfix(v: Mapping[str, float]) -> Sender:
     Sources: mta-retry-facts.md §1 (postfix/src/qmgr/qmgr_active.c ``qmgr_active_done_3_generic``,
     ``qmgr_active_feed``, ``qmgr_active_done_25_generic``; global/mail_params.h defaults) and the runs of
     Postfix 3.7.11 in §12.
+
+    Host-level state: the dead destination (``default_destination_concurrency_failed_cohort_limit``,
+    mtasim.hosts.PostfixDeadDestination): after about three site-level failures in one burst the
+    destination is skipped for minimal_backoff_time and the rest are deferred without a connection
+    ("delivery temporarily suspended"). It needs the DES; set the limit to 0 for the fast engine.
     """
     if v["maximal_backoff_time"] < v["minimal_backoff_time"]:
         raise PresetValueError("maximal_backoff_time", "expected maximal_backoff_time >= minimal_backoff_time "
@@ -38,6 +44,12 @@ def _postfix(v: Mapping[str, float]) -> Sender:
         expiry_status="last",
         expiry_reply="status=expired, returned to sender",
         preset="postfix",
+        host_policy=PostfixDeadDestination(
+            dead_for_s=v["minimal_backoff_time"],
+            cohort_limit=v["default_destination_concurrency_failed_cohort_limit"],
+            initial_window=int(v["initial_destination_concurrency"]),
+            negative_feedback=int(v["default_destination_concurrency_negative_feedback"]),
+        ) if v["default_destination_concurrency_failed_cohort_limit"] > 0 else None,
     )
 
 
@@ -54,6 +66,13 @@ POSTFIX = Preset(
               maximum=100 * DAY, native="5d"),
         Param("delay_warning_time", 0.0, "age of the one delay warning (0 = off)", zero_allowed=True,
               native="0h"),
+        Param("default_destination_concurrency_failed_cohort_limit", 1, "failed pseudo-cohorts before a "
+              "destination is marked dead for minimal_backoff_time (0 = never; host-level, DES only)",
+              kind="count", maximum=1000),
+        Param("initial_destination_concurrency", 5, "starting concurrency window of a destination",
+              kind="count", minimum=1, maximum=1000),
+        Param("default_destination_concurrency_negative_feedback", 1, "window decrease per failure",
+              kind="count", maximum=1000),
         QUEUE_RUN_PHASE,
     ),
     build=_postfix,

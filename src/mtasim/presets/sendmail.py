@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..hosts import SendmailHostStatus
 from ..schedules import AgeBasedSchedule, FixedSchedule
 from ..sender import Sender
 from . import DAY, HOUR, MINUTE, QUEUE_RUN_PHASE, Param, Preset
@@ -39,12 +40,13 @@ def _sendmail(v: Mapping[str, float]) -> Sender:
     bounce the message (0 = no warnings). Queue runs are aligned to ``queue_run_phase`` (real daemons
     start their timer whenever they start).
 
-    Not modelled (host-level state): the MCI host-status cache. Within one queue run a failed host is
-    skipped for the other messages of that run, and with ``HostStatusDirectory`` (Debian sets
-    ``/var/lib/sendmail/host_status``) a failure is reused across runs for ``Timeout.hoststatus``
-    (30 min), so a dead host is really contacted only about every third 10-minute run. Every pass here
-    counts as an attempt, which is what the §10 row counts (721 passes). A skipped pass still ends in
-    ``dropenvelope()``, so the expiry and warning times are the same either way. Also not modelled:
+    Host-level state (DES only): the MCI host-status cache (mtasim.hosts.SendmailHostStatus). Within one
+    queue run a failed host is skipped for the other messages of that run, and with
+    ``HostStatusDirectory`` (Debian sets ``/var/lib/sendmail/host_status``) a failure is reused across
+    runs for ``Timeout.hoststatus`` (30 min), so a dead host is really contacted only about every third
+    10-minute run. Skipped passes are attempts with result ``suspended``; every pass counts, which is what
+    the §10 row counts (721 passes). A skipped pass still ends in ``dropenvelope()``, so the expiry and
+    warning times are the same either way. Also not modelled:
     per-precedence timeout classes (urgent/non-urgent), Deliver-By (RFC 2852, 5.4.7), and
     ``Timeout.queuereturn=now`` (bounce without any attempt; 0 here still makes the first attempt).
 
@@ -67,6 +69,9 @@ def _sendmail(v: Mapping[str, float]) -> Sender:
         expiry_status="4.4.7",
         expiry_reply=f"Cannot send message for {pintvl(v['Timeout.queuereturn'])}",
         preset="sendmail",
+        host_policy=SendmailHostStatus(hoststatus_s=v["Timeout.hoststatus"],
+                                       persistent=bool(v["HostStatusDirectory"]))
+        if v["Timeout.hoststatus"] > 0 else None,
     )
 
 
@@ -86,12 +91,16 @@ SENDMAIL = Preset(
               "attempt)", zero_allowed=True, aliases=("Timeout.queuereturn.normal",), native="5d"),
         Param("Timeout.queuewarn", 4 * HOUR, "age of the one delay warning (0 = none, the binary's default)",
               zero_allowed=True, aliases=("Timeout.queuewarn.normal",), native="4h"),
+        Param("Timeout.hoststatus", 30 * MINUTE, "how long a host's failure is reused with HostStatusDirectory "
+              "(0 = no host-status cache at all; lets the fast engine run)", zero_allowed=True, native="30m"),
+        Param("HostStatusDirectory", "/var/lib/sendmail/host_status", "where host status persists across queue "
+              "runs (Debian's value); empty = only within one run (the binary's default)", kind="text"),
         QUEUE_RUN_PHASE,
     ),
     build=_sendmail,
     confidence=("per-message rules sourced (queue.c, envelope.c) and confirmed by running 8.17.1.9 (§12); "
-                "QueueInterval 10m and queuewarn 4h are the Debian/m4 defaults; the host-status cache "
-                "(host-level) is not modelled"),
+                "QueueInterval 10m, queuewarn 4h and HostStatusDirectory are the Debian/m4 defaults; the "
+                "host-status cache is modelled per destination (which run reconnects is derived)"),
     order=12,
 )
 

@@ -1,0 +1,163 @@
+"""Host-level state: what a sending MTA remembers about a destination across messages.
+
+Real MTAs do not let every queued message find out for itself that a destination is down: Postfix marks
+a destination dead after a few failed connections and defers the rest of its mail without connecting,
+Sendmail caches a host's failure (for one queue run, or for ``Timeout.hoststatus`` with a host-status
+directory). Such state couples messages to each other, so only the DES runs it
+(:func:`mtasim.engine.des_only_features`). An attempt that the state skips is recorded with result
+``suspended``: it counts as a pass of the message (its own schedule continues) but made no connection.
+
+A policy is a small frozen description on the :class:`~mtasim.sender.Sender`; ``new_state()`` gives the
+mutable state of one destination for one run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from .recipients import AttemptResult, Reply
+
+__all__ = ["HostPolicy", "HostState", "PostfixDeadDestination", "SendmailHostStatus", "suspended_reply"]
+
+
+def suspended_reply(cause: Reply, prefix: str) -> Reply:
+    """The deferral of a message the host state held back: the cached failure's status, no connection."""
+    return Reply(AttemptResult.SUSPENDED, cause.status, f"{prefix}{cause.text}")
+
+
+class HostState(Protocol):
+    def before_attempt(self, t: float) -> Reply | None:
+        """None to connect; else the deferral to record without connecting."""
+
+    def after_attempt(self, t: float, reply: Reply) -> None:
+        """Learn from a real attempt's reply."""
+
+
+class HostPolicy(Protocol):
+    #: What the fast engine names when it refuses a scenario that needs this state.
+    feature: str
+
+    def new_state(self) -> HostState:
+        """Fresh state for one destination."""
+
+    def matters(self, recipients) -> bool:
+        """Whether this state can change anything for these recipients (else every engine may run)."""
+
+
+def connection_failures_possible(recipients) -> bool:
+    """Whether any recipient refuses or times out connections: the only failures the host-level states
+    modelled here learn from (a 4xx at RCPT never marks a Postfix destination dead)."""
+    for r in recipients:
+        replies = [o.reply for o in r.outages]
+        if r.random_outage is not None:
+            replies.append(r.random_outage.reply)
+        if any(reply.result.is_connection_failure for reply in replies):
+            return True
+    return False
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class PostfixDeadDestination:
+    """Postfix qmgr's dead destination (mta-retry-facts.md §1, §12; postfix/src/qmgr/qmgr_queue.c).
+
+    Each site-level failure (connection refused or timed out; a 4xx at RCPT never counts) adds 1/window
+    to the destination's failed-cohort count and lowers the concurrency window by the negative feedback;
+    when the count reaches ``cohort_limit`` the destination is dead for ``dead_for_s``
+    (minimal_backoff_time): messages tried meanwhile are deferred without a connection, "delivery
+    temporarily suspended". A success resets the window. Postfix throws the in-memory destination queue
+    away when it empties, so failures further apart than ``idle_s`` (no other mail for the destination
+    in between: a single message retried alone) start from a fresh queue and never add up.
+    The window arithmetic is derived from the code, not measured (§11).
+    """
+
+    dead_for_s: float = 300.0
+    cohort_limit: float = 1.0
+    initial_window: int = 5
+    negative_feedback: int = 1
+    idle_s: float = 1.0
+    feature: str = "Postfix's dead-destination state (default_destination_concurrency_failed_cohort_limit)"
+
+    def new_state(self) -> "_PostfixState":
+        return _PostfixState(self)
+
+    def matters(self, recipients) -> bool:
+        return connection_failures_possible(recipients)
+
+
+class _PostfixState:
+    def __init__(self, policy: PostfixDeadDestination):
+        self.p = policy
+        self.window = float(policy.initial_window)
+        self.failed = 0.0
+        self.dead_until = -1.0
+        self.last_t = -1e300
+        self.cause: Reply | None = None
+
+    def before_attempt(self, t: float) -> Reply | None:
+        if t < self.dead_until:
+            return suspended_reply(self.cause, "delivery temporarily suspended: ")
+        if t >= self.dead_until > 0:               # the un-mark timer fired: a fresh queue
+            self.dead_until = -1.0
+            self._fresh()
+        return None
+
+    def after_attempt(self, t: float, reply: Reply) -> None:
+        if t - self.last_t > self.p.idle_s:
+            self._fresh()
+        self.last_t = t
+        if reply.result.is_connection_failure:
+            self.failed += 1.0 / self.window
+            self.window = max(1.0, self.window - self.p.negative_feedback)
+            if self.p.cohort_limit > 0 and self.failed >= self.p.cohort_limit - 1e-12:
+                self.dead_until = t + self.p.dead_for_s
+                self.cause = reply
+        elif reply.result == AttemptResult.DELIVERED:
+            self._fresh()
+
+    def _fresh(self) -> None:
+        self.window = float(self.p.initial_window)
+        self.failed = 0.0
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class SendmailHostStatus:
+    """Sendmail's host-status (MCI) cache (mta-retry-facts.md §3, §12; sendmail/mci.c, deliver.c).
+
+    After a failed connection the host's status is cached: without ``HostStatusDirectory`` only inside
+    one queue-run process, so the other messages for that host in the same run are skipped without a
+    connection; with it (Debian), for ``Timeout.hoststatus`` across runs. A skipped job still counts as
+    processed (its expiry and warning checks run). Order within a run follows the simulation's event
+    order, not Sendmail's fewest-tries-first (a simplification).
+    """
+
+    hoststatus_s: float = 1800.0
+    persistent: bool = False
+    feature: str = "Sendmail's host-status cache"
+
+    def new_state(self) -> "_SendmailState":
+        return _SendmailState(self)
+
+    def matters(self, recipients) -> bool:
+        return connection_failures_possible(recipients)
+
+
+class _SendmailState:
+    def __init__(self, policy: SendmailHostStatus):
+        self.p = policy
+        self.failed_at = None
+        self.cause: Reply | None = None
+
+    def before_attempt(self, t: float) -> Reply | None:
+        if self.failed_at is None:
+            return None
+        fresh = (t - self.failed_at < self.p.hoststatus_s) if self.p.persistent else (t == self.failed_at)
+        return suspended_reply(self.cause, "") if fresh else None
+
+    def after_attempt(self, t: float, reply: Reply) -> None:
+        if reply.result.is_connection_failure:
+            self.failed_at, self.cause = t, reply
+        elif reply.result in (AttemptResult.DELIVERED, AttemptResult.DEFERRED, AttemptResult.REJECTED):
+            self.failed_at = None                     # the host answered

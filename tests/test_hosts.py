@@ -1,0 +1,107 @@
+"""Host-level state (mtasim.hosts): destinations remembered across messages, DES only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from conftest import scenario
+
+import mtasim
+from mtasim import Outcome
+from mtasim.engine import EngineUnavailableError, des_only_features
+from mtasim.recipients import AttemptResult
+
+#: Postfix with the compressed timings of the real runs in mta-retry-facts.md §12.
+POSTFIX_FAST = {"preset": "postfix", "queue_run_delay": "5s", "minimal_backoff_time": "5s",
+                "maximal_backoff_time": "40s", "maximal_queue_lifetime": "300s"}
+
+
+def burst(sender, failure, count=10, end="60s"):
+    sc = scenario(sender, [{"start": 0, "end": end, "failure": failure}], {"count": count})
+    return mtasim.simulate(sc, attempts=True)
+
+
+def results_at(result, t):
+    a = result.attempts
+    return sorted(int(r) for r, x in zip(a.result, a.time_s) if x == t)
+
+
+def test_postfix_burst_to_a_refusing_destination_marks_it_dead():
+    """10 messages at t = 0 to a refusing destination: failures add 1/5 + 1/4 + 1/3 + 1/2 >= 1 to the
+    failed cohort, so 4 connect and are refused, then the destination is dead for minimal_backoff_time
+    (5 s) and the other 6 are deferred without a connection ("delivery temporarily suspended")."""
+    result = burst(POSTFIX_FAST, "refused")
+    assert result.engine == "des"
+    assert results_at(result, 0.0) == [AttemptResult.REFUSED] * 4 + [AttemptResult.SUSPENDED] * 6
+    a = result.attempts
+    suspended = [a.replies[k] for k, r in zip(a.reply, a.result) if r == AttemptResult.SUSPENDED]
+    assert suspended and all(s.startswith("delivery temporarily suspended: connect") for s in suspended)
+    # the suspended messages keep their own schedule: all 10 are due again at the 5 s scan
+    assert len(results_at(result, 5.0)) == 10
+
+
+def test_postfix_dead_destination_counts_only_real_connections():
+    """The outage ends at 60 s; every message is delivered, and the real connections are fewer than the
+    passes (suspended passes made none)."""
+    result = burst(POSTFIX_FAST, "refused")
+    m, a = result.messages, result.attempts
+    assert np.all(m.outcome == Outcome.DELIVERED)
+    real = np.count_nonzero(a.result != AttemptResult.SUSPENDED)
+    assert real < len(a) and np.count_nonzero(a.result == AttemptResult.SUSPENDED) > 0
+
+
+def test_postfix_4xx_at_rcpt_never_marks_the_destination_dead():
+    """A 451 at RCPT defers only that recipient: the same burst under 451 is never suspended, and the fast
+    engine may run it (the dead-destination state cannot act)."""
+    result = burst(POSTFIX_FAST, "451 4.3.0 try later")
+    assert not np.any(result.attempts.result == AttemptResult.SUSPENDED)
+    assert result.engine == "fast" and not des_only_features(result.scenario)
+
+
+def test_postfix_single_message_never_trips_the_dead_destination():
+    """One message retried on its own: its failures are far apart, the destination queue empties in
+    between, so it never becomes dead (every pass connects)."""
+    result = burst(POSTFIX_FAST, "refused", count=1)
+    assert not np.any(result.attempts.result == AttemptResult.SUSPENDED)
+
+
+def test_postfix_cohort_limit_zero_turns_the_state_off():
+    """default_destination_concurrency_failed_cohort_limit = 0: no dead destination, the fast engine runs."""
+    result = burst({**POSTFIX_FAST, "default_destination_concurrency_failed_cohort_limit": 0}, "refused")
+    assert result.engine == "fast" and not np.any(result.attempts.result == AttemptResult.SUSPENDED)
+
+
+def test_fast_engine_names_the_host_state_it_cannot_run():
+    """--engine fast on a Postfix scenario with refused connections is refused naming the feature."""
+    sc = scenario(POSTFIX_FAST, [{"start": 0, "end": "60s", "failure": "refused"}], {"count": 3})
+    with pytest.raises(EngineUnavailableError, match="dead-destination"):
+        mtasim.simulate(sc, engine="fast")
+
+
+def test_curve_with_host_state_falls_back_to_explicit_runs():
+    """With host-level state one run cannot answer every window: the curve runs each point."""
+    from mtasim.curve import expiry_curve
+    sc = scenario(POSTFIX_FAST, [{"start": 0, "end": "10m", "failure": "refused"}],
+                  {"count": 20, "arrival": {"kind": "uniform", "start": 0, "end": "2m"}})
+    curve = expiry_curve(sc, [60.0, 300.0, 900.0])
+    assert curve.method == "explicit"
+    assert [p.delivered for p in curve.points] == sorted(p.delivered for p in curve.points)
+    assert curve.points[-1].delivered == 20
+
+
+def test_tune_expiry_with_host_state_bisects_to_a_tight_answer():
+    """tune expiry on a host-state scenario bisects over whole seconds: the answer delivers the target, one
+    second less does not."""
+    from dataclasses import replace
+
+    from mtasim.tune import tune_expiry
+    sc = scenario(POSTFIX_FAST, [{"start": 0, "end": "10m", "failure": "refused"}],
+                  {"count": 20, "arrival": {"kind": "uniform", "start": 0, "end": "2m"}})
+    answer = tune_expiry(sc, 1.0, max_expiry_s=3600.0)
+    assert answer.method == "bisection" and answer.expiry_s is not None
+
+    def delivered(expiry_s):
+        run = replace(sc, sender=replace(sc.sender, expiry_s=expiry_s))
+        return mtasim.simulate(run).messages.count(Outcome.DELIVERED)
+
+    assert delivered(answer.expiry_s) == 20 and delivered(answer.expiry_s - 1) < 20
