@@ -105,3 +105,17 @@ def test_tune_expiry_with_host_state_bisects_to_a_tight_answer():
         return mtasim.simulate(run).messages.count(Outcome.DELIVERED)
 
     assert delivered(answer.expiry_s) == 20 and delivered(answer.expiry_s - 1) < 20
+
+
+def test_opensmtpd_route_disabled_for_15_seconds_after_a_refusal():
+    """OpenSMTPD: the first refusal disables the route for 15 s; an envelope dispatched 10 s later is deferred
+    without connecting (suspended) and uses up its retry step (its next try is at 400 s x 2^2 = 1600 s after
+    its arrival, not 400 s); one dispatched 20 s later connects."""
+    sc = scenario({"preset": "opensmtpd"}, [{"start": 0, "end": "1h", "failure": "refused"}],
+                  {"arrival": {"kind": "times", "times": [0, 10, 20]}})
+    result = mtasim.simulate(sc, attempts=True)
+    a = result.attempts
+    first = {int(i): (float(t), int(r)) for i, k, t, r in zip(a.message_id, a.attempt, a.time_s, a.result) if k == 1}
+    assert first == {0: (0.0, AttemptResult.REFUSED), 1: (10.0, AttemptResult.SUSPENDED),
+                     2: (20.0, AttemptResult.REFUSED)}
+    assert a.for_message(1).tolist()[:2] == [10.0, 410.0]        # 400 s after arrival: the 1st retry step

@@ -18,7 +18,8 @@ from typing import Protocol
 
 from .recipients import AttemptResult, Reply
 
-__all__ = ["HostPolicy", "HostState", "PostfixDeadDestination", "SendmailHostStatus", "suspended_reply"]
+__all__ = ["HostPolicy", "HostState", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
+           "suspended_reply", "connection_failures_possible"]
 
 
 def suspended_reply(cause: Reply, prefix: str) -> Reply:
@@ -161,3 +162,48 @@ class _SendmailState:
             self.failed_at, self.cause = t, reply
         elif reply.result in (AttemptResult.DELIVERED, AttemptResult.DEFERRED, AttemptResult.REJECTED):
             self.failed_at = None                     # the host answered
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class OpenSMTPDRouteDisable:
+    """OpenSMTPD's route backoff (mta-retry-facts.md §5, §12; usr.sbin/smtpd/mta.c mta_route_disable()).
+
+    A failed connection on a route disables it for ``base_s`` x penalty^2 (capped at ``max_s``); the
+    penalty rises by one per such failure and falls by one when the timer re-enables the route, so with
+    one connection at a time every disable lasts 15 s. An envelope dispatched while the route is disabled
+    is deferred without connecting and still uses up a retry step. Deferred envelopes are not pulled
+    forward when the route recovers (as the 6.8 run showed).
+    """
+
+    base_s: float = 15.0
+    max_s: float = 3600.0
+    feature: str = "OpenSMTPD's route disabling"
+
+    def new_state(self) -> "_RouteState":
+        return _RouteState(self)
+
+    def matters(self, recipients) -> bool:
+        return connection_failures_possible(recipients)
+
+
+class _RouteState:
+    def __init__(self, policy: OpenSMTPDRouteDisable):
+        self.p = policy
+        self.penalty = 0
+        self.disabled_until = None
+        self.cause: Reply | None = None
+
+    def before_attempt(self, t: float) -> Reply | None:
+        if self.disabled_until is not None:
+            if t < self.disabled_until:
+                return suspended_reply(self.cause, "route disabled: ")
+            self.disabled_until = None              # the timer re-enabled the route
+            self.penalty = max(0, self.penalty - 1)
+        return None
+
+    def after_attempt(self, t: float, reply: Reply) -> None:
+        if reply.result.is_connection_failure:
+            self.penalty += 1
+            self.disabled_until = t + min(self.p.base_s * self.penalty ** 2, self.p.max_s)
+            self.cause = reply

@@ -11,6 +11,7 @@ import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
+from ..hosts import OpenSMTPDRouteDisable
 from ..schedules import register_schedule
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, HOUR, Param, Preset, PresetValueError
@@ -120,9 +121,10 @@ def _opensmtpd(v: Mapping[str, Any]) -> Sender:
     attempt, warning when the next retry passes the mark, 4.4.7 in that version).
 
     Unconfirmed: which 7.x release first sends 5.4.7 (the 7.8 source does; every 7.x is assumed to).
-    Not modelled: host-level state (a route whose first connection fails is disabled for 15 s * penalty^2,
-    up to 1 h, and envelopes dispatched meanwhile are deferred without connecting but still use up a
-    retry step; ``mta max-deferred`` hosts rescheduling their deferred envelopes on a later success);
+    Host-level state (DES only, mtasim.hosts.OpenSMTPDRouteDisable): a route whose connection fails is
+    disabled for 15 s * penalty^2, up to 1 h, and envelopes dispatched meanwhile are deferred without
+    connecting (``suspended``) but still use up a retry step.
+    Not modelled: ``mta max-deferred`` hosts rescheduling their deferred envelopes on a later success;
     more than one ``bounce warn-interval`` value (smtpd.conf takes up to 4; one is modelled); a warning
     due at the very failure after which the envelope can only expire (the simulator sends warnings only
     at failures that do not end the message).
@@ -140,6 +142,7 @@ def _opensmtpd(v: Mapping[str, Any]) -> Sender:
         expiry_status=EXPIRY_STATUS_BY_MAJOR[major],
         expiry_reply="Envelope expired",
         preset="opensmtpd",
+        host_policy=OpenSMTPDRouteDisable(base_s=v["route_disable"]) if v["route_disable"] > 0 else None,
     )
 
 
@@ -155,6 +158,9 @@ OPENSMTPD = Preset(
         Param("bounce_warn_interval", 4 * HOUR, "smtpd.conf `bounce warn-interval` (one value): a delay "
               "notice at the failure whose next try falls at or past it", minimum=1.0, maximum=INT_MAX_S,
               native="4h"),
+        Param("route_disable", 15.0, "simulator: base of the route disable after a failed connection, "
+              "15 s x penalty^2 (compiled in: DELAY_ROUTE_BASE; 0 = not modelled, lets the fast engine run)",
+              zero_allowed=True, native="15s"),
         _VersionParam("version", "7.8", "OpenSMTPD release: 7.x reports 5.4.7 on expiry, 6.x 4.4.7",
                       native="7.8"),
     ),
