@@ -3,6 +3,7 @@ shared/reference/mta-retry-facts.md §2, §9, §10, §12."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping
@@ -338,7 +339,7 @@ def _read_warning_times(value: Any, source: str = "", path: str = "") -> tuple[f
     if len(times) > MAX_DELAY_WARNINGS:
         raise node.error(f"expected at most {MAX_DELAY_WARNINGS} times (Exim's delay_warning list), "
                          f"got {len(times)}")
-    for a, b in zip(times, times[1:]):
+    for a, b in itertools.pairwise(times):
         if b <= a:
             raise node.error(f"expected increasing times such as 4h:8h:24h, got {format_duration(b)} "
                              f"after {format_duration(a)}")
@@ -395,8 +396,10 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     "Retry configuration"), the §10 rows "Exim, Debian -q30m" and "Exim, continuous queue runner", and
     the Exim 4.96 run in §12 (``F,60s,10s; G,300s,20s,1.5`` with ``-q5s``).
 
-    Per-message reading: the cutoffs are measured from the message's first failure, which is its arrival
-    (the first attempt is at arrival); the failing interval is the age at the END of the failed attempt.
+    Per-message reading: the cutoffs are measured from the message's first failure, taken to be its
+    arrival (the first attempt is at arrival): the failing interval is the message's age at the END of the
+    failed attempt (for a 30 s connect time-out Exim would count from the end of the first attempt, 30 s
+    later; the history the engines pass has no first-failure time).
     Host-level state is NOT modelled yet: Exim keys retry records per host + IP for connection errors and
     shares them between every message to that host (a message can then bounce less than 4 d after it
     arrived, or never get a connection of its own: "retry time not reached"), per recipient (+ sender)
