@@ -21,6 +21,7 @@ from . import __version__
 from .config import ConfigError, Node
 from .durations import DurationError, format_duration, format_hms, parse_duration
 from .engine import ENGINES, EngineUnavailableError, simulate
+from .importers import add_import_parser
 from .plotcmd import PlotInputError, add_plot_parser
 from .presets import PRESETS, UnknownPresetError, get_preset, sender_from_preset_node
 from .results import csv_cell
@@ -31,6 +32,8 @@ from .sender import trace_schedule
 EXIT_USAGE = 2
 #: How many messages the timeline plot shows at most (attempts are recorded for those only).
 PLOT_MESSAGES = 200
+#: Runs at least this large show a progress bar on a terminal.
+PROGRESS_MESSAGES = 200_000
 
 
 class UsageError(Exception):
@@ -136,6 +139,7 @@ def _parser() -> argparse.ArgumentParser:
     ts.set_defaults(func=cmd_tune_schedule)
 
     add_plot_parser(sub)
+    add_import_parser(sub)
     return p
 
 
@@ -172,7 +176,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     for option, path in (("--dsn", args.dsn), ("--log", args.log)):
         if path and Path(path).exists() and Path(path).is_dir() != (option == "--dsn"):
             raise UsageError(f"{option} {path}: expected {'a directory' if option == '--dsn' else 'a file name'}")
-    result = simulate(scenario, args.seed, engine=args.engine, attempts=record)
+    show_progress = sys.stderr.isatty() and scenario.workload.expected_count >= PROGRESS_MESSAGES
+    result = simulate(scenario, args.seed, engine=args.engine, attempts=record, progress=show_progress)
     if out is not None:
         _write_outputs(result, out, args.attempts)
     extra = []

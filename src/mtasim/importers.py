@@ -33,9 +33,10 @@ import argparse
 import json
 import re
 import textwrap
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -43,7 +44,7 @@ from .config import ConfigError, Node
 from .durations import DurationError, format_duration, parse_duration
 from .presets import PRESETS, QUEUE_RUN_PHASE, Param, sender_from_preset_node
 
-__all__ = ["MTAS", "ImportResult", "import_config", "add_import_parser", "cmd_import"]
+__all__ = ["MTAS", "ImportResult", "add_import_parser", "cmd_import", "import_config"]
 
 MTAS = ("postfix", "exim", "exchange")
 ROLES = {"server": "exchange-server", "edge": "exchange-edge", "online": "exchange-online"}
@@ -152,9 +153,9 @@ def _bad(f: Found, expected: str) -> ConfigError:
     return ConfigError(f.source, f"line {f.line}: {f.label}", expected)
 
 
-def _preset_params(preset: str, fallback: tuple[Param, ...] = ()) -> tuple[Param, ...]:
-    params = PRESETS[preset].params if preset in PRESETS else fallback
-    return tuple(p for p in params if p.name != QUEUE_RUN_PHASE.name)
+def _preset_params(preset: str) -> tuple[Param, ...]:
+    """The preset's parameters that a configuration file can set (not the simulator's queue_run_phase)."""
+    return tuple(p for p in PRESETS[preset].params if p.name != QUEUE_RUN_PHASE.name)
 
 
 def _convert(params: tuple[Param, ...], found: dict[str, Found], seconds) -> dict[str, Any]:
@@ -183,8 +184,6 @@ def _convert(params: tuple[Param, ...], found: dict[str, Found], seconds) -> dic
 
 def _validate(result: ImportResult) -> None:
     """Feed the block through YAML and the preset, as a scenario would; blame the file's line."""
-    if result.preset not in PRESETS:
-        return
     data = yaml.safe_load(result.text())["sender"]
     try:
         sender_from_preset_node(Node(data, "<import>"))
@@ -217,7 +216,7 @@ _UNIT_NAMES = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "
 _PF_DEFAULTS = {"bounce_queue_lifetime": "5d", "transport_retry_time": "60s"}
 #: Retry- or notice-related Postfix parameters the preset does not take, and why (first match wins).
 _PF_RELATED = [
-    (r"bounce_queue_lifetime", "lifetime of null-sender mail (bounces); the simulated mail has a sender"),
+    (r"bounce_queue_lifetime", "lifetime of bounces, i.e. null-sender mail; the simulated mail has a sender"),
     (r"transport_retry_time", "retry of a broken delivery transport, not of a destination"),
     (r"smtp_connect_timeout", "set recipients[].connect_timeout in the scenario instead"),
     (r"confirm_delay_cleared|delay_notice_recipient|notify_classes",
@@ -272,11 +271,13 @@ def import_postfix(paths: Sequence[str]) -> ImportResult:
     params = _preset_params(preset)
     names = {p.name for p in params}
     defined: dict[str, tuple[str, str, int]] = {}     # name -> (value, file, line); later wins
-    overridden: dict[str, int] = {}
+    overridden: dict[str, str] = {}                    # name -> where the value it replaces was
     for path in paths:
         for name, value, line in _pf_lines(path, _read(path)):
-            if name in defined and defined[name][1] == path:
-                overridden[name] = defined[name][2]
+            if name in defined:
+                _, before, before_line = defined[name]
+                where = "" if before == path else f"{Path(before).name} "
+                overridden[name] = f"{where}line {before_line}"
             defined[name] = (value, path, line)
     defaults = {p.name: p.native or p.show() for p in params} | _PF_DEFAULTS
 
@@ -305,12 +306,12 @@ def import_postfix(paths: Sequence[str]) -> ImportResult:
         f = Found(p.name, value, path, line, as_written=key if key != p.name else "")
         notes = []
         if key != p.name:
-            notes.append(f"overrides {p.name} for the smtp transport")
+            notes.append("the smtp transport's own setting")
         if _PF_REF.search(value):
             f.raw = expand(f, value, (key,))
             notes.append(f"= {value}")
         if key in overridden:
-            notes.append(f"overrides line {overridden[key]}")
+            notes.append(f"overrides {overridden[key]}")
         if p.kind == "duration":
             m = _PF_TIME.fullmatch(f.raw.strip())
             if m and not m.group(2):
@@ -336,7 +337,7 @@ def import_postfix(paths: Sequence[str]) -> ImportResult:
             continue
         why = next((w for rx, w in _PF_RELATED if re.fullmatch(rx, name)), None)
         if name in names:
-            why = "not read: " + (f"smtp_{name.removeprefix('default_')} overrides it for the smtp transport")
+            why = f"not read: smtp_{name.removeprefix('default_')} overrides it for the smtp transport"
         if why:
             unmodelled.append((f"{name} = {defined[name][0]}", why))
         else:
@@ -358,14 +359,6 @@ _EXIM_NAMED_LIST = re.compile(r"^(?:domainlist|hostlist|addresslist|localpartlis
 #: Settings of Debian's /etc/default/exim4 besides QUEUEINTERVAL.
 _DEBIAN_DEFAULTS = ("EX4DEF_VERSION", "QUEUERUNNER", "COMMONOPTIONS", "QUEUERUNNEROPTIONS", "QFLAGS",
                     "SMTPLISTENEROPTIONS", "UPEX4OPTS")
-#: The exim preset's parameters, for when that preset is not installed: the importer still reads and checks
-#: the same names (mta-retry-facts.md §2: retry_interval_max at most 24 h; Debian QUEUEINTERVAL='30m').
-EXIM_PARAMS = (
-    Param("retry_rules", 0.0, "the retry rule's parameter sets", kind="text"),
-    Param("queue_interval", 1800.0, "queue-runner interval (Debian QUEUEINTERVAL)", minimum=1.0),
-    Param("retry_interval_max", 86400.0, "cap of every retry gap", minimum=1.0, maximum=86400.0),
-    Param("delay_warning", 86400.0, "age of the first delay warning; the last gap repeats", zero_allowed=True),
-)
 _EXIM_RELATED = {
     "retry_data_expire": "how long retry records are kept; mtasim restarts nothing",
     "delay_warning_condition": "which messages get warnings; in mtasim every message does",
@@ -403,16 +396,15 @@ class _EximFile:
         self.includes: list[str] = []
 
     def expand(self, text: str) -> str:
-        if not self.macros:
-            return text
-        names = sorted(self.macros, key=len, reverse=True)
-        rx = re.compile(r"(?<![A-Za-z0-9_])(" + "|".join(map(re.escape, names)) + r")(?![A-Za-z0-9_])")
-        for _ in range(10):               # macro values were expanded when defined; this is a safety net
-            new = rx.sub(lambda m: self.macros[m.group(1)], text)
-            if new == text:
-                break
-            text = new
+        """Exim's macro substitution: each macro in definition order replaces every occurrence of its
+        name as a substring (readconf.c get_config_line(); the spec's advice: define longer names first)."""
+        for name, value in self.macros.items():
+            text = text.replace(name, value)
         return text
+
+    def defined(self, text: str) -> bool:
+        """``.ifdef TEXT`` is true when some macro expands in TEXT (readconf.c)."""
+        return any(name in text for name in self.macros)
 
     def read(self, path: str, text: str) -> None:
         section = "main"
@@ -422,12 +414,12 @@ class _EximFile:
                 word, _, arg = body.partition(" ")
                 arg = arg.strip()
                 if word in (".ifdef", ".ifndef"):
-                    cond = (arg in self.macros) == (word == ".ifdef")
+                    cond = self.defined(arg) == (word == ".ifdef")
                     stack.append([cond, cond])
                 elif word in (".elifdef", ".elifndef"):
                     if not stack:
                         raise ConfigError(path, f"line {line}", f"{word} without .ifdef")
-                    cond = not stack[-1][0] and (arg in self.macros) == (word == ".elifdef")
+                    cond = not stack[-1][0] and self.defined(arg) == (word == ".elifdef")
                     stack[-1] = [stack[-1][0] or cond, cond]
                 elif word == ".else":
                     if not stack:
@@ -515,7 +507,7 @@ def _exim_rule(path: str, line: int, body: str) -> _Rule:
     m = re.match(r'senders\s*=\s*("(?:[^"\\]|\\.)*"|\S+)\s*', rest)
     if m:
         senders, rest = _unquote(m.group(1)), rest[m.end():]
-    return _Rule(path, line, pattern, error, senders, rest.strip(), body)
+    return _Rule(path, line, pattern, error, senders, rest.strip(), " ".join(body.split()))
 
 
 def _split1(text: str) -> tuple[str, str, str]:
@@ -569,7 +561,7 @@ def _choose_rule(rules: list[_Rule]) -> tuple[_Rule, str]:
 
 def import_exim(paths: Sequence[str]) -> ImportResult:
     preset = "exim"
-    params = _preset_params(preset, EXIM_PARAMS)
+    params = _preset_params(preset)
     cfg = _EximFile()
     for path in paths:
         cfg.read(path, _read(path))
@@ -623,16 +615,6 @@ def import_exim(paths: Sequence[str]) -> ImportResult:
         raise _nothing_found(paths, preset, [p.name for p in params], ", a begin retry section and "
                              "QUEUEINTERVAL")
     values = _convert(params, found, seconds)
-    if preset not in PRESETS:            # no preset to check the ranges: Exim's own (spec, globals.c)
-        for p in params:
-            if p.kind == "duration" and p.name in found:
-                s = seconds(found[p.name], p)
-                if s < p.minimum or (s == 0 and not p.zero_allowed) or (p.maximum and s > p.maximum):
-                    high = f" and <= {format_duration(p.maximum)}" if p.maximum else ""
-                    raise _bad(found[p.name], f"expected a duration > 0{high} (Exim's own range), got "
-                                              f"{found[p.name].raw!r}")
-        header.append(f"note: preset {preset} is not installed in this mtasim; the block was checked "
-                      "against Exim's syntax and ranges only.")
     for name, (value, _path, _line) in cfg.options.items():
         if name not in found and name in _EXIM_RELATED:
             unmodelled.append((f"{name} = {value}", _EXIM_RELATED[name]))
@@ -651,12 +633,11 @@ def import_exim(paths: Sequence[str]) -> ImportResult:
 # Exchange
 # ------------------------------------------------------------------------------------------------
 _FL_LINE = re.compile(r"^([A-Za-z_][A-Za-z0-9_.]*)\s*:(?:\s(.*))?$")
-_XML_ADD = re.compile(r'<add\s+key\s*=\s*"([^"]+)"\s+value\s*=\s*"([^"]*)"\s*/?>', re.I)
+_XML_ADD = re.compile(r'<add\s+key\s*=\s*"([^"]+)"\s+value\s*=\s*"([^"]*)"\s*/?>', re.IGNORECASE)
 _PROMPT = re.compile(r"^(\[PS\]|PS)\s.*>")
 _EX_RELATED = {
-    "externaldelaydsnenabled": "whether delay DSNs go to external senders; mtasim counts the warning at "
-                               "DelayNotificationTimeout regardless",
-    "internaldelaydsnenabled": "whether delay DSNs go to internal senders; mtasim counts the warning regardless",
+    "externaldelaydsnenabled": "whether delay DSNs go to external senders, not modelled",
+    "internaldelaydsnenabled": "whether delay DSNs go to internal senders, not modelled",
     "maxperdomainoutboundconnections": "concurrency, not modelled",
     "maxoutboundconnections": "concurrency, not modelled",
     "maxconnectionratepermin": "connection rate, not modelled",
@@ -732,9 +713,11 @@ def import_exchange(paths: Sequence[str], role: str | None = None) -> ImportResu
     online_rec = next((r for r in records if r.get("MessageExpiration")), None)
     onprem_rec = next((r for r in records if any(n in r.fields for n in onprem_names)), None)
     header: list[str] = []
+    detected, why = _ex_role(records)
     if role is not None:
         preset = ROLES[role]
-        header.append(f"role: {role} (--role)")
+        header.append(f"role: {role} (--role)" + (f"; the output says {why}" if detected not in (None, role)
+                                                   else ""))
     elif online_rec and onprem_rec:
         name, _, line = online_rec.get("MessageExpiration")
         raise ConfigError(online_rec.source, f"line {line}: {name}", "this output mixes Exchange Online "
@@ -744,9 +727,8 @@ def import_exchange(paths: Sequence[str], role: str | None = None) -> ImportResu
         preset = "exchange-online"
         header.append("role: Exchange Online (the output has MessageExpiration, a cloud-only setting)")
     else:
-        kind, why = _ex_role(records)
-        if kind:
-            preset = ROLES[kind]
+        if detected:
+            preset = ROLES[detected]
             header.append(f"role: {why}")
         else:
             preset = "exchange-server"
@@ -761,7 +743,7 @@ def import_exchange(paths: Sequence[str], role: str | None = None) -> ImportResu
                           + same)
     params = _preset_params(preset)
     found: dict[str, Found] = {}
-    seen: set[str] = set()
+    seen: set[str] = {"serverrole", "isedgeserver"} if detected else set()
     for p in params:
         for alias in (p.name, *p.aliases):
             hits = [(r, r.get(alias)) for r in records if r.get(alias)]

@@ -122,6 +122,8 @@ class Recorder:
         self.statuses = _Strings()
         self.replies = _Strings()
         self.every = record_attempts_every
+        #: A tqdm bar counting finished messages, or None.
+        self.progress = None
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._new_chunk()
         self.total_attempts = 0
@@ -157,6 +159,8 @@ class Recorder:
     def finish_batch(self, ids: np.ndarray, outcome: Outcome, status_ids: np.ndarray, times_s: np.ndarray,
                      decisive_age_s: np.ndarray | float = np.nan, recovery_lag_s: np.ndarray | float = np.nan
                      ) -> None:
+        if self.progress is not None:
+            self.progress.update(len(ids))
         self.outcome[ids] = outcome
         self.status[ids] = status_ids
         self.final_s[ids] = times_s
@@ -174,6 +178,8 @@ class Recorder:
         """Record a message's end. ``decisive_age_s`` is the age that decides whether the message would
         still end this way under a shorter expiry E (see :mod:`mtasim.curve`); ``recovery_lag_s`` the
         delivery time minus the end of the outage behind its last failure."""
+        if self.progress is not None:
+            self.progress.update(1)
         self.outcome[message_id] = outcome
         self.status[message_id] = self.statuses(status)
         self.final_s[message_id] = time_s

@@ -25,11 +25,12 @@ class EngineUnavailableError(ValueError):
 
 
 def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto",
-             attempts: bool | int = False) -> SimulationResult:
+             attempts: bool | int = False, progress: bool = False) -> SimulationResult:
     """Run ``scenario`` and return its per-message records.
 
     ``seed`` overrides the scenario's seed. ``attempts`` records the attempts of every message (True),
-    of every n-th message (an int n, e.g. for plots of huge runs), or of none (False).
+    of every n-th message (an int n, e.g. for plots of huge runs), or of none (False). ``progress``
+    shows a progress bar of finished messages on stderr.
     """
     if engine not in ENGINES:
         raise EngineUnavailableError(f"unknown engine '{engine}' (expected one of {', '.join(ENGINES)})")
@@ -50,7 +51,14 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         from .des import run_des as run
     else:
         from .fast import run_fast as run
-    horizon = run(scenario.sender, domains, scenario.horizon_s, seed, arrivals, recipient_of, recorder)
+    if progress:
+        from tqdm import tqdm
+        recorder.progress = tqdm(total=len(arrivals), unit="msg", desc=f"simulating ({chosen})", leave=False)
+    try:
+        horizon = run(scenario.sender, domains, scenario.horizon_s, seed, arrivals, recipient_of, recorder)
+    finally:
+        if recorder.progress is not None:
+            recorder.progress.close()
     _warn_by_age(scenario.sender, recorder, horizon)
     return SimulationResult(scenario, seed, chosen, recorder.messages(), recorder.attempt_table(),
                             recorder.total_attempts, horizon, domains=domains)
