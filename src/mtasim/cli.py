@@ -216,12 +216,13 @@ def _write_outputs(result, out: Path, attempts: bool) -> None:
 
 def format_summary(s: dict[str, Any]) -> str:
     n = s["messages"]
+    w = max(9, len(f"{n:,}"))
     lines = [f"{s['scenario']}  (seed {s['seed']}, engine {s['engine']})", "",
-             f"{'outcome':<10} {'messages':>9} {'fraction':>9}"]
+             f"{'outcome':<10} {'messages':>{w}} {'fraction':>9}"]
     for key in ("delivered", "expired", "bounced", "queued"):
         frac = s[key] / n if n else 0.0
-        lines.append(f"{key:<10} {s[key]:>9,} {frac:>9.1%}")
-    lines.append(f"{'total':<10} {n:>9,} {1.0 if n else 0.0:>9.1%}")
+        lines.append(f"{key:<10} {s[key]:>{w},} {frac:>9.1%}")
+    lines.append(f"{'total':<10} {n:>{w},} {1.0 if n else 0.0:>9.1%}")
     lines.append("")
     lines.append(f"attempts        {s['attempts']:,} ({s['attempts_per_message']:.2f} per message)")
     lines.append(f"delay warnings  {s['delay_warnings']:,}")
