@@ -106,13 +106,18 @@ def _exchange_online(v: Mapping[str, float]) -> Sender:
     Sources: provider-and-recipient-facts.md A.3 (Set-TransportConfig MessageExpiration; EOP queued,
     deferred and bounced messages FAQ; fix-error-code-550-4-4-7-in-exchange-online).
     """
+    return exchange_online_sender(v["MessageExpiration"], "exchange-online")
+
+
+def exchange_online_sender(expiry_s: float, name: str) -> Sender:
+    """Exchange Online's sender with a given MessageExpiration (shared with exchange-online-2019)."""
     return Sender(
         schedule=ListSchedule(EXO_RETRY_INTERVALS, "repeat"),
         give_up="at-deadline",
-        expiry_s=v["MessageExpiration"],
+        expiry_s=expiry_s,
         expiry_status="4.4.7",
         expiry_reply=_EXCHANGE_EXPIRED,
-        preset="exchange-online",
+        preset=name,
     )
 
 

@@ -34,7 +34,7 @@ from ..schedules import (
 )
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, HOUR, MINUTE, Param, Preset, PresetValueError
-from .exchange import _EXCHANGE_EXPIRED, EXO_RETRY_INTERVALS
+from .exchange import exchange_online_sender
 
 #: Where ``mtasim presets`` lists each preset (hosted senders use 30-49).
 _ORDER = {"exchange-online-2019": 30, "sendgrid": 31, "sparkpost": 32, "mailgun": 33, "momentum": 36,
@@ -718,14 +718,7 @@ def _exchange_online_2019(v: Mapping[str, float]) -> Sender:
     MicrosoftDocs/OfficeDocs-Exchange#1097, issue OfficeDocs-o365seccomp#742; cadence: EOP queued,
     deferred and bounced messages FAQ) and A.8. No host-level behaviour is modelled.
     """
-    return Sender(
-        schedule=ListSchedule(EXO_RETRY_INTERVALS, "repeat"),
-        give_up="at-deadline",
-        expiry_s=v["MessageExpiration"],
-        expiry_status="4.4.7",
-        expiry_reply=_EXCHANGE_EXPIRED,
-        preset="exchange-online-2019",
-    )
+    return exchange_online_sender(v["MessageExpiration"], "exchange-online-2019")
 
 
 EXCHANGE_ONLINE_2019 = Preset(
