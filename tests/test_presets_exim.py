@@ -103,7 +103,7 @@ def test_debian_q30m_worked_example_row():
     assert [format_hms(t) for t in trace.attempts_s][-4:] == ["82:30:00", "88:30:00", "94:30:00", "96:30:00"]
     assert trace.give_up_s == hm(96, 30)
     assert trace.status == "5.0.0"
-    assert trace.warnings_s == [hm(28, 30)]      # the first real attempt at/after 24 h (Exim: also 52:30, 76:30)
+    assert trace.warnings_s == [hm(28, 30), hm(52, 30), hm(76, 30)]   # first real attempts after 24/48/72 h
 
 
 def test_continuous_queue_runner_worked_example_row():
@@ -114,7 +114,7 @@ def test_continuous_queue_runner_worked_example_row():
     assert format_hms(trace.attempts_s[15]) == "23:01:52.5"
     assert trace.give_up_s == hm(96, 0, 1) and format_hms(trace.give_up_s) == "96:00:01"
     assert trace.status == "5.0.0"
-    assert trace.warnings_s == [hm(29, 1, 52.5)]
+    assert trace.warnings_s == [hm(29, 1, 52.5), hm(53, 1, 52.5), hm(77, 1, 52.5)]
 
 
 def test_status_is_5_0_0_whatever_the_deferral():
@@ -131,7 +131,7 @@ def test_cli_json_matches_the_debian_row(capsys):
     assert out["attempts_s"] == Q30_ROW
     assert out["give_up_s"] == hm(96, 30)
     assert out["status"] == "5.0.0"
-    assert out["delay_warnings_s"] == [hm(28, 30)]
+    assert out["delay_warnings_s"] == [hm(28, 30), hm(52, 30), hm(76, 30)]
 
 
 def test_cli_json_continuous_runner(capsys):
@@ -154,7 +154,9 @@ def test_compressed_run_with_q5s():
     assert trace.attempts_s == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 90.0, 120.0, 165.0, 235.0, 305.0]
     assert trace.give_up_s == 305.0
     assert trace.status == "5.0.0"
-    assert trace.warnings_s == [60.0]           # delay_warning 60 s: the failed attempt at exactly 60 s
+    # delay_warning 60 s repeats every 60 s, at most one per attempt: 60 (>= 60), 120 (>= 120), 235 (>= 180);
+    # the 305 s attempt ends the message
+    assert trace.warnings_s == [60.0, 120.0, 235.0]
 
 
 def test_compressed_rule_continuous_gaps_grow_by_half():
@@ -276,17 +278,20 @@ def test_vectorised_waits_are_the_scalar_waits(schedule):
 # ================================================================================================
 # Parameters in Exim's own names
 # ================================================================================================
-def test_delay_warning_list_first_value_is_used():
-    """delay_warning 4h:8h:24h: one warning, at the first failed attempt at/after 4 h on -q30m (5:00)."""
+def test_delay_warning_list_then_its_last_gap_repeats():
+    """delay_warning 4h:8h:24h on -q30m: warnings due at 4, 8, 24 h, then every 16 h (40, 56, 72, 88 h), one per
+    real failed attempt: 5:00, 11:00, 28:30, 40:30, 58:30, 76:30, 88:30."""
     trace = trace_schedule(preset_sender(delay_warning="4h:8h:24h"))
-    assert trace.warnings_s == [hm(5)]
+    assert trace.warnings_s == [hm(5), hm(11), hm(28, 30), hm(40, 30), hm(58, 30), hm(76, 30), hm(88, 30)]
+    # 4h, 8h: then every 4 h, which outpaces the 6 h attempts: every attempt from 11:00 to 94:30 warns
     trace = trace_schedule(preset_sender(delay_warning=["4h", "8h"]))
-    assert trace.warnings_s == [hm(5)]
+    expected = [hm(5), hm(11)] + [hm(16, 30) + k * 6 * 3600 for k in range(14)]
+    assert trace.warnings_s == expected
 
 
 def test_delay_warning_at_exactly_its_time_counts():
     """delay_warning 2h: the failed attempt at exactly 2:00 sends it (at or after)."""
-    assert trace_schedule(preset_sender(delay_warning="2h")).warnings_s == [hm(2)]
+    assert trace_schedule(preset_sender(delay_warning="2h")).warnings_s[:2] == [hm(2), hm(5)]
 
 
 def test_delay_warning_zero_is_off():
@@ -439,12 +444,13 @@ def test_engines_agree_custom_kind():
     assert_same(*both(outage_scenario(sender, seed=13)))
 
 
-def test_gap_only_the_first_delay_warning_is_sent():
-    """Known gap (shared Sender/results: one warning per message): Exim warns again whenever another
-    delay_warning time has passed (24 h list: 28:30, 52:30 and 76:30 on -q30m); the simulator sends 28:30 only."""
+def test_engine_sends_every_repeated_warning():
+    """In a run, Exim's 24 h warnings repeat at the real attempts after 24, 48 and 72 h: three warnings
+    (28:30, 52:30, 76:30); warned_s keeps the first and the summary counts all three."""
     result, _ = run_one({"preset": "exim"}, [{"start": 0, "end": "5d", "failure": "refused"}])
     assert result.messages.warned_s[0] == hm(28, 30)
-    assert trace_schedule(get_preset("exim").sender()).warnings_s == [hm(28, 30)]   # Exim: + 52:30, 76:30
+    assert result.warnings[1].tolist() == [hm(28, 30), hm(52, 30), hm(76, 30)]
+    assert result.summary()["delay_warnings"] == 3
 
 
 def test_exim_listed_by_presets(capsys):

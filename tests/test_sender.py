@@ -542,3 +542,26 @@ def test_expiry_status_kinds(engine, expiry_status, failure, expected):
                   [{"start": 0, "end": "10h", "failure": failure}])
     m = mtasim.simulate(sc, engine=engine).messages
     assert (Outcome(m.outcome[0]), m.status_text(0)) == (Outcome.EXPIRED, expected)
+
+
+@pytest.mark.parametrize("engine", ["des", "fast"])
+@pytest.mark.parametrize("timing, expected_h", [
+    ("age", [1, 3, 5, 7]),                 # exactly at the ages 1h, 3h, then every 2h, before delivery at 8h
+    ("next-failure", [1, 3, 5, 7]),        # the hourly failures reach each age exactly
+    ("next-due", [0, 2, 4, 6]),            # the failure whose next try reaches each age
+])
+def test_several_delay_warnings(engine, timing, expected_h):
+    """delay_warning [1h, 3h] with delay_warning_repeat 2h against an 8 h outage with hourly retries: four
+    warnings, the summary counts them, warned_s keeps the first."""
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "1d", "delay_warning": ["1h", "3h"],
+                   "delay_warning_repeat": "2h", "delay_warning_at": timing}, [{"start": 0, "end": "8h"}])
+    result = mtasim.simulate(sc, engine=engine)
+    assert result.warnings[1].tolist() == [h * HOUR for h in expected_h]
+    assert result.summary()["delay_warnings"] == 4
+    assert result.messages.warned_s[0] == expected_h[0] * HOUR
+
+
+def test_delay_warning_list_must_ascend():
+    """A delay_warning list out of order is refused naming the item."""
+    with pytest.raises(ConfigError, match=r"delay_warning\[1\]: expected ages in ascending order"):
+        scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "1d", "delay_warning": ["3h", "1h"]})

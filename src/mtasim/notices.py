@@ -28,7 +28,8 @@ def recipient_address(message_id: int, domain: str) -> str:
 
 @dataclass(frozen=True)
 class Notice:
-    """One DSN: ``delayed`` (a delay warning) or ``failed`` (expired or bounced)."""
+    """One DSN: ``delayed`` (a delay warning; ``delayed-N`` when a message gets several) or ``failed``
+    (expired or bounced)."""
 
     message_id: int
     action: str
@@ -55,10 +56,13 @@ def notices(result: SimulationResult) -> Iterator[Notice]:
     sc, m, a = result.scenario, result.messages, result.attempts
     sender = sc.sender
     lo, hi = _attempt_index(result)
+    warn_ids, warn_times = result.warnings
+    w_lo = np.searchsorted(warn_ids, np.arange(len(m)), side="left")
+    w_hi = np.searchsorted(warn_ids, np.arange(len(m)), side="right")
     for i in range(len(m)):
         outcome = Outcome(int(m.outcome[i]))
-        warned = not np.isnan(m.warned_s[i])
-        if not warned and outcome not in (Outcome.EXPIRED, Outcome.BOUNCED):
+        warnings = warn_times[w_lo[i]:w_hi[i]]
+        if not len(warnings) and outcome not in (Outcome.EXPIRED, Outcome.BOUNCED):
             continue
         rows = slice(lo[i], hi[i])
         times, replies, results = a.time_s[rows], a.reply[rows], a.result[rows]
@@ -68,14 +72,14 @@ def notices(result: SimulationResult) -> Iterator[Notice]:
             "recipient": recipient_address(i, domain),
             "domain": domain.split("#")[0],
         }
-        if warned:
-            before = np.flatnonzero(times <= m.warned_s[i])
+        for number, warned_s in enumerate(warnings, 1):
+            before = np.flatnonzero(times <= warned_s)
             last = before[-1] if len(before) else None
             status = _status_of(a.replies[replies[last]], results[last]) if last is not None else "4.0.0"
             until = None
             if sender.expiry_s is not None and sender.give_up != "attempts":
                 until = _date(sc.start, m.arrival_s[i] + sender.expiry_s)
-            yield Notice(i, "delayed", float(m.warned_s[i]), _dsn(
+            yield Notice(i, "delayed" if len(warnings) == 1 else f"delayed-{number}", float(warned_s), _dsn(
                 sc.reporting_mta, common, "delayed", status,
                 a.replies[replies[last]] if last is not None else "",
                 _date(sc.start, times[last]) if last is not None else None, until))
@@ -113,10 +117,10 @@ def report_message(result: SimulationResult, notice: Notice) -> str:
     """A whole RFC 3462 ``multipart/report`` message carrying the notice, as a mail client would get it."""
     sc = result.scenario
     boundary = f"mtasim-{notice.message_id}-{notice.action}"
-    subject = ("Delayed Mail (still being retried)" if notice.action == "delayed"
-               else "Undelivered Mail Returned to Sender")
+    delayed = notice.action.startswith("delayed")
+    subject = "Delayed Mail (still being retried)" if delayed else "Undelivered Mail Returned to Sender"
     human = ("Your message could not be delivered yet; the mail system will keep trying."
-             if notice.action == "delayed" else "Your message could not be delivered.")
+             if delayed else "Your message could not be delivered.")
     return "\n".join([
         f"From: Mail Delivery System <MAILER-DAEMON@{sc.reporting_mta}>",
         f"Date: {_date(sc.start, notice.time_s)}",

@@ -117,6 +117,9 @@ class Recorder:
         self.final_s = np.full(n, np.nan)
         self.attempts = np.zeros(n, dtype=np.int32)
         self.warned_s = np.full(n, np.nan)
+        self._warn_ids: list[int] = []
+        self._warn_times: list[float] = []
+        self._warn_chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self.decisive_age_s = np.full(n, np.nan)
         self.recovery_lag_s = np.full(n, np.nan)
         self.statuses = _Strings()
@@ -170,8 +173,28 @@ class Recorder:
     def defer(self, message_id: int, status: str) -> None:
         self.status[message_id] = self.statuses(status)
 
-    def warn(self, message_id: int, time_s: float) -> None:
-        self.warned_s[message_id] = time_s
+    def warn(self, message_id: int, time_s: float, count: int = 1) -> None:
+        """``count`` delay warnings sent to a message at ``time_s``; warned_s keeps the first."""
+        if self.warned_s[message_id] != self.warned_s[message_id]:
+            self.warned_s[message_id] = time_s
+        self._warn_ids.extend([message_id] * count)
+        self._warn_times.extend([time_s] * count)
+
+    def warn_batch(self, ids: np.ndarray, times_s: np.ndarray, counts: np.ndarray) -> None:
+        """Vectorised :meth:`warn` (the fast engine and the ``age`` timing)."""
+        keep = counts > 0
+        ids, times_s, counts = ids[keep], times_s[keep], counts[keep]
+        first = np.isnan(self.warned_s[ids])
+        self.warned_s[ids[first]] = times_s[first]
+        self._warn_chunks.append((np.repeat(ids, counts), np.repeat(times_s, counts)))
+
+    def warning_events(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every delay warning as (message id, time), ordered by message, then time."""
+        ids = np.concatenate([np.asarray(self._warn_ids, dtype=np.int64)]
+                             + [c[0].astype(np.int64) for c in self._warn_chunks])
+        times = np.concatenate([np.asarray(self._warn_times, dtype=np.float64)] + [c[1] for c in self._warn_chunks])
+        order = np.lexsort((times, ids))
+        return ids[order], times[order]
 
     def finish(self, message_id: int, outcome: Outcome, status: str, time_s: float,
                decisive_age_s: float = np.nan, recovery_lag_s: float = np.nan) -> None:
@@ -213,6 +236,10 @@ class SimulationResult:
     horizon_s: float | None
     #: The concrete recipient domains of this run (random outages drawn), indexed by messages.recipient.
     domains: list[Any] = field(default_factory=list)
+    #: Every delay warning as (message ids, times), ordered by message then time; messages.warned_s is
+    #: each message's first.
+    warnings: tuple[np.ndarray, np.ndarray] = field(
+        default_factory=lambda: (np.zeros(0, dtype=np.int64), np.zeros(0)))
 
     def counts(self) -> dict[str, int]:
         return {o.label: self.messages.count(o) for o in Outcome}
@@ -230,7 +257,7 @@ class SimulationResult:
             **self.counts(),
             "attempts": int(self.total_attempts),
             "attempts_per_message": round(self.total_attempts / n, 6) if n else 0.0,
-            "delay_warnings": int(np.count_nonzero(~np.isnan(m.warned_s))),
+            "delay_warnings": int(len(self.warnings[0])),
             "delivery_latency_s": _percentiles(latency),
             "recovery_lag_s": _percentiles(m.recovery_lag_s[~np.isnan(m.recovery_lag_s)], (50, 95)),
         }

@@ -213,8 +213,11 @@ def sender_from_node(node: Node) -> Sender:
     queue_run = node.duration("queue_run", 0.0, allow_zero=True)
     phase = node.duration("queue_run_phase", 0.0, allow_zero=True)
     tolerance = node.duration("queue_run_tolerance", 0.0, allow_zero=True)
-    warning = node.duration("delay_warning", None)
+    warnings = _warning_ages(node.get("delay_warning", None))
     warning_at = node.choice("delay_warning_at", WARNING_TIMINGS, "age")
+    repeat = node.duration("delay_warning_repeat", None)
+    if repeat is not None and not warnings:
+        raise node.error("delay_warning_repeat needs a delay_warning", "delay_warning_repeat")
     status_node = node.get("expiry_status", None)
     status = "4.4.7"
     if status_node is not None:
@@ -227,5 +230,22 @@ def sender_from_node(node: Node) -> Sender:
     return Sender(schedule=schedule, give_up=give_up, expiry_s=expiry, max_attempts=max_attempts,
                   attempts_give_up_at=attempts_at,
                   queue_run_s=queue_run, queue_run_phase_s=phase, queue_run_tolerance_s=tolerance,
-                  delay_warning_s=warning, delay_warning_at=warning_at, expiry_status=status,
+                  delay_warning_s=warnings[0] if warnings else None, delay_warning_later_s=tuple(warnings[1:]),
+                  delay_warning_repeat_s=repeat, delay_warning_at=warning_at, expiry_status=status,
                   expiry_reply=f"{status} delivery time expired" if _STATUS.match(status) else "expired")
+
+
+def _warning_ages(node: Node | None) -> list[float]:
+    """``delay_warning``: one age or an ascending list of ages."""
+    if node is None:
+        return []
+    if not isinstance(node.value, list):
+        return [node.as_duration()]
+    items = node.elements("a list of ages such as [4h, 1d]")
+    ages = [item.as_duration() for item in items]
+    if not ages:
+        raise node.error("expected at least one age")
+    for item, before, after in zip(items[1:], ages, ages[1:]):
+        if after <= before:
+            raise item.error(f"expected ages in ascending order, after {before:g}s")
+    return ages

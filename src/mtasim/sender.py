@@ -78,6 +78,10 @@ class Sender:
     delay_warning_s: float | None = None
     delay_warning_at: str = "age"
     delay_warning_tolerance_s: float = 0.0
+    #: Ages of further warnings after the first (ascending), e.g. Exim's list or OpenSMTPD's warn-intervals.
+    delay_warning_later_s: tuple[float, ...] = ()
+    #: After the last listed age, one more warning every this long (Exim repeats the last gap).
+    delay_warning_repeat_s: float | None = None
     #: Status reported on giving up; ``"last"`` keeps the last deferral's status.
     expiry_status: str = "4.4.7"
     expiry_reply: str = "4.4.7 delivery time expired"
@@ -200,14 +204,73 @@ class Sender:
         stop |= late
         return np.where(stop, nan, attempt_s), give_up_s, np.where(stop, nan, due_s)
 
-    def warns_at_failure(self, arrival_s, now_s, next_attempt_s):
-        """Does a failure at ``now_s`` that does not end the message send the warning? ``next-failure``:
-        once its age reaches the warning age (Postfix, Sendmail, Courier); ``next-due``: once the next
-        attempt would fall at or past it (OpenSMTPD). Scalars or arrays."""
+    def warning_age(self, k):
+        """The age of the k-th delay warning (0-based; scalars or integer arrays); NaN/None when there is
+        none: the first, then the later list, then every repeat gap after the last."""
+        if self.delay_warning_s is None:
+            return None if np.isscalar(k) else np.full(np.shape(k), np.nan)
+        ages = np.array((self.delay_warning_s, *self.delay_warning_later_s))
+        k_arr = np.asarray(k)
+        listed = ages[np.minimum(k_arr, len(ages) - 1)]
+        if self.delay_warning_repeat_s:
+            beyond = ages[-1] + (k_arr - len(ages) + 1) * self.delay_warning_repeat_s
+        else:
+            beyond = np.nan
+        out = np.where(k_arr < len(ages), listed, beyond)
+        if np.isscalar(k):
+            value = float(out)
+            return None if math.isnan(value) else value
+        return out
+
+    def warnings_due_at_failure(self, arrival_s: float, now_s: float, next_attempt_s: float, sent: int) -> int:
+        """How many warnings a failure at ``now_s`` that does not end the message sends, ``sent`` having
+        gone out before. ``next-failure`` (Postfix, Sendmail, Courier, Exim): one, once the age reaches the
+        next warning age; ``next-due`` (OpenSMTPD): one for each warning age the next attempt reaches."""
         if self.delay_warning_s is None or self.delay_warning_at == "age":
-            return False
+            return 0
         when = now_s if self.delay_warning_at == "next-failure" else next_attempt_s
-        return when - arrival_s >= self.delay_warning_s - self.delay_warning_tolerance_s
+        count = 0
+        while True:
+            age = self.warning_age(sent + count)
+            if age is None or when - arrival_s < age - self.delay_warning_tolerance_s:
+                return count
+            count += 1
+            if self.delay_warning_at == "next-failure":
+                return count
+
+    def warnings_due_at_failures(self, arrival_s: np.ndarray, now_s: np.ndarray, next_attempt_s: np.ndarray,
+                                 sent: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`warnings_due_at_failure`."""
+        count = np.zeros(len(now_s), dtype=np.int64)
+        if self.delay_warning_s is None or self.delay_warning_at == "age":
+            return count
+        when = now_s if self.delay_warning_at == "next-failure" else next_attempt_s
+        active = np.ones(len(now_s), dtype=bool)
+        while active.any():
+            age = self.warning_age(sent + count)
+            with np.errstate(invalid="ignore"):
+                due = active & ~np.isnan(age) & (when - arrival_s >= age - self.delay_warning_tolerance_s)
+            count += due
+            active = due if self.delay_warning_at == "next-due" else np.zeros_like(due)
+        return count
+
+    def warnings_by_age(self, arrival_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
+        """``age`` timing: how many warning ages fall strictly before each message's end (its final time,
+        or the horizon while queued)."""
+        # Times, not ages, are compared (arrival + age < end): a warning meant for exactly the moment the
+        # message ends must not slip in by a rounding step.
+        ages = np.array((self.delay_warning_s, *self.delay_warning_later_s))
+        count = (arrival_s[:, None] + ages[None, :] < end_s[:, None]).sum(axis=1)
+        if self.delay_warning_repeat_s:
+            r = self.delay_warning_repeat_s
+            last = arrival_s + ages[-1]
+            with np.errstate(invalid="ignore"):
+                extra = np.ceil((end_s - last) / r) - 1
+            extra = np.where(np.isfinite(extra) & (extra > 0), extra, 0)
+            extra = np.where((extra > 0) & (last + extra * r >= end_s), extra - 1, extra)     # exact boundary
+            extra = np.where(np.isfinite(end_s) & (last + (extra + 1) * r < end_s), extra + 1, extra)
+            count = count + np.where(count == len(ages), extra, 0).astype(np.int64)
+        return count
 
     @property
     def warns_by_age(self) -> bool:
@@ -233,7 +296,10 @@ class Sender:
         else:
             lines.append(f"expiry: {format_duration(self.expiry_s)} ({self.give_up})")
         if self.delay_warning_s is not None:
-            lines.append(f"delay warning: {format_duration(self.delay_warning_s)} ({self.delay_warning_at})")
+            ages = ", ".join(format_duration(a) for a in (self.delay_warning_s, *self.delay_warning_later_s))
+            repeat = (f", then every {format_duration(self.delay_warning_repeat_s)}"
+                      if self.delay_warning_repeat_s else "")
+            lines.append(f"delay warning: {ages}{repeat} ({self.delay_warning_at})")
         status = {LAST_STATUS: "the last deferral's status",
                   LAST_PERMANENT_STATUS: "the last deferral's status made permanent (4.x.x -> 5.x.x)"
                   }.get(self.expiry_status, self.expiry_status)
@@ -273,9 +339,9 @@ def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str
         if step.due_s is not None:
             prev_end, prev_wait = end, step.due_s - end
         if step.give_up_s is not None:
-            if sender.warns_by_age and step.give_up_s > sender.delay_warning_s:
-                warnings.append(sender.delay_warning_s)
+            if sender.warns_by_age:
+                count = int(sender.warnings_by_age(np.array([0.0]), np.array([step.give_up_s]))[0])
+                warnings.extend(sender.warning_age(k) for k in range(count))
             return Trace(attempts, step.give_up_s, sender.final_status(reply.status), warnings)
-        if not warnings and sender.warns_at_failure(0.0, end, step.attempt_s):
-            warnings.append(end)
+        warnings.extend([end] * sender.warnings_due_at_failure(0.0, end, step.attempt_s, len(warnings)))
         t = step.attempt_s

@@ -61,7 +61,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
             recorder.progress.close()
     _warn_by_age(scenario.sender, recorder, horizon)
     return SimulationResult(scenario, seed, chosen, recorder.messages(), recorder.attempt_table(),
-                            recorder.total_attempts, horizon, domains=domains)
+                            recorder.total_attempts, horizon, domains=domains, warnings=recorder.warning_events())
 
 
 def des_only_features(scenario: Scenario) -> list[str]:
@@ -75,10 +75,17 @@ def des_only_features(scenario: Scenario) -> list[str]:
 
 
 def _warn_by_age(sender: Sender, recorder: Recorder, horizon: float | None) -> None:
-    """``age`` timing: a warning at arrival + W for every message not finished by then (vectorised)."""
+    """``age`` timing: a warning at arrival + each warning age that passes before the message finishes
+    (its final time, or the horizon while queued); vectorised."""
     if not sender.warns_by_age:
         return
-    warn_at = recorder.arrival_s + sender.delay_warning_s
     end = np.where(np.isnan(recorder.final_s), math.inf if horizon is None else horizon, recorder.final_s)
-    mask = warn_at < end
-    recorder.warned_s[mask] = warn_at[mask]
+    counts = sender.warnings_by_age(recorder.arrival_s, end)
+    listed = (sender.delay_warning_s, *sender.delay_warning_later_s)
+    for k in range(int(counts.max(initial=0))):
+        ids = np.flatnonzero(counts > k)
+        if k < len(listed):                         # the same arithmetic as Sender.warnings_by_age
+            times = recorder.arrival_s[ids] + listed[k]
+        else:
+            times = (recorder.arrival_s[ids] + listed[-1]) + (k - len(listed) + 1) * sender.delay_warning_repeat_s
+        recorder.warn_batch(ids, times, np.ones(len(ids), dtype=np.int64))

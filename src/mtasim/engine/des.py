@@ -33,6 +33,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
     by_attempt_age = sender.give_up in BY_ATTEMPT_AGE
     by_failure_age = sender.give_up == "last-attempt"
     by_due_age = sender.give_up == "next-wait"
+    warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
 
     # SimPy's clock is the sum of the delays so far, which can differ from the intended time by a
     # rounding step; the rules therefore run on exact logical times (``t``), the clock only orders events.
@@ -49,7 +50,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
             if host is None:
                 host = host_states[recipient_of[i]] = policy.new_state()
         failures = 0
-        warned = False
+        warned = 0                  # delay warnings sent so far
         t = arrival
         decisive = -math.inf        # what decides survival under a shorter expiry (see Recorder)
         outage_end = math.nan       # end of the outage behind the last failure
@@ -97,9 +98,11 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
                 decisive = t - arrival
             elif by_due_age:
                 decisive = max(decisive, step.due_s - arrival)
-            if not warned and sender.warns_at_failure(arrival, t, step.attempt_s):
-                warned = True
-                recorder.warn(i, t)
+            if warn_at_failure:
+                count = sender.warnings_due_at_failure(arrival, t, step.attempt_s, warned)
+                if count:
+                    warned += count
+                    recorder.warn(i, t, count)
             t = step.attempt_s
             if t >= stop:
                 return

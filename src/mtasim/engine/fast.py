@@ -109,7 +109,7 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
     failures = np.zeros(len(ids), dtype=np.int64)
     decisive = np.full(len(ids), -np.inf)
     outage_end = np.full(len(ids), np.nan)
-    warned = np.zeros(len(ids), dtype=bool)
+    warned = np.zeros(len(ids), dtype=np.int64)          # delay warnings sent so far
     prev_failure = np.full(len(ids), np.nan)          # for schedules with history (Exim)
     prev_wait = np.full(len(ids), np.nan)
 
@@ -151,9 +151,10 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
         elif rule == "next-wait":
             decisive = np.where(go, np.maximum(decisive, due_s - arrival), decisive)
         if warn_at_failure:
-            new = go & ~warned & sender.warns_at_failure(arrival, t, attempt_s)
-            recorder.warned_s[ids[new]] = t[new]
-            warned |= new
+            count = np.where(go, sender.warnings_due_at_failures(arrival, t, attempt_s, warned), 0)
+            if count.any():
+                recorder.warn_batch(ids, t, count)
+                warned = warned + count
         go &= attempt_s < stop
         ids, arrival, t, domain = ids[go], arrival[go], attempt_s[go], domain[go]
         failures, decisive, warned, outage_end = failures[go], decisive[go], warned[go], outage_end[go]

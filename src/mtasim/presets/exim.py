@@ -382,10 +382,9 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     96:00 (age exactly 4 d, not greater) skips it and the one at 96:30 makes the final attempt (§10).
 
     Delay warning: Exim sends one whenever fewer warnings have been sent than ``delay_warning`` times have
-    passed, evaluated only when a real delivery attempt defers (24 h: at 28:30, 52:30, 76:30 with
-    ``-q30m``). The simulator sends ONE warning, at the first real failed attempt at or after the first
-    ``delay_warning`` value (``next-failure``); Exim's later warnings (the rest of the list, then the last
-    gap repeating) are not modelled yet.
+    passed (the list, then its last gap repeating), evaluated only when a real delivery attempt defers,
+    at most one per attempt (24 h: at 28:30, 52:30, 76:30 with ``-q30m``): ``next-failure`` with the
+    later ages and the repeat gap.
 
     Sources: mta-retry-facts.md §2 (exim ``src/src/retry.c`` ``retry_update()``,
     ``retry_ultimate_address_timeout()``, ``retry_check_address()``; ``src/src/readconf.c``
@@ -434,6 +433,10 @@ def _exim(v: Mapping[str, Any]) -> Sender:
         queue_run_s=v["queue_interval"],
         queue_run_phase_s=v["queue_run_phase"],
         delay_warning_s=warnings[0] if warnings else None,
+        delay_warning_later_s=tuple(warnings[1:]),
+        # "the last gap repeats": 24h alone warns at 24, 48, 72 h ...; 4h:8h:24h then every 16 h
+        delay_warning_repeat_s=(warnings[-1] - warnings[-2] if len(warnings) > 1 else warnings[0])
+        if warnings else None,
         delay_warning_at="next-failure",
         expiry_status=EXIM_BOUNCE_STATUS,
         expiry_reply=EXIM_TIMEOUT_REPLY,
