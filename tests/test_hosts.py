@@ -119,3 +119,37 @@ def test_opensmtpd_route_disabled_for_15_seconds_after_a_refusal():
     assert first == {0: (0.0, AttemptResult.REFUSED), 1: (10.0, AttemptResult.SUSPENDED),
                      2: (20.0, AttemptResult.REFUSED)}
     assert a.for_message(1).tolist()[:2] == [10.0, 410.0]        # 400 s after arrival: the 1st retry step
+
+
+EXIM_FAST = {"preset": "exim", "retry_rules": "F,60s,10s; G,300s,20s,1.5", "queue_interval": "5s",
+             "delay_warning": 0}
+#: The §12 compressed run for one message alone (tests/test_presets_exim.py): its real attempts.
+EXIM_ALONE = [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 90.0, 120.0, 165.0, 235.0, 305.0]
+
+
+def test_exim_messages_sharing_a_refusing_host_share_one_retry_record():
+    """§12: refused connections are keyed per host, so the three messages (arrivals 0, 25, 50 s) follow one
+    schedule: the real connections, whichever message makes them, are at the times of a message alone;
+    the message arriving at 25 s meets "retry time not reached" at every pass and never connects; when the
+    record passes the 300 s cutoff (the failed 305 s attempt) all three fail at 305 s with 5.0.0."""
+    sc = scenario(EXIM_FAST, [{"start": 0, "end": "1h", "failure": "refused"}],
+                  {"arrival": {"kind": "times", "times": [0, 25, 50]}})
+    result = mtasim.simulate(sc, attempts=True)
+    a, m = result.attempts, result.messages
+    real = a.result != AttemptResult.SUSPENDED
+    assert sorted(set(a.time_s[real].tolist())) == EXIM_ALONE
+    assert not np.any(real & (a.message_id == 1)), "the message arriving at 25 s should never connect"
+    assert m.final_s.tolist() == [305.0, 305.0, 305.0]
+    assert [m.status_text(i) for i in range(3)] == ["5.0.0"] * 3
+    skipped = [a.replies[x] for x, k in zip(a.reply, real) if not k]
+    assert skipped and all(r.startswith(("retry time not reached", "all hosts have been failing")) for r in skipped)
+
+
+def test_exim_single_message_with_host_record_matches_the_worked_example():
+    """One message alone: the shared record is its own, so the DES run gives the §10 Debian -q30m row."""
+    from test_presets_exim import Q30_ROW
+    sc = scenario({"preset": "exim"}, [{"start": 0, "end": "10d", "failure": "refused"}])
+    result = mtasim.simulate(sc, attempts=True)
+    assert result.engine == "des"
+    assert result.attempts.for_message(0).tolist() == list(Q30_ROW)
+    assert result.messages.final_s[0] == 96.5 * 3600

@@ -424,17 +424,18 @@ def test_engine_expires_at_96_30_with_5_0_0_and_one_warning():
 
 
 def test_engines_agree_default():
-    """DES and fast engine agree message by message on exim (-q30m) through refusals, timeouts and 451s."""
-    assert_same(*both(outage_scenario({"preset": "exim"})))
+    """DES and fast engine agree message by message on exim (-q30m) through refusals, timeouts and 451s
+    (per-message records: shared host records are host-level state, DES only)."""
+    assert_same(*both(outage_scenario({"preset": "exim", "host_retry_records": 0})))
 
 
 def test_engines_agree_continuous_with_h_rule_and_phase():
     """Both engines agree with a jittered H rule, a continuous runner, and with a phased -q7m runner."""
     rules = "F,1h,10m; H,2d,30m,2; F,4d,6h"
     assert_same(*both(outage_scenario({"preset": "exim", "retry_rules": rules, "queue_interval": 0,
-                                       "delay_warning": "4h:8h"}, seed=11)))
+                                       "delay_warning": "4h:8h", "host_retry_records": 0}, seed=11)))
     assert_same(*both(outage_scenario({"preset": "exim", "queue_interval": "7m", "queue_run_phase": "3m",
-                                       "retry_interval_max": "3h"}, seed=12)))
+                                       "retry_interval_max": "3h", "host_retry_records": 0}, seed=12)))
 
 
 def test_engines_agree_custom_kind():

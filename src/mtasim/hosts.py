@@ -13,12 +13,14 @@ mutable state of one destination for one run.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Protocol
 
 from .recipients import AttemptResult, Reply
 
 __all__ = ["HostPolicy", "HostState", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
+           "EximHostRetry",
            "suspended_reply", "connection_failures_possible"]
 
 
@@ -28,8 +30,10 @@ def suspended_reply(cause: Reply, prefix: str) -> Reply:
 
 
 class HostState(Protocol):
-    def before_attempt(self, t: float) -> Reply | None:
-        """None to connect; else the deferral to record without connecting."""
+    def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
+        """None to connect; else the deferral to record without connecting. A state may also define
+        ``next_step(t, arrival_s, sender, step)`` to set the message's next attempt or give-up after a
+        connection failure or a skipped pass (Exim: the host's record decides)."""
 
     def after_attempt(self, t: float, reply: Reply) -> None:
         """Learn from a real attempt's reply."""
@@ -96,7 +100,7 @@ class _PostfixState:
         self.last_t = -1e300
         self.cause: Reply | None = None
 
-    def before_attempt(self, t: float) -> Reply | None:
+    def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
         if t < self.dead_until:
             return suspended_reply(self.cause, "delivery temporarily suspended: ")
         if t >= self.dead_until > 0:               # the un-mark timer fired: a fresh queue
@@ -151,7 +155,7 @@ class _SendmailState:
         self.failed_at = None
         self.cause: Reply | None = None
 
-    def before_attempt(self, t: float) -> Reply | None:
+    def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
         if self.failed_at is None:
             return None
         fresh = (t - self.failed_at < self.p.hoststatus_s) if self.p.persistent else (t == self.failed_at)
@@ -194,7 +198,7 @@ class _RouteState:
         self.disabled_until = None
         self.cause: Reply | None = None
 
-    def before_attempt(self, t: float) -> Reply | None:
+    def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
         if self.disabled_until is not None:
             if t < self.disabled_until:
                 return suspended_reply(self.cause, "route disabled: ")
@@ -207,3 +211,78 @@ class _RouteState:
             self.penalty += 1
             self.disabled_until = t + min(self.p.base_s * self.penalty ** 2, self.p.max_s)
             self.cause = reply
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EximHostRetry:
+    """Exim's per-host retry records for connection failures (mta-retry-facts.md §2, §12; src/src/retry.c).
+
+    One record per destination, shared by every message to it: the first failure opens it
+    (first_failed = last_try = next_try = now), each later failed connection moves ``next_try`` by the
+    retry rules (``schedule``: an EximSchedule, fed the record's failing interval and its last planned and
+    actual gaps), a host that answers deletes it. A message tried before ``next_try`` is skipped without a
+    connection ("retry time not reached") and waits for the record's next try, so the messages to one
+    host follow one schedule and some never get a connection of their own. Once the record's failing
+    interval passes the final cutoff every message to the host fails "retry timeout exceeded" at its next
+    pass, even one that arrived minutes ago; a message older than the final cutoff gets one forced attempt
+    (the ultimate address timeout). A 4xx to RCPT is keyed per address: the message's own schedule.
+    H rules draw their random gap with the nominal draw 1 here.
+    """
+
+    schedule: object
+    feature: str = "Exim's per-host retry records"
+
+    def new_state(self) -> "_EximHostState":
+        return _EximHostState(self)
+
+    def matters(self, recipients) -> bool:
+        return connection_failures_possible(recipients)
+
+
+class _EximHostState:
+    def __init__(self, policy: EximHostRetry):
+        self.schedule = policy.schedule
+        self.timeout_s = policy.schedule.timeout_age_s        # final cutoff + Exim's 1 s clock
+        self.record = None                                   # [first_failed, last_try, next_try, failures]
+        self.expired = False
+        self.cause: Reply | None = None
+
+    def _forced(self, t: float, arrival_s: float) -> bool:
+        return t - arrival_s >= self.timeout_s               # the ultimate address timeout
+
+    def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
+        if self.record is None or self._forced(t, arrival_s):
+            return None
+        if self.expired:
+            return suspended_reply(self.cause, "all hosts have been failing for a long time: ")
+        if t < self.record[2]:
+            return suspended_reply(self.cause, "retry time not reached: ")
+        return None
+
+    def after_attempt(self, t: float, reply: Reply) -> None:
+        if not reply.result.is_connection_failure:
+            self.record, self.expired = None, False          # the host answered: the record goes
+            return
+        self.cause = reply
+        if self.record is None:
+            self.record = [t, t, t, 0]
+        first, last, next_try, failures = self.record
+        failures += 1
+        prev_wait = next_try - last if failures > 1 else math.nan
+        prev_gap = t - last if failures > 1 else math.nan
+        wait = self.schedule.wait_after_history(failures, t - first, 1.0, True, prev_wait, prev_gap)
+        if wait is None:
+            self.expired = True
+            wait = 0.0
+        self.record = [first, t, t + wait, failures]
+
+    def next_step(self, t: float, arrival_s: float, sender, step):
+        """After a connection failure or a skipped pass: wait for the record's next try (or the
+        message's ultimate timeout), or give up once the record (or the message) is past the cutoff."""
+        if self.record is None:
+            return None
+        if self.expired or self._forced(t, arrival_s):
+            return type(step)(None, t)
+        due = min(self.record[2], arrival_s + self.timeout_s)
+        return type(step)(sender.next_scan(due, t), None, due)

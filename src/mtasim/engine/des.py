@@ -40,6 +40,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
     policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
         else None
     host_states: dict[int, object] = {}
+    host_decides = policy is not None and hasattr(policy.new_state(), "next_step")
 
     def message(i: int):
         arrival = float(arrivals[i])
@@ -58,7 +59,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
         while True:
             outage = recipient.outage_at(t)
             reply = DELIVERED_REPLY if outage is None else outage.reply
-            held = host.before_attempt(t) if host is not None else None
+            held = host.before_attempt(t, arrival) if host is not None else None
             if held is not None:
                 reply = held
             recorder.attempt(i, failures + 1, t, reply.result, reply.text)
@@ -85,6 +86,8 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
             u = uniform(jitter_key, i, failures) if uses_random else 1.0
             step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure,
                                         prev_wait, t - prev_failure)
+            if host_decides and (reply.result.is_connection_failure or held is not None):
+                step = host.next_step(t, arrival, sender, step) or step
             if step.due_s is not None:
                 prev_failure, prev_wait = t, step.due_s - t
             if step.give_up_s is not None:

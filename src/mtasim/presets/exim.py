@@ -15,6 +15,7 @@ import numpy as np
 from ..config import Node
 from ..durations import format_duration
 from ..schedules import register_schedule
+from ..hosts import EximHostRetry
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, MINUTE, QUEUE_RUN_PHASE, Param, Preset, PresetValueError
 
@@ -399,10 +400,10 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     arrival (the first attempt is at arrival): the failing interval is the message's age at the END of the
     failed attempt (for a 30 s connect time-out Exim would count from the end of the first attempt, 30 s
     later; the history the engines pass has no first-failure time).
-    Host-level state is NOT modelled yet: Exim keys retry records per host + IP for connection errors and
-    shares them between every message to that host (a message can then bounce less than 4 d after it
-    arrived, or never get a connection of its own: "retry time not reached"), per recipient (+ sender)
-    for a 4xx to RCPT; ``delay_after_cutoff`` failing new messages at once for a domain whose hosts are all
+    Host-level state (DES only, ``host_retry_records``, mtasim.hosts.EximHostRetry): retry records are
+    keyed per host for connection errors and shared by every message to that host (a message can then
+    bounce less than 4 d after it arrived, or never get a connection of its own: "retry time not
+    reached"); per recipient for a 4xx to RCPT (the message's own schedule). Not modelled: ``delay_after_cutoff`` failing new messages at once for a domain whose hosts are all
     past their cutoff; ``retry_data_expire``; ``queue_run_max`` and concurrency. Also not modelled:
     several retry rules chosen by domain pattern or error type (only ``* *``), ``senders=``,
     ``delay_warning_condition`` (no warnings for list or auto-generated mail), NOTIFY and null senders.
@@ -441,6 +442,7 @@ def _exim(v: Mapping[str, Any]) -> Sender:
         expiry_status=EXIM_BOUNCE_STATUS,
         expiry_reply=EXIM_TIMEOUT_REPLY,
         preset="exim",
+        host_policy=EximHostRetry(schedule) if v["host_retry_records"] else None,
     )
 
 
@@ -459,6 +461,9 @@ EXIM = Preset(
               "than 24h)", minimum=1.0, maximum=RETRY_INTERVAL_MAX_S, native="24h"),
         Param("queue_interval", 30 * MINUTE, "queue runner interval, exim -q<time> (Debian QUEUEINTERVAL; "
               "upstream has none); 0 = continuous (retry exactly when due)", zero_allowed=True, native="30m"),
+        Param("host_retry_records", 1, "simulator: 1 = connection failures update one retry record per host, "
+              "shared by all its messages (Exim's behaviour; DES only); 0 = each message keeps its own",
+              kind="count", maximum=1),
         _WarningTimesParam("delay_warning", DAY, "time or colon-separated list of up to 10 times (0 = none); "
                            "the simulator sends one warning, at the first failed attempt at or after the "
                            "first time (Exim repeats them: not modelled yet)", native="24h"),
