@@ -153,3 +153,57 @@ def test_exim_single_message_with_host_record_matches_the_worked_example():
     assert result.engine == "des"
     assert result.attempts.for_message(0).tolist() == list(Q30_ROW)
     assert result.messages.final_s[0] == 96.5 * 3600
+
+
+def test_exchange_destination_queue_retries_for_all_its_messages():
+    """Exchange Server: the refused destination's queue goes into Retry and climbs the ladder once for all
+    its mail (failures at 0, 1, 2, 3, 4 min (glitch), 9, 14, 19, 24, 29 (transient)); mail arriving at 2,
+    3.5, 7 and 20 min joins the wait; the outage ends at 30 min and the queue's try at 34 min delivers
+    every message at once."""
+    sc = scenario({"preset": "exchange-server"}, [{"start": 0, "end": "30m", "failure": "refused"}],
+                  {"arrival": {"kind": "times", "times": [0, "2m", "3m30s", "7m", "20m"]}})
+    result = mtasim.simulate(sc, attempts=True)
+    a, m = result.attempts, result.messages
+    real = a.result != AttemptResult.SUSPENDED
+    assert sorted(set((a.time_s[real] / 60).tolist())) == [0, 1, 2, 3, 4, 9, 14, 19, 24, 29, 34]
+    assert m.final_s.tolist() == [34 * 60.0] * 5 and np.all(m.outcome == Outcome.DELIVERED)
+
+
+def test_exchange_without_the_queue_each_message_climbs_its_own_ladder():
+    """destination_retry_queue 0: the message arriving at 7 min has its own ladder (7, 8, 9, 10, 11, 16,
+    21, 26 refused) and is delivered at 31 min, not 34."""
+    sc = scenario({"preset": "exchange-server", "destination_retry_queue": 0},
+                  [{"start": 0, "end": "30m", "failure": "refused"}],
+                  {"arrival": {"kind": "times", "times": [0, "7m"]}})
+    result = mtasim.simulate(sc, attempts=True)
+    assert result.engine == "fast"
+    assert (result.attempts.for_message(1) / 60).tolist() == [7, 8, 9, 10, 11, 16, 21, 26, 31]
+    assert result.messages.final_s[1] == 31 * 60.0
+
+
+POSTFIX_12 = {**POSTFIX_FAST, "delay_warning_time": "60s"}
+
+
+def test_postfix_compressed_run_of_section_12_with_a_75_second_451_outage():
+    """§12 Postfix timings (5 s scans, 5..40 s back-off): a message at 0 s is tried at 0, 5, 10, 20, 40 and
+    delivered at the 80 s scan (due 40 + 40); one at 30 s at 30, 35, 40, 50, 70 and delivered at 110 s. A 451
+    at RCPT never suspends; no warning (no failure reaches 60 s of age)."""
+    sc = scenario(POSTFIX_12, [{"start": 0, "end": "75s", "failure": "451 4.3.0 try later"}],
+                  {"arrival": {"kind": "times", "times": [0, 30]}})
+    result = mtasim.simulate(sc, attempts=True)
+    assert result.attempts.for_message(0).tolist() == [0, 5, 10, 20, 40, 80]
+    assert result.attempts.for_message(1).tolist() == [30, 35, 40, 50, 70, 110]
+    assert result.messages.final_s.tolist() == [80.0, 110.0]
+    assert result.summary()["delay_warnings"] == 0
+
+
+def test_postfix_compressed_expiry_and_one_warning():
+    """§12: a 451 outage longer than the 300 s lifetime: tries at 0, 5, 10, 20, 40, then every 40 s; one
+    warning at the first failure at least 60 s old (80 s); expired after the failed 320 s try (the first at
+    or past 300 s) with the last deferral's status 4.3.0."""
+    sc = scenario(POSTFIX_12, [{"start": 0, "end": "10m", "failure": "451 4.3.0 try later"}])
+    result = mtasim.simulate(sc, attempts=True)
+    assert result.attempts.for_message(0).tolist() == [0, 5, 10, 20, 40] + [40 + 40 * k for k in range(1, 8)]
+    m = result.messages
+    assert (m.warned_s[0], m.final_s[0], m.status_text(0)) == (80.0, 320.0, "4.3.0")
+    assert result.summary()["delay_warnings"] == 1

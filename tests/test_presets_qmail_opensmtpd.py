@@ -376,3 +376,14 @@ def test_opensmtpd_schedule_from_yaml():
     assert sender.schedule == OpenSMTPDSchedule(10.0)
     assert trace_schedule(sender).attempts_s == [0.0, 10.0, 40.0]
     assert math.isclose(trace_schedule(sender).give_up_s, 90.0)
+
+
+def test_opensmtpd_several_warn_intervals():
+    """`bounce warn-interval 1h, 6h, 2d`: a notice at each failure whose next try (400 s x k^2) passes a
+    mark: 26:40 (next 1:00), 5:26:40 (next 7:06:40), 44:26:40 (next 49:00)."""
+    sender = mtasim.scenario_from_dict({"sender": {"preset": "opensmtpd", "bounce_warn_interval": "1h, 6h, 2d"},
+                                        "messages": {"count": 1}, "recipients": [{"domain": "a"}]}).sender
+    assert trace_schedule(sender).warnings_s == [1600.0, 19600.0, 160000.0]
+    with pytest.raises(ConfigError, match="ascending"):
+        mtasim.scenario_from_dict({"sender": {"preset": "opensmtpd", "bounce_warn_interval": "6h, 1h"},
+                                   "messages": {"count": 1}, "recipients": [{"domain": "a"}]})

@@ -20,7 +20,7 @@ from typing import Protocol
 from .recipients import AttemptResult, Reply
 
 __all__ = ["HostPolicy", "HostState", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
-           "EximHostRetry",
+           "EximHostRetry", "ExchangeRetryQueue",
            "suspended_reply", "connection_failures_possible"]
 
 
@@ -285,4 +285,57 @@ class _EximHostState:
         if self.expired or self._forced(t, arrival_s):
             return type(step)(None, t)
         due = min(self.record[2], arrival_s + self.timeout_s)
+        return type(step)(sender.next_scan(due, t), None, due)
+
+
+# ------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class ExchangeRetryQueue:
+    """Exchange's next-hop queue in Retry (provider-and-recipient-facts.md A.2; learn.microsoft.com
+    "Message retry, resubmit, and expiration intervals").
+
+    A failed connection puts the destination's queue into Retry: the queue, not each message, tries to
+    connect again, on the glitch -> transient -> outbound-connection-failure ladder (``ladder``, the
+    preset's connection schedule, counted per queue). Messages for that destination wait for the queue's
+    next try (new mail joins the wait); when it connects, every waiting message goes out at once. A 4xx
+    reply to one message is message-level: that message waits MessageRetryInterval on its own. The
+    message still expires at exactly its own MessageExpirationTimeout (at-deadline).
+    """
+
+    ladder: object
+    feature: str = "Exchange's per-destination retry queue"
+
+    def new_state(self) -> "_ExchangeQueueState":
+        return _ExchangeQueueState(self)
+
+    def matters(self, recipients) -> bool:
+        return connection_failures_possible(recipients)
+
+
+class _ExchangeQueueState:
+    def __init__(self, policy: ExchangeRetryQueue):
+        self.ladder = policy.ladder
+        self.failures = 0
+        self.next_try = None
+        self.cause: Reply | None = None
+
+    def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
+        if self.next_try is not None and t < self.next_try:
+            return suspended_reply(self.cause, "queue in Retry: ")
+        return None
+
+    def after_attempt(self, t: float, reply: Reply) -> None:
+        if reply.result.is_connection_failure:
+            self.failures += 1
+            self.next_try = t + self.ladder.wait_after(self.failures, 0.0, 1.0, True)
+            self.cause = reply
+        else:
+            self.failures, self.next_try = 0, None          # the queue connected: out of Retry
+
+    def next_step(self, t: float, arrival_s: float, sender, step):
+        if self.next_try is None:
+            return None
+        due = self.next_try
+        if sender.expiry_s is not None and due - arrival_s >= sender.expiry_s - 1e-6:
+            return type(step)(None, max(arrival_s + sender.expiry_s, t))
         return type(step)(sender.next_scan(due, t), None, due)

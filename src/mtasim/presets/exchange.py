@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..hosts import ExchangeRetryQueue
 from ..schedules import ByFailureSchedule, FixedSchedule, ListSchedule
 from ..sender import Sender
 from . import DAY, Param, Preset
@@ -29,11 +30,18 @@ def _exchange_server(v: Mapping[str, float], name: str) -> Sender:
     MessageExpirationTimeout with no final attempt, one delay DSN at DelayNotificationTimeout,
     NDR ``550 4.4.7 QUEUE.Expired; message expired``.
 
+    Host-level state (DES only, ``destination_retry_queue``, mtasim.hosts.ExchangeRetryQueue): a failed
+    connection puts the destination's queue into Retry; the queue climbs the ladder for all its mail and
+    delivers every waiting message when it connects. Which timer applies to a 4xx reply is not documented:
+    we use MessageRetryInterval, message by message.
+
     Sources: provider-and-recipient-facts.md A.2 (learn.microsoft.com "Message retry, resubmit, and
     expiration intervals"; Set-TransportService reference) and A.3 for the NDR text.
     """
+    ladder = _exchange_ladder(v)
     return Sender(
-        schedule=_exchange_ladder(v),
+        schedule=ladder,
+        host_policy=ExchangeRetryQueue(ladder.connection) if v["destination_retry_queue"] else None,
         give_up="at-deadline",
         expiry_s=v["MessageExpirationTimeout"],
         delay_warning_s=v["DelayNotificationTimeout"],
@@ -65,6 +73,9 @@ def _exchange_params(transient_interval: float, outbound_interval: float) -> tup
               native=_timespan(outbound_interval)),
         Param("MessageRetryInterval", 900.0, "retry spacing of a message that got a 4xx reply",
               minimum=1.0, maximum=DAY, native="00:15:00"),
+        Param("destination_retry_queue", 1, "simulator: 1 = connection failures put the destination's queue "
+              "into Retry, shared by its messages (DES only); 0 = each message climbs the ladder alone",
+              kind="count", maximum=1),
         Param("DelayNotificationTimeout", 4 * 3600.0, "age of the delay DSN", minimum=1.0, maximum=30 * DAY,
               native="04:00:00"),
     )

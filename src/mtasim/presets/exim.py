@@ -14,8 +14,8 @@ import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
-from ..schedules import register_schedule
 from ..hosts import EximHostRetry
+from ..schedules import register_schedule
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, MINUTE, QUEUE_RUN_PHASE, Param, Preset, PresetValueError
 

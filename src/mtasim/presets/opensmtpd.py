@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -100,6 +100,31 @@ class _VersionParam(Param):
         return self.native if value is None else str(value)
 
 
+@dataclass(frozen=True)
+class _WarnIntervalsParam(Param):
+    """smtpd.conf ``bounce warn-interval``: up to 4 delays, written ``1h, 6h, 2d`` (or a YAML list);
+    the value is an ascending tuple of seconds."""
+
+    kind: str = "warn-intervals"
+
+    def read(self, node: Node) -> Any:
+        items = node.value if isinstance(node.value, list) else str(node.value).split(",")
+        values = []
+        for item in items:
+            child = Node(item.strip() if isinstance(item, str) else item, node.source, node.path)
+            values.append(Param.read(replace(self, kind="duration"), child))
+        if not 1 <= len(values) <= 4:
+            raise node.error(f"expected 1 to 4 delays (smtpd.conf takes up to 4), got {len(values)}")
+        if any(b <= a for a, b in zip(values, values[1:])):
+            raise node.error(f"expected delays in ascending order, got {node.value!r}")
+        return tuple(values)
+
+    def show(self, value: Any = None) -> str:
+        if value is None:
+            return self.native
+        return ", ".join(format_duration(x) for x in value)
+
+
 def _opensmtpd(v: Mapping[str, Any]) -> Sender:
     """OpenSMTPD relay delivery: after each temporary failure the envelope's retry count goes up by one
     and it is due at ``ctime + 400 s * step**2`` (step = the smallest integer >= the retry count that lies
@@ -125,7 +150,7 @@ def _opensmtpd(v: Mapping[str, Any]) -> Sender:
     disabled for 15 s * penalty^2, up to 1 h, and envelopes dispatched meanwhile are deferred without
     connecting (``suspended``) but still use up a retry step.
     Not modelled: ``mta max-deferred`` hosts rescheduling their deferred envelopes on a later success;
-    more than one ``bounce warn-interval`` value (smtpd.conf takes up to 4; one is modelled); a warning
+    a warning
     due at the very failure after which the envelope can only expire (the simulator sends warnings only
     at failures that do not end the message).
     """
@@ -137,7 +162,8 @@ def _opensmtpd(v: Mapping[str, Any]) -> Sender:
         schedule=OpenSMTPDSchedule(BACKOFF_TRANSFER_S),
         give_up="at-deadline",
         expiry_s=v["queue_ttl"],
-        delay_warning_s=v["bounce_warn_interval"],
+        delay_warning_s=_intervals(v["bounce_warn_interval"])[0],
+        delay_warning_later_s=_intervals(v["bounce_warn_interval"])[1:],
         delay_warning_at="next-due",
         expiry_status=EXPIRY_STATUS_BY_MAJOR[major],
         expiry_reply="Envelope expired",
@@ -155,9 +181,9 @@ OPENSMTPD = Preset(
     params=(
         Param("queue_ttl", 4 * DAY, "smtpd.conf `queue ttl`: the envelope expires at exactly this age, "
               "without a final attempt", minimum=1.0, maximum=INT_MAX_S, native="4d"),
-        Param("bounce_warn_interval", 4 * HOUR, "smtpd.conf `bounce warn-interval` (one value): a delay "
-              "notice at the failure whose next try falls at or past it", minimum=1.0, maximum=INT_MAX_S,
-              native="4h"),
+        _WarnIntervalsParam("bounce_warn_interval", (4 * HOUR,), "smtpd.conf `bounce warn-interval`, up to 4 "
+                            "delays (`1h, 6h, 2d`): a delay notice at the failure whose next try falls at or "
+                            "past each", minimum=1.0, maximum=INT_MAX_S, native="4h"),
         Param("route_disable", 15.0, "simulator: base of the route disable after a failed connection, "
               "15 s x penalty^2 (compiled in: DELAY_ROUTE_BASE; 0 = not modelled, lets the fast engine run)",
               zero_allowed=True, native="15s"),
@@ -171,3 +197,8 @@ OPENSMTPD = Preset(
 )
 
 PRESETS = (OPENSMTPD,)
+
+
+def _intervals(value: Any) -> tuple[float, ...]:
+    """``bounce_warn_interval`` as given to Preset.sender() directly may be one number."""
+    return tuple(value) if isinstance(value, (tuple, list)) else (float(value),)
