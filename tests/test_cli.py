@@ -290,3 +290,17 @@ def test_engines_agree_on_the_cli(capsys, small):
         summaries[engine] = json.loads(out)
         assert summaries[engine].pop("engine") == engine
     assert summaries["des"] == summaries["fast"]
+
+
+@pytest.mark.parametrize("preset, attempts, give_up_h", [
+    ("kumomta", 9, 85.0),                       # 0:00, 0:20, 1:00, 2:20, 5:00, 10:20, 21:00, 42:20, 85:00
+    ("chasquid", 63, 20 + 16 / 60),             # 0:00, 0:01, 0:06, 0:16, then every 0:20; gives up 20:16
+])
+def test_schedule_shows_nominal_jitter_by_default(capsys, preset, attempts, give_up_h):
+    """Jittered presets: `schedule` prints the worked example's nominal times; --seed draws real jitter."""
+    code, out, _ = run_cli(capsys, "schedule", preset, "--json")
+    data = json.loads(out)
+    assert code == 0 and len(data["attempts_s"]) == attempts
+    assert data["give_up_s"] == pytest.approx(give_up_h * 3600)
+    code, out, _ = run_cli(capsys, "schedule", preset, "--json", "--seed", "3")
+    assert json.loads(out)["attempts_s"] != data["attempts_s"]

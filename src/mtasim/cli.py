@@ -80,8 +80,8 @@ def _parser() -> argparse.ArgumentParser:
     sch.add_argument("--until", metavar="DURATION", help="list attempts up to this age only")
     sch.add_argument("--failure", default="refused",
                      help="what every attempt gets: refused (default), timeout or an SMTP reply")
-    sch.add_argument("--seed", type=_seed, default=0,
-                     help="seed of the jitter draws, for presets whose schedule is jittered (default 0)")
+    sch.add_argument("--seed", type=_seed, default=None,
+                     help="draw jitter from this seed (default: nominal jitter, as in the worked examples)")
     sch.add_argument("--json", action="store_true", help="print JSON instead of a table")
     sch.set_defaults(func=cmd_schedule)
 
@@ -261,9 +261,13 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         failure_reply(args.failure, 30.0)
     except ValueError as exc:
         raise UsageError(f"--failure: {exc}") from None
-    key = stream_key(args.seed, Purpose.JITTER)
-    trace = trace_schedule(sender, until_s=until, failure=args.failure,
-                           draw=lambda k: uniform(key, 0, k))
+    if args.seed is None:         # nominal jitter: the schedule's draw for "no jitter" (1 unless it says)
+        nominal = getattr(sender.schedule, "nominal_u", 1.0)
+        draw = lambda k: nominal   # noqa: E731
+    else:
+        key = stream_key(args.seed, Purpose.JITTER)
+        draw = lambda k: uniform(key, 0, k)   # noqa: E731
+    trace = trace_schedule(sender, until_s=until, failure=args.failure, draw=draw)
     if args.json:
         print(json.dumps({"preset": preset.name, "attempts_s": trace.attempts_s, "give_up_s": trace.give_up_s,
                           "status": trace.status, "delay_warnings_s": trace.warnings_s}, indent=2))

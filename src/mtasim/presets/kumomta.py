@@ -34,6 +34,8 @@ class KumoMTASchedule:
     max_retry_interval_s: float = math.inf
     kind: ClassVar[str] = "kumomta"
     uses_random: ClassVar[bool] = True
+    #: The draw that gives no jitter (the worked example's nominal value): trunc(m(1 - u) - m/2) = 0.
+    nominal_u: ClassVar[float] = 0.5
 
     @classmethod
     def from_node(cls, node: Node) -> KumoMTASchedule:
