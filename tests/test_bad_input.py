@@ -262,3 +262,16 @@ def test_directory_as_scenario(capsys, tmp_path):
     folder.mkdir()
     line = one_error_line(capsys, ["run", folder])
     assert "folder.yaml" in line and "cannot read" in line
+
+
+def test_run_that_would_not_fit_in_memory_is_refused_before_starting(capsys, tmp_path, monkeypatch):
+    """A run estimated to need more memory than is available exits 2 naming the message count and the
+    estimate, and writes nothing."""
+    import mtasim.engine
+
+    monkeypatch.setattr(mtasim.engine, "available_memory_bytes", lambda: 50 * 2**20)     # 50 MiB left
+    path = write_bad(tmp_path, scenario_text(messages="messages: {count: 5000000}\n"), "big.yaml")
+    out_dir = tmp_path / "out"
+    line = one_error_line(capsys, ["run", path, "--engine", "des", "--out", out_dir])
+    assert "5,000,000 messages" in line and "GiB" in line and "available" in line
+    assert_nothing_written(out_dir)

@@ -21,7 +21,40 @@ ENGINES = ("auto", "des", "fast")
 
 
 class EngineUnavailableError(ValueError):
-    """The requested engine cannot run this scenario; the message says why."""
+    """The requested engine cannot run this scenario (or this machine cannot hold it); the message says why."""
+
+
+#: Bytes per message: the per-message records (about 60 B) plus the engine's own share. The DES keeps a
+#: SimPy process (a generator and its frame, ~1 KB) for every message in flight, which can be all of them;
+#: the fast engine works through chunks of CHUNK messages (~300 B each) whatever the run's size.
+_BYTES_PER_MESSAGE = {"fast": 72, "des": 1100}
+_FAST_CHUNK_BYTES = 300 * (1 << 20)
+_BYTES_PER_ATTEMPT_ROW = 25
+
+
+def available_memory_bytes() -> int | None:
+    """MemAvailable from /proc/meminfo (Linux), or None where it cannot be read."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def check_memory(messages: float, engine: str, attempts: bool | int) -> None:
+    """Refuse, before anything starts, a run that would not fit in the memory available."""
+    need = messages * _BYTES_PER_MESSAGE[engine] + (_FAST_CHUNK_BYTES if engine == "fast" else 0)
+    if attempts:
+        every = 1 if attempts is True else int(attempts)
+        need += messages / every * 10 * _BYTES_PER_ATTEMPT_ROW      # about 10 attempts per message
+    have = available_memory_bytes()
+    if have is not None and need > have:
+        raise EngineUnavailableError(
+            f"{messages:,.0f} messages on the {engine} engine would need about {need / 2**30:,.1f} GiB of memory; "
+            f"{have / 2**30:,.1f} GiB is available (fewer messages, --engine fast, or no --attempts)")
 
 
 def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto",
@@ -39,6 +72,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         raise EngineUnavailableError(f"{scenario.source}: the fast engine cannot run this scenario: it needs "
                                      f"{', '.join(needs_des)}; use --engine des or auto")
     chosen = "des" if engine == "des" or (engine == "auto" and needs_des) else "fast"
+    check_memory(scenario.workload.expected_count, chosen, attempts)
     seed = scenario.seed if seed is None else int(seed)
     arrivals = scenario.workload.arrivals(seed)
     entries = scenario.recipients
