@@ -64,7 +64,7 @@ def curve_figure(series: Mapping[str, Mapping[str, Any]], title: str, *,
     fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
     colours = _colours(len(series))
     max_h = 0.0
-    for (name, s), label, colour in zip(series.items(), labels, colours):
+    for s, label, colour in zip(series.values(), labels, colours):
         x = np.asarray(s["expiry_s"], dtype=float) / 3600.0
         order = np.argsort(x, kind="stable")
         x = x[order]
