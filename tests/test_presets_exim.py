@@ -461,3 +461,21 @@ def test_exim_listed_by_presets(capsys):
     assert "exim" in out.splitlines()
     assert "F,2h,15m; G,16h,1h,1.5; F,4d,6h" in out
     assert any(line.split()[:2] == ["queue_interval", "30m"] for line in out.splitlines())
+
+
+def test_expiry_window_is_the_final_cutoff():
+    """For curves and tuning, Exim's expiry window is its rules' final cutoff: 1 d cuts the rules to
+    F,2h,15m; G,16h,1h,1.5; F,23h59m59s,6h (give-up one clock second later), 10 d stretches the last set;
+    the schedule changes with the window, so curves use explicit runs."""
+    from mtasim.presets.exim import parse_retry_rules, rules_with_final_cutoff
+    rules = parse_retry_rules("F,2h,15m; G,16h,1h,1.5; F,4d,6h")
+    assert [str(r) for r in rules_with_final_cutoff(rules, 86400)] == ["F,2h,15m", "G,16h,1h,1.5", "F,23h59m59s,6h"]
+    assert [str(r) for r in rules_with_final_cutoff(rules, 10 * 86400)] == ["F,2h,15m", "G,16h,1h,1.5",
+                                                                            "F,9d23h59m59s,6h"]
+    sender = get_preset("exim").sender()
+    assert sender.with_expiry(86400).expiry_s == 86400 and sender.expiry_shapes_schedule(86400)
+    from mtasim.curve import expiry_curve
+    sc = mtasim.scenario_from_dict({"sender": {"preset": "exim"}, "messages": {"count": 3},
+                                    "recipients": [{"domain": "a", "outages": [{"start": 0, "end": "30h"}]}]})
+    curve = expiry_curve(sc, [86400.0, 2 * 86400.0])
+    assert curve.method == "explicit" and [p.delivered for p in curve.points] == [0, 3]

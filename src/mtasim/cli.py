@@ -441,7 +441,8 @@ def cmd_tune_expiry(args: argparse.Namespace) -> int:
     def show(x):
         return "beyond " + format_duration(a.max_expiry_s) if x is None else f"{format_hms(x)}"
     interval = (f"95% interval {show(a.ci_low_s)} .. {show(a.ci_high_s)}" if a.method == "single-run"
-                else "found by bisection: host-level state couples the messages, no interval")
+                else "found by bisection over explicit runs (host-level state, or a schedule shaped by the "
+                "expiry): no interval")
     print(f"shortest expiry delivering >= {a.target:.3%}: {format_hms(a.expiry_s)} ({interval})")
     print(f"delivered at that window: {a.fraction:.3%} (95% interval {a.fraction_ci[0]:.3%} .. "
           f"{a.fraction_ci[1]:.3%})")

@@ -179,10 +179,12 @@ def expiry_curve(scenario: Scenario, expiries_s: list[float], *, series: str | N
         # One run answers every window only if messages do not affect each other (no host-level state:
         # a shorter expiry removes messages that would have marked a destination dead) and nothing is cut
         # short by a horizon.
-        valid = sc.horizon_s is None and not des_only_features(sc)
+        valid = (sc.horizon_s is None and not des_only_features(sc)
+                 and not sc.sender.expiry_shapes_schedule(expiries[-1]))
         single = method == "single-run" or (method == "auto" and valid)
         if method == "single-run" and not valid:
-            raise ValueError("the single-run method needs a scenario without a horizon or host-level state")
+            raise ValueError("the single-run method needs a scenario without a horizon or host-level state, "
+                             "whose schedule does not depend on the expiry")
         counts = (_single_run_counts if single else _explicit_counts)(sc, expiries, replications, engine)
         used.add("single-run" if single else "explicit")
         for e_index, expiry in enumerate(expiries):
@@ -196,7 +198,7 @@ def expiry_curve(scenario: Scenario, expiries_s: list[float], *, series: str | N
 
 
 def _single_run_counts(sc: Scenario, expiries: list[float], replications: int, engine: str) -> np.ndarray:
-    longest = replace(sc, sender=replace(sc.sender, expiry_s=expiries[-1]))
+    longest = replace(sc, sender=sc.sender.with_expiry(expiries[-1]))
     grid = np.asarray(expiries)
     out = np.zeros((replications, len(expiries), 5), dtype=np.int64)
     for r in range(replications):
@@ -219,7 +221,7 @@ def _explicit_counts(sc: Scenario, expiries: list[float], replications: int, eng
     out = np.zeros((replications, len(expiries), 5), dtype=np.int64)
     for r in range(replications):
         for e_index, expiry in enumerate(expiries):
-            run = replace(sc, sender=replace(sc.sender, expiry_s=expiry))
+            run = replace(sc, sender=sc.sender.with_expiry(expiry))
             counts = simulate(run, replication_seed(sc.seed, r), engine=engine).counts()
             out[r, e_index] = (sum(counts.values()), counts["delivered"], counts["expired"], counts["bounced"],
                                counts["queued"])

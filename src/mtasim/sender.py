@@ -13,7 +13,7 @@ This is pure logic shared by every engine and by ``mtasim schedule``. The rules 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -88,6 +88,9 @@ class Sender:
     preset: str | None = None
     #: Host-level state (mtasim.hosts), shared by the messages to one destination; DES only.
     host_policy: Any = None
+    #: How a preset whose schedule depends on its expiry rebuilds itself for another window (Exim: the
+    #: retry rules' final cutoff); None: only ``expiry_s`` changes. See :meth:`with_expiry`.
+    expiry_hook: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.give_up not in GIVE_UP_RULES:
@@ -113,6 +116,19 @@ class Sender:
         if scan <= failed_at_s + _EPS:
             scan = phase + (math.floor((failed_at_s - phase) / period + _EPS) + 1) * period
         return scan
+
+    def with_expiry(self, expiry_s: float) -> "Sender":
+        """This sender with another expiry window (curves, tuning), rebuilt by its preset where the
+        window also shapes the schedule."""
+        if self.expiry_hook is not None:
+            return self.expiry_hook(expiry_s)
+        return replace(self, expiry_s=expiry_s)
+
+    def expiry_shapes_schedule(self, expiry_s: float) -> bool:
+        """Whether another window changes more than the give-up (then one run cannot answer for every
+        window: mtasim.curve)."""
+        other = self.with_expiry(expiry_s)
+        return other.schedule != self.schedule or other.host_policy != self.host_policy
 
     @property
     def needs_history(self) -> bool:

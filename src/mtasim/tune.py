@@ -62,9 +62,9 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
     if scenario.horizon_s is not None:
         raise ConfigError(scenario.source, "horizon", "expected no horizon when tuning the expiry (a horizon "
                           "cuts the runs short of the windows being compared)")
-    if des_only_features(scenario):
+    if des_only_features(scenario) or sender.expiry_shapes_schedule(max_expiry_s):
         return _bisect_expiry(scenario, target, replications, max_expiry_s, engine)
-    longest = replace(scenario, sender=replace(sender, expiry_s=max_expiry_s))
+    longest = replace(scenario, sender=sender.with_expiry(max_expiry_s))
     per_rep: list[np.ndarray] = []
     sizes: list[int] = []
     for r in range(replications):
@@ -92,7 +92,7 @@ def _bisect_expiry(scenario: Scenario, target: float, replications: int, max_exp
     window is found by bisection over whole seconds, each probe a set of runs (no interval is given)."""
 
     def delivered_at(expiry_s: float) -> tuple[np.ndarray, np.ndarray]:
-        run = replace(scenario, sender=replace(scenario.sender, expiry_s=expiry_s))
+        run = replace(scenario, sender=scenario.sender.with_expiry(expiry_s))
         results = [simulate(run, replication_seed(scenario.seed, r), engine=engine) for r in range(replications)]
         return (np.array([r.messages.count(Outcome.DELIVERED) for r in results]),
                 np.array([len(r.messages) for r in results]))

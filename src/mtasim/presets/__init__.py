@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..config import Node, closest
@@ -79,6 +79,9 @@ class Preset:
     notes: tuple[str, ...] = field(default=())
     #: Where ``mtasim presets`` lists it: open-source MTAs first (10..), then Exchange (20..), hosted (30..).
     order: int = 50
+    #: For presets whose schedule depends on the expiry window: the parameter values for another window
+    #: (``values, expiry_s -> values``), used by Sender.with_expiry. None: only the give-up age changes.
+    expiry_values: Callable[[dict, float], dict] | None = None
 
     def param_names(self) -> list[str]:
         return [p.name for p in self.params] + [a for p in self.params for a in p.aliases]
@@ -89,7 +92,11 @@ class Preset:
     def sender(self, overrides: Mapping[str, float] | None = None) -> Sender:
         values = self.defaults()
         values.update(overrides or {})
-        return self.build(values)
+        sender = self.build(values)
+        if self.expiry_values is not None:
+            hook = lambda expiry_s: self.sender(self.expiry_values(dict(values), expiry_s))   # noqa: E731
+            sender = replace(sender, expiry_hook=hook)
+        return sender
 
 
 #: A simulator parameter every preset with a queue runner accepts: real scan timers are not aligned with

@@ -7,7 +7,7 @@ import itertools
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
@@ -36,6 +36,19 @@ _RULE_EXAMPLE = '"F,2h,15m; G,16h,1h,1.5; F,4d,6h"'
 _UNIT_S = {"w": 604800, "d": 86400, "h": 3600, "m": 60, "s": 1}
 _EXIM_TIME = re.compile(r"((?:\d+[wdhms])*)(\d+)?")
 _EXIM_FIXED = re.compile(r"(\d+)(?:\.(\d*))?")
+
+
+def rules_with_final_cutoff(rules, expiry_s: float) -> tuple:
+    """The retry rules for another expiry window (curves, tuning): Exim's window is the final cutoff
+    (the give-up is one clock second past it), so the rules are cut or stretched to end at
+    ``expiry_s - 1 s``: parameter sets ending before it stay, the one it falls in (or the last) ends there."""
+    if not isinstance(rules, tuple):
+        rules = parse_retry_rules(rules)
+    if not rules:
+        return rules
+    cutoff = max(expiry_s - CLOCK_S, CLOCK_S)
+    last = next((i for i, r in enumerate(rules) if r.cutoff_s >= cutoff), len(rules) - 1)
+    return tuple(rules[:last]) + (replace(rules[last], cutoff_s=cutoff),)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -470,6 +483,7 @@ EXIM = Preset(
         QUEUE_RUN_PHASE,
     ),
     build=_exim,
+    expiry_values=lambda v, expiry_s: {**v, "retry_rules": rules_with_final_cutoff(v["retry_rules"], expiry_s)},
     confidence="rule syntax and arithmetic (F/G/H, min(planned, actual) gap, 24 h cap), the strict > "
                "ultimate address timeout, 5.0.0 and 'retry timeout exceeded' sourced (retry.c, readconf.c, "
                "deliver.c) and seen in the Exim 4.96 run (§12); per-message reading ours: cutoffs from "

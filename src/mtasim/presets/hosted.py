@@ -601,6 +601,7 @@ SPAMEXPERTS = Preset(
     confidence="[3rd] cadence and 4 d window (resellers); the vendor's current page says growth from 1 h and "
                "a 60 d window; Exim rule semantics, final attempt at the cutoff and status 5.0.0 are our reading",
     order=_ORDER["spamexperts"],
+    expiry_values=lambda v, expiry_s: {**v, "expiry": expiry_s},        # the timetable runs up to the expiry
 )
 
 
