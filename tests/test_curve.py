@@ -443,3 +443,19 @@ def test_cli_curve_bad_series_exit_2(capsys, tmp_path, series):
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mtasim: "), f"expected one 'mtasim: ' line, got {err!r}"
     assert not (tmp_path / "o" / "curve.csv").exists(), "curve.csv written despite the error"
+
+
+@pytest.mark.parametrize("preset", [name for name, p in mtasim.PRESETS.items()
+                                    if p.sender().give_up != "attempts"])
+def test_every_preset_curve_single_run_equals_explicit(preset):
+    """For every expiry-based preset, the one-run curve (where valid) equals one run per window, on 40 messages
+    through a 451 outage with the preset's own schedule."""
+    sc = mtasim.scenario_from_dict({
+        "seed": 4, "sender": {"preset": preset},
+        "messages": {"count": 40, "arrival": {"kind": "uniform", "start": 0, "end": "12h"}},
+        "recipients": [{"domain": "p.example", "outages": [{"start": "1h", "end": "30h", "failure": "451 4.3.0 x"}]}],
+    })
+    expiries = [h * 3600.0 for h in (6, 12, 20, 24, 30, 36, 48)]
+    explicit = expiry_curve(sc, expiries, method="explicit")
+    auto = expiry_curve(sc, expiries)
+    assert [(p.delivered, p.expired) for p in auto.points] == [(p.delivered, p.expired) for p in explicit.points]
