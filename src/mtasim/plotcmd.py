@@ -247,7 +247,8 @@ def _timeline(dirs: list[Path], args: argparse.Namespace):
     label_of = dict(zip(ids.tolist(), (f"outage at {r}" for r in messages.text("recipient"))))
     return timeline_figure_from_data(_title(_read_json(d / "summary.json"), d), ids, attempt_ids,
                                      attempts.floats("time_s"), outcome_of, final_of, outages,
-                                     max_messages=TIMELINE_MESSAGES, outage_label_per_message=label_of)
+                                     max_messages=TIMELINE_MESSAGES, outage_label_per_message=label_of,
+                                     attempt_suspended=[r == "suspended" for r in attempts.text("result")])
 
 
 def _pareto(dirs: list[Path], args: argparse.Namespace):

@@ -29,6 +29,7 @@ from matplotlib.ticker import (
 )
 from matplotlib.transforms import Bbox
 
+from .recipients import AttemptResult
 from .results import Outcome, SimulationResult, atomic_write
 
 __all__ = [
@@ -230,14 +231,16 @@ def timeline_figure(result: SimulationResult, max_messages: int = 200) -> Figure
     labels = [f"outage at {r.domain}" for r in recipients]
     return timeline_figure_from_data(result.scenario.name, np.arange(len(m)), a.message_id, a.time_s, m.outcome,
                                      m.final_s, outages, max_messages=max_messages,
-                                     outage_label_per_message=[labels[k] for k in m.recipient])
+                                     outage_label_per_message=[labels[k] for k in m.recipient],
+                                     attempt_suspended=a.result == AttemptResult.SUSPENDED)
 
 
 def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: Any, attempt_time_s: Any,
                               outcome_per_message: Mapping[int, int] | Any,
                               final_s_per_message: Mapping[int, float] | Any,
                               outages: Sequence[tuple[str, float, float]], *, max_messages: int = 200,
-                              outage_label_per_message: Mapping[int, str] | Sequence[str] | None = None) -> Figure:
+                              outage_label_per_message: Mapping[int, str] | Sequence[str] | None = None,
+                              attempt_suspended: Any = None) -> Figure:
     """The timeline from plain data.
 
     ``message_ids`` are all messages of the run (the counts in the legend are over these); the rows are
@@ -247,6 +250,8 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     same label share a colour and a legend entry. With more outage labels than colours and
     ``outage_label_per_message`` (each message's outage label, i.e. its domain), each row shows its own
     domain's outages as a bar instead, and the time axis ends with the last attempt.
+    ``attempt_suspended`` (per attempt, optional) draws passes that host-level state held back without a
+    connection as hollow dots.
     """
     ids = np.asarray(message_ids, dtype=np.int64)
     outcome_of = _by_id(outcome_per_message, ids, np.int64)
@@ -282,10 +287,16 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
             colour = _OUTAGE_COLOURS[0 if many else outage_labels.index(label)]
             ax.axvspan(start_s / 3600, end_s / 3600, color=colour, alpha=alpha, lw=0, zorder=0)
     size = 10 if len(recorded) <= 60 else 5
+    held = (np.asarray(attempt_suspended, dtype=bool)[keep] if attempt_suspended is not None
+            else np.zeros(len(rows), dtype=bool))
     for outcome, colour in OUTCOME_COLOURS.items():
-        sel = outcomes == outcome
+        sel = (outcomes == outcome) & ~held
         if sel.any():
             ax.scatter(times_h[sel], rows[sel], s=size, color=colour, zorder=2, linewidths=0)
+        sel = (outcomes == outcome) & held
+        if sel.any():
+            ax.scatter(times_h[sel], rows[sel], s=size, facecolors="none", edgecolors=colour, zorder=2,
+                       linewidths=0.6)
     ended = recorded[np.isin(outcome_of(recorded), (Outcome.EXPIRED, Outcome.BOUNCED))]
     if len(ended):
         ax.scatter(final_of(ended) / 3600, np.searchsorted(recorded, ended), marker="x", s=size * 3,
@@ -295,6 +306,9 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     counts = {o: int(np.count_nonzero(all_outcomes == o)) for o in Outcome}
     handles = [Line2D([], [], ls="", marker="o", color=OUTCOME_COLOURS[o], label=f"attempt of a message "
                       f"{o.label} ({counts[o]:,})") for o in Outcome if counts[o]]
+    if held.any():
+        handles.append(Line2D([], [], ls="", marker="o", color="#555555", markerfacecolor="none",
+                              label="pass held back by host state (no connection)"))
     if len(ended):
         handles.append(Line2D([], [], ls="", marker="x", color="black", label="gave up (expired / bounced)"))
     if per_row:
