@@ -44,6 +44,22 @@ def rate(sc: mtasim.Scenario, engine: str, repeat: int = 3) -> tuple[float, floa
     return len(result.messages) / best, result.total_attempts / len(result.messages)
 
 
+def baseline_rate(sc: mtasim.Scenario) -> float:
+    """Messages per second of baselines/des_per_message.py (one SimPy process per message) on ``sc``."""
+    import mtasim.engine.des as des
+
+    sys.path.insert(0, str(__file__.rsplit("/", 1)[0] + "/baselines"))
+    import des_per_message
+
+    current, des.run_des = des.run_des, des_per_message.run_des
+    try:
+        start = time.perf_counter()
+        result = mtasim.simulate(sc, engine="des")
+        return len(result.messages) / (time.perf_counter() - start)
+    finally:
+        des.run_des = current
+
+
 def peak_rss_mb(messages: int) -> float:
     """Peak resident memory of a fresh process running the fast engine on ``messages`` messages."""
     code = (f"import sys; sys.path.insert(0, {str(__file__.rsplit('/', 1)[0])!r}); import engines, mtasim, resource; "
@@ -70,9 +86,11 @@ def main() -> None:
     n = min(args.des_max, 100000)
     sc = scenario(n, host_state=True)
     des_rate, attempts = rate(sc, "des", repeat=1)
+    base_rate = baseline_rate(sc)
     result = mtasim.simulate(sc, attempts=True)
     suspended = int((result.attempts.result == 5).sum())
     print(f"{n:>10,} messages with Postfix's dead-destination state (DES only): DES {des_rate:>9,.0f} msg/s, "
+          f"per-message SimPy baseline {base_rate:>9,.0f} msg/s, DES/baseline {des_rate / base_rate:4.2f} x; "
           f"{suspended:,} of {len(result.attempts):,} passes suspended (no connection)")
     if args.memory:
         mb = peak_rss_mb(args.memory)

@@ -1,14 +1,20 @@
-"""The SimPy model: one process per message in flight, started at its arrival.
+"""The SimPy model: one SimPy process runs every message's steps in SimPy's own event order.
 
 This is the reference engine: every rule of DESIGN §2 is applied event by event, using the pure
-policy in :mod:`mtasim.sender` and the recipient replies in :mod:`mtasim.recipients`. Records go
-straight into the :class:`~mtasim.results.Recorder` arrays; a message's process ends (and is freed)
-when the message finishes. The only module that imports simpy.
+policy in :mod:`mtasim.sender`, the recipient replies in :mod:`mtasim.recipients` and the host-level
+state of :mod:`mtasim.hosts`. Each message is a small generator that yields the time of its next step;
+the driver keeps them in a heap ordered exactly as SimPy orders events (time, urgent-before-normal,
+creation order), so results are identical to the one-SimPy-process-per-message model kept in
+``benchmarks/baselines/des_per_message.py`` (tested), without a SimPy event per step. Records go straight
+into the :class:`~mtasim.results.Recorder` arrays; a generator is freed when its message finishes.
+The only module that imports simpy.
 """
 
 from __future__ import annotations
 
 import gc
+import heapq
+import itertools
 import math
 
 import numpy as np
@@ -20,6 +26,8 @@ from ..rng import Purpose, stream_key, uniform
 from ..sender import BY_ATTEMPT_AGE, Sender
 
 __all__ = ["run_des"]
+
+_URGENT, _NORMAL = 0, 1          # SimPy's event priorities
 
 
 def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
@@ -71,7 +79,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
                 if t >= stop:                      # still connecting at the horizon: its (known) deferral
                     recorder.defer(i, reply.status)
                     return
-                yield env.timeout(max(0.0, t - env.now))
+                yield t
             if host is not None and held is None:
                 host.after_attempt(t, reply)
             if reply.result == AttemptResult.DELIVERED:
@@ -95,7 +103,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
                 if step.give_up_s >= stop:
                     return
                 if step.give_up_s > t:
-                    yield env.timeout(max(0.0, step.give_up_s - env.now))
+                    yield step.give_up_s
                 recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), step.give_up_s, math.inf)
                 return
             if by_failure_age:
@@ -110,25 +118,52 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
             t = step.attempt_s
             if t >= stop:
                 return
-            yield env.timeout(max(0.0, t - env.now))
+            yield t
+
+    queue: list = []                        # (time, priority, sequence, generator): SimPy's own order
+    sequence = itertools.count()
+    clock = [0.0]                            # the current event's time, as SimPy's env.now would be
+
+    def start(generator) -> None:
+        """Like env.process(): the first step runs at once, before ordinary events at this time."""
+        heapq.heappush(queue, (clock[0], _URGENT, next(sequence), generator))
 
     def source():
         for i in range(n):
             t = float(arrivals[i])
             if t >= stop:
                 return
-            if t > env.now:
-                yield env.timeout(max(0.0, t - env.now))
-            env.process(message(i))
+            if t > clock[0]:
+                yield t
+            start(message(i))
 
-    env.process(source())
-    # The run allocates millions of short-lived generators and events that hold no reference cycles once
-    # processed; the cyclic garbage collector would only rescan them over and over (about 15 % of the
-    # time, growing with the run), so it is paused for the run.
+    def driver():
+        """The one SimPy process: runs every message's next step in (time, priority, sequence) order, the
+        order SimPy gives its events, and advances SimPy's clock only when the time moves on."""
+        start(source())
+        while queue:
+            time, _, _, generator = queue[0]
+            if time >= stop:
+                return
+            if time > env.now:
+                yield env.timeout(time - env.now)
+            heapq.heappop(queue)
+            clock[0] = time
+            try:
+                target = next(generator)
+            except StopIteration:
+                continue
+            # a wait is scheduled as SimPy would: now + max(0, target - now), so ties break alike
+            heapq.heappush(queue, (time + max(0.0, target - time), _NORMAL, next(sequence), generator))
+
+    env.process(driver())
+    # The run allocates millions of short-lived generators and tuples that hold no reference cycles; the
+    # cyclic garbage collector would only rescan them over and over (growing with the run), so it is
+    # paused for the run.
     was_enabled = gc.isenabled()
     gc.disable()
     try:
-        env.run(until=horizon)
+        env.run()
     finally:
         if was_enabled:
             gc.enable()

@@ -1,0 +1,54 @@
+"""The DES runs every message from one SimPy process in SimPy's own event order, so it gives exactly the
+per-message results of the straightforward model (one SimPy process per message) kept as the benchmark
+baseline, including who is held back by host-level state when many messages try at the same moment."""
+
+from __future__ import annotations
+
+import sys
+
+import pytest
+from conftest import ROOT, SCENARIOS
+from test_fast_engine import assert_same
+
+import mtasim
+import mtasim.engine.des as des
+
+sys.path.insert(0, str(ROOT / "benchmarks" / "baselines"))
+import des_per_message  # noqa: E402
+
+
+def with_baseline(sc):
+    current, des.run_des = des.run_des, des_per_message.run_des
+    try:
+        return mtasim.simulate(sc, engine="des", attempts=True)
+    finally:
+        des.run_des = current
+
+
+def host_state_scenario(preset, failure, seed, horizon=None, at_once=False):
+    data = {"seed": seed, "sender": {"preset": preset},
+            "messages": ({"count": 150, "arrival": {"kind": "at", "time": "1h"}} if at_once else
+                         {"count": 300, "arrival": {"kind": "uniform", "start": 0, "end": "12h"}}),
+            "recipients": [{"domain": "a", "share": 2, "outages": [{"start": "1h", "end": "20h", "failure": failure}]},
+                           {"domain": "b", "outages": [{"start": 0, "end": "3h", "failure": failure}]}]}
+    if horizon:
+        data["horizon"] = horizon
+    return mtasim.scenario_from_dict(data)
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=lambda p: p.stem)
+def test_des_equals_the_per_message_baseline_on_shipped_scenarios(path):
+    """Every shipped scenario: identical per-message results and attempt tables."""
+    sc = mtasim.load_scenario(path)
+    assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))
+
+
+@pytest.mark.parametrize("preset", ["postfix", "sendmail", "exim", "exchange-server", "opensmtpd"])
+@pytest.mark.parametrize("failure", ["refused", "timeout"])
+@pytest.mark.parametrize("at_once", [False, True])
+def test_des_equals_the_baseline_with_host_state(preset, failure, at_once):
+    """Host-level state, with messages spread out or all arriving at once (a burst: who connects and who is
+    held back depends on the order of simultaneous events), with and without a horizon."""
+    for horizon in (None, "9h"):
+        sc = host_state_scenario(preset, failure, seed=7, horizon=horizon, at_once=at_once)
+        assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))
