@@ -1,10 +1,7 @@
-"""Baseline for benchmarks/engines.py and the tests: the straightforward SimPy model, one process per
-message in flight, started at its arrival (mtasim's DES before it ran every message from one process).
-
-This is the reference engine: every rule of DESIGN §2 is applied event by event, using the pure
-policy in :mod:`mtasim.sender` and the recipient replies in :mod:`mtasim.recipients`. Records go
-straight into the :class:`~mtasim.results.Recorder` arrays; a message's process ends (and is freed)
-when the message finishes. The only module that imports simpy.
+"""Baseline for benchmarks/engines.py and tests/test_des_baseline.py: the straightforward SimPy model,
+one SimPy process per message in flight, started at its arrival, every wait a SimPy timeout. It drives
+the same per-message steps as mtasim's DES (``message_steps``), so the two differ only in how events are
+scheduled: the yardstick for the DES's speed and for its event order.
 """
 
 from __future__ import annotations
@@ -14,112 +11,32 @@ import math
 import numpy as np
 import simpy
 
-from mtasim.recipients import DELIVERED_REPLY, AttemptResult, Recipient
-from mtasim.results import Outcome, Recorder
-from mtasim.rng import Purpose, stream_key, uniform
-from mtasim.sender import BY_ATTEMPT_AGE, Sender
+from mtasim.engine.des import message_steps
+from mtasim.recipients import Recipient
+from mtasim.results import Recorder
+from mtasim.sender import Sender
 
 __all__ = ["run_des"]
 
 
 def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
             arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
-    """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
     env = simpy.Environment()
-    jitter_key = stream_key(seed, Purpose.JITTER)
-    uses_random = sender.schedule.uses_random
-    n = len(arrivals)
-
+    steps = message_steps(sender, recipients, horizon, seed, arrivals, recipient_of, recorder)
     stop = math.inf if horizon is None else horizon
-    by_attempt_age = sender.give_up in BY_ATTEMPT_AGE
-    by_failure_age = sender.give_up == "last-attempt"
-    by_due_age = sender.give_up == "next-wait"
-    warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
 
-    # SimPy's clock is the sum of the delays so far, which can differ from the intended time by a
-    # rounding step; the rules therefore run on exact logical times (``t``), the clock only orders events.
-    policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
-        else None
-    host_states: dict[int, object] = {}
-    host_decides = policy is not None and hasattr(policy.new_state(), "next_step")
-
-    def message(i: int):
-        arrival = float(arrivals[i])
-        recipient = recipients[recipient_of[i]]
-        host = None
-        if policy is not None:
-            host = host_states.get(recipient_of[i])
-            if host is None:
-                host = host_states[recipient_of[i]] = policy.new_state()
-        failures = 0
-        warned = 0                  # delay warnings sent so far
-        t = arrival
-        decisive = -math.inf        # what decides survival under a shorter expiry (see Recorder)
-        outage_end = math.nan       # end of the outage behind the last failure
-        prev_failure = prev_wait = math.nan      # for schedules with history (Exim)
-        while True:
-            outage = recipient.outage_at(t)
-            reply = DELIVERED_REPLY if outage is None else outage.reply
-            held = host.before_attempt(t, arrival) if host is not None else None
-            if held is not None:
-                reply = held
-            recorder.attempt(i, failures + 1, t, reply.result, reply.text)
-            if by_attempt_age:
-                decisive = t - arrival
-            if reply.duration_s:
-                t += reply.duration_s
-                if t >= stop:                      # still connecting at the horizon: its (known) deferral
-                    recorder.defer(i, reply.status)
-                    return
-                yield env.timeout(max(0.0, t - env.now))
-            if host is not None and held is None:
-                host.after_attempt(t, reply)
-            if reply.result == AttemptResult.DELIVERED:
-                recorder.finish(i, Outcome.DELIVERED, reply.status, t, decisive, t - outage_end)
-                return
-            if reply.result == AttemptResult.REJECTED:
-                recorder.finish(i, Outcome.BOUNCED, reply.status, t, decisive)
-                return
-            failures += 1
-            if outage is not None:
-                outage_end = outage.end_s
-            recorder.defer(i, reply.status)
-            u = uniform(jitter_key, i, failures) if uses_random else 1.0
-            step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure,
-                                        prev_wait, t - prev_failure)
-            if host_decides and (reply.result.is_connection_failure or held is not None):
-                step = host.next_step(t, arrival, sender, step) or step
-            if step.due_s is not None:
-                prev_failure, prev_wait = t, step.due_s - t
-            if step.give_up_s is not None:
-                if step.give_up_s >= stop:
-                    return
-                if step.give_up_s > t:
-                    yield env.timeout(max(0.0, step.give_up_s - env.now))
-                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), step.give_up_s, math.inf)
-                return
-            if by_failure_age:
-                decisive = t - arrival
-            elif by_due_age:
-                decisive = max(decisive, step.due_s - arrival)
-            if warn_at_failure:
-                count = sender.warnings_due_at_failure(arrival, t, step.attempt_s, warned)
-                if count:
-                    warned += count
-                    recorder.warn(i, t, count)
-            t = step.attempt_s
-            if t >= stop:
-                return
-            yield env.timeout(max(0.0, t - env.now))
+    def process(generator):
+        for target in generator:
+            yield env.timeout(max(0.0, target - env.now))
 
     def source():
-        for i in range(n):
+        for i in range(len(arrivals)):
             t = float(arrivals[i])
             if t >= stop:
                 return
             if t > env.now:
                 yield env.timeout(max(0.0, t - env.now))
-            env.process(message(i))
+            env.process(process(steps(i)))
 
     env.process(source())
     env.run(until=horizon)

@@ -25,19 +25,18 @@ from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
 from ..sender import BY_ATTEMPT_AGE, Sender
 
-__all__ = ["run_des"]
+__all__ = ["run_des", "message_steps"]
 
 _URGENT, _NORMAL = 0, 1          # SimPy's event priorities
 
 
-def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
-            arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
-    """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
-    env = simpy.Environment()
+def message_steps(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
+                  arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder):
+    """``steps(i)``: message i's life as a generator that yields the logical time of its next step (an
+    attempt, the end of a timed-out attempt, or the give-up) and records everything into ``recorder``.
+    The DES drives these; so does the per-message SimPy baseline in benchmarks/baselines."""
     jitter_key = stream_key(seed, Purpose.JITTER)
     uses_random = sender.schedule.uses_random
-    n = len(arrivals)
-
     stop = math.inf if horizon is None else horizon
     by_attempt_age = sender.give_up in BY_ATTEMPT_AGE
     by_failure_age = sender.give_up == "last-attempt"
@@ -120,6 +119,16 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
                 return
             yield t
 
+    return message
+
+
+def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
+            arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
+    """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
+    env = simpy.Environment()
+    message = message_steps(sender, recipients, horizon, seed, arrivals, recipient_of, recorder)
+    stop = math.inf if horizon is None else horizon
+    n = len(arrivals)
     queue: list = []                        # (time, priority, sequence, generator): SimPy's own order
     sequence = itertools.count()
     clock = [0.0]                            # the current event's time, as SimPy's env.now would be

@@ -110,7 +110,8 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
     decisive = np.full(len(ids), -np.inf)
     outage_end = np.full(len(ids), np.nan)
     warned = np.zeros(len(ids), dtype=np.int64)          # delay warnings sent so far
-    prev_failure = np.full(len(ids), np.nan)          # for schedules with history (Exim)
+    history = sender.needs_history                    # only Exim's schedule looks at its past
+    prev_failure = np.full(len(ids), np.nan)
     prev_wait = np.full(len(ids), np.nan)
 
     while len(ids):
@@ -133,13 +134,15 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
         recorder.status[ids[failed]] = table.status_id[reply[failed]]
         ids, arrival, t, domain = ids[failed], arrival[failed], t[failed], domain[failed]
         failures, decisive, warned = failures[failed] + 1, decisive[failed], warned[failed]
-        prev_failure, prev_wait = prev_failure[failed], prev_wait[failed]
+        if history:
+            prev_failure, prev_wait = prev_failure[failed], prev_wait[failed]
         outage_end, reply = end[failed], reply[failed]
 
         u = uniform_array(key, ids, failures) if sender.schedule.uses_random else 1.0
         attempt_s, give_up_s, due_s = sender.after_failures(failures, arrival, t, u, table.connection[reply],
-                                                            prev_wait, t - prev_failure)
-        prev_failure, prev_wait = t, due_s - t
+                                                            *((prev_wait, t - prev_failure) if history else ()))
+        if history:
+            prev_failure, prev_wait = t, due_s - t
         gives_up = ~np.isnan(give_up_s)
         ends = gives_up & (give_up_s < stop)
         recorder.finish_batch(ids[ends], Outcome.EXPIRED, table.final_status_id[reply[ends]], give_up_s[ends],
@@ -158,4 +161,5 @@ def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: 
         go &= attempt_s < stop
         ids, arrival, t, domain = ids[go], arrival[go], attempt_s[go], domain[go]
         failures, decisive, warned, outage_end = failures[go], decisive[go], warned[go], outage_end[go]
-        prev_failure, prev_wait = prev_failure[go], prev_wait[go]
+        if history:
+            prev_failure, prev_wait = prev_failure[go], prev_wait[go]
