@@ -1,7 +1,8 @@
 """Baseline for benchmarks/engines.py and tests/test_des_baseline.py: the straightforward SimPy model,
-one SimPy process per message in flight, started at its arrival, every wait a SimPy timeout. It drives
-the same per-message steps as mtasim's DES (``message_steps``), so the two differ only in how events are
-scheduled: the yardstick for the DES's speed and for its event order.
+one SimPy process per message in flight, started at its arrival, every wait a SimPy timeout, each
+running the plainly written reference steps (``mtasim.engine.steps.message_steps``). The batched DES
+(``mtasim.engine.des``) must give the same per-message results and attempt tables; this is the yardstick
+for its speed and for its event order (SimPy's: time, urgent before normal, creation order).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import math
 import numpy as np
 import simpy
 
-from mtasim.engine.des import message_steps
+from mtasim.engine.steps import message_steps
 from mtasim.recipients import Recipient
 from mtasim.results import Recorder
 from mtasim.sender import Sender

@@ -38,6 +38,12 @@ class HostState(Protocol):
     def after_attempt(self, t: float, reply: Reply) -> None:
         """Learn from a real attempt's reply."""
 
+    def quiet(self) -> tuple[Reply | None, float] | None:
+        """``(decision, until)`` when every attempt before ``until`` is decided without changing this
+        state: ``decision`` None connects (provided the reply is not a connection failure), a Reply holds the
+        attempt back; None when the next attempt may change the state. The batched DES advances the
+        messages of a quiet destination together; an ``until`` on the early side is always safe."""
+
 
 class HostPolicy(Protocol):
     #: What the fast engine names when it refuses a scenario that needs this state.
@@ -125,6 +131,14 @@ class _PostfixState:
         self.window = float(self.p.initial_window)
         self.failed = 0.0
 
+    def quiet(self) -> tuple[Reply | None, float] | None:
+        if self.dead_until > 0:
+            return suspended_reply(self.cause, "delivery temporarily suspended: "), self.dead_until
+        # at rest: an answered attempt refreshes what is already fresh (last_t only matters when not at rest)
+        if self.failed == 0.0 and self.window == float(self.p.initial_window):
+            return None, math.inf
+        return None
+
 
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
@@ -166,6 +180,14 @@ class _SendmailState:
             self.failed_at, self.cause = t, reply
         elif reply.result in (AttemptResult.DELIVERED, AttemptResult.DEFERRED, AttemptResult.REJECTED):
             self.failed_at = None                     # the host answered
+
+    def quiet(self) -> tuple[Reply | None, float] | None:
+        if self.failed_at is None:
+            return None, math.inf
+        if self.p.persistent:                        # held while t - failed_at < hoststatus: stop early
+            until = self.failed_at + self.p.hoststatus_s
+            return suspended_reply(self.cause, ""), until - 1e-9 * max(1.0, abs(until))
+        return None
 
 
 # ------------------------------------------------------------------------------------------------
@@ -211,6 +233,11 @@ class _RouteState:
             self.penalty += 1
             self.disabled_until = t + min(self.p.base_s * self.penalty ** 2, self.p.max_s)
             self.cause = reply
+
+    def quiet(self) -> tuple[Reply | None, float] | None:
+        if self.disabled_until is None:
+            return None, math.inf
+        return suspended_reply(self.cause, "route disabled: "), self.disabled_until
 
 
 # ------------------------------------------------------------------------------------------------
@@ -277,6 +304,10 @@ class _EximHostState:
             wait = 0.0
         self.record = [first, t, t + wait, failures]
 
+    def quiet(self) -> tuple[Reply | None, float] | None:
+        # with a record, what a message is told depends on its own age (the forced attempt): not quiet
+        return (None, math.inf) if self.record is None and not self.expired else None
+
     def next_step(self, t: float, arrival_s: float, sender, step):
         """After a connection failure or a skipped pass: wait for the record's next try (or the
         message's ultimate timeout), or give up once the record (or the message) is past the cutoff."""
@@ -331,6 +362,10 @@ class _ExchangeQueueState:
             self.cause = reply
         else:
             self.failures, self.next_try = 0, None          # the queue connected: out of Retry
+
+    def quiet(self) -> tuple[Reply | None, float] | None:
+        # in Retry, each held message's next step depends on its own expiry: not quiet
+        return (None, math.inf) if self.next_try is None else None
 
     def next_step(self, t: float, arrival_s: float, sender, step):
         if self.next_try is None:

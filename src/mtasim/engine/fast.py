@@ -16,79 +16,21 @@ import math
 
 import numpy as np
 
-from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
+from ..recipients import AttemptResult, Recipient
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform_array
 from ..sender import BY_ATTEMPT_AGE, Sender
+from .outage_table import OutageTable
 
 __all__ = ["run_fast", "CHUNK"]
 
 CHUNK = 1 << 20
 
 
-class _OutageTable:
-    """Every domain's outage windows as padded 2-D arrays, and the distinct replies as arrays."""
-
-    def __init__(self, domains: list[Recipient], recorder: Recorder, sender: Sender):
-        replies: list[Reply] = [DELIVERED_REPLY]
-        index: dict[Reply, int] = {DELIVERED_REPLY: 0}
-        width = max((len(d.outages) for d in domains), default=0)
-        self.starts = np.full((len(domains), width), np.inf)
-        self.ends = np.full((len(domains), width), np.inf)
-        self.reply = np.zeros((len(domains), width), dtype=np.int32)
-        for i, d in enumerate(domains):
-            for j, o in enumerate(d.outages):
-                if o.reply not in index:
-                    index[o.reply] = len(replies)
-                    replies.append(o.reply)
-                self.starts[i, j], self.ends[i, j], self.reply[i, j] = o.start_s, o.end_s, index[o.reply]
-        self.width = width
-        self.result = np.array([r.result for r in replies], dtype=np.int8)
-        self.duration = np.array([r.duration_s for r in replies])
-        self.connection = np.array([r.result.is_connection_failure for r in replies])
-        self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
-        self.status_id = np.array([recorder.statuses(r.status) for r in replies], dtype=np.int32)
-        #: The status each reply leaves on a message that gives up after it (Sender.final_status).
-        self.final_status_id = np.array([recorder.statuses(sender.final_status(r.status)) for r in replies],
-                                        dtype=np.int32)
-        self.statuses = [r.status for r in replies]
-
-    def lookup(self, domain: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Reply index and outage end (NaN outside outages) for attempts starting at ``t``.
-
-        Windows of a domain are sorted and disjoint, so the only candidate is the last window starting
-        at or before t: found by comparing every window when there are few, else by binary search.
-        """
-        if self.width == 0:
-            return np.zeros(len(t), dtype=np.int32), np.full(len(t), np.nan)
-        if len(self.starts) == 1:                          # one domain: a plain sorted search
-            j = np.maximum(np.searchsorted(self.starts[0], t, side="right") - 1, 0)
-            start, end = self.starts[0, j], self.ends[0, j]
-            hit = (start <= t) & (t < end)
-            return np.where(hit, self.reply[0, j], 0).astype(np.int32), np.where(hit, end, np.nan)
-        if self.width <= 4:
-            j = np.zeros(len(t), dtype=np.int64)
-            for k in range(1, self.width):
-                j += self.starts[domain, k] <= t
-        else:
-            lo = np.zeros(len(t), dtype=np.int64)          # invariant: windows < lo start at or before t
-            hi = np.full(len(t), self.width, dtype=np.int64)
-            for _ in range(int(self.width).bit_length()):
-                mid = (lo + hi) >> 1
-                below = self.starts[domain, np.minimum(mid, self.width - 1)] <= t
-                below &= mid < hi
-                lo = np.where(below, mid + 1, lo)
-                hi = np.where(below, hi, mid)
-            j = np.maximum(lo - 1, 0)
-        start, end = self.starts[domain, j], self.ends[domain, j]
-        hit = (start <= t) & (t < end)
-        return np.where(hit, self.reply[domain, j], 0).astype(np.int32), np.where(hit, end, np.nan)
-
-
 def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, seed: int,
              arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
     """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
-    table = _OutageTable(domains, recorder, sender)
+    table = OutageTable(domains, recorder, sender)
     stop = math.inf if horizon is None else horizon
     key = stream_key(seed, Purpose.JITTER)
     for lo in range(0, len(arrivals), CHUNK):
@@ -97,7 +39,7 @@ def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, se
     return horizon
 
 
-def _run_chunk(sender: Sender, table: _OutageTable, stop: float, key: int, ids: np.ndarray,
+def _run_chunk(sender: Sender, table: OutageTable, stop: float, key: int, ids: np.ndarray,
                arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> None:
     rule = sender.give_up
     warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
