@@ -35,6 +35,8 @@ def assert_same(a, b):
     assert np.allclose(ta.time_s, tb.time_s, rtol=0, atol=1e-9)
     assert np.array_equal(ta.result, tb.result)
     assert [ta.replies[i] for i in ta.reply] == [tb.replies[i] for i in tb.reply]
+    for x, y in zip(a.warnings, b.warnings):                 # every delay warning, not only the first
+        assert np.allclose(x, y, rtol=0, atol=1e-9), "delay warnings differ"
 
 
 def both(sc, seed=None):
