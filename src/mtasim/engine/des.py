@@ -261,22 +261,34 @@ class _Engine:
         """Each logged event's rank among the events at its clock time, in SimPy's order: by its
         creator's (time, rank), then its place among a source event's starts.
 
-        One sort settles every time at which no two events have different creators that ran at the same
-        time in this stretch (whose ranks are only known once their own time is ranked); those times are
-        then re-sorted in time order, creators first. An event created at its own time (a zero wait)
-        sorts after its creator, so such times are re-sorted until the ranks settle.
+        One sort settles every time except those where two events' creators ran at one same time in this
+        stretch (their ranks are only known once that time is ranked); those times are re-sorted in time
+        order, so creators come first. An event created at its own time (a zero wait) sorts after its
+        creator, so such a time is re-sorted until its ranks settle.
         """
-        unknown = np.iinfo(np.int64).max                # created here: after creators ranked before
-        known = np.where(by_log >= 0, unknown, by_rank)
-        order = np.lexsort((by_sub, by_log, known, by_time, clock))
-        c, bt, bl = clock[order], by_time[order], by_log[order]
+        # creators that ran in this stretch sort after those ranked before at the same time
+        creator = np.where(by_log >= 0, (1 << 62) + by_log, by_rank)
+        order = np.argsort(clock, kind="stable")
+        c = clock[order]
         new_time = np.empty(len(order), dtype=bool)
         new_time[0] = True
         new_time[1:] = c[1:] != c[:-1]
+        slice_of = np.cumsum(new_time) - 1
+        # only times with events of different creators need sorting (a source event and the messages it
+        # starts share a creator and are logged in their order already)
+        ct, cc = by_time[order], creator[order]
+        mixed = ~new_time[1:] & ((ct[1:] != ct[:-1]) | (cc[1:] != cc[:-1]))
+        if mixed.any():
+            sort_slice = np.zeros(int(slice_of[-1]) + 1, dtype=bool)
+            sort_slice[slice_of[1:][mixed]] = True
+            rows = sort_slice[slice_of]
+            sub = order[rows]
+            order[rows] = sub[np.lexsort((by_sub[sub], creator[sub], by_time[sub], slice_of[rows]))]
         start = np.maximum.accumulate(np.where(new_time, np.arange(len(order)), 0))
         carried = self.last_count if c[0] == self.last_time else 0     # this time also had a moment
         rank = np.empty(len(order), dtype=np.int64)
         rank[order] = np.arange(len(order)) - start + np.where(c == c[0], carried, 0)
+        bt, bl = by_time[order], by_log[order]
         tied = ~new_time[1:] & (bt[1:] == bt[:-1]) & (bl[1:] >= 0) & (bl[:-1] >= 0) & (bl[1:] != bl[:-1])
         edges = np.append(np.flatnonzero(new_time), len(order))
         for j in np.unique(start[1:][tied]).tolist():
