@@ -6,18 +6,23 @@ is kept in ``benchmarks/baselines/des_per_message.py``; this engine gives the sa
 and attempt tables (tested), much faster, because:
 
 * **Events are batched.** Pending message events sit in a heap of runs sorted by time; every event at
-  one time (a queue-runner scan, a burst of arrivals) is handled by one set of array operations, with
-  the vectorised twins of the sender's rules that the fast engine uses.
-* **Quiet stretches are advanced wholesale.** Host-level state (:mod:`mtasim.hosts`) is the only thing
-  that couples messages, and it only changes on connection failures. While every destination is
-  *quiet* (:meth:`HostState.quiet`: at rest and no connection failure due, or holding everything back
-  until a known time), the order of events cannot change any result, so all events before the first
-  moment that could change a state are advanced together, like the fast engine does.
-* **Order is rebuilt, not replayed.** Where order matters — the events of one moment that touch a
-  destination's state — it is SimPy's: time, then urgent (a message's first step) before normal,
-  then creation order. Creation order is the order in which the events' creators ran, so every event
-  carries its creator's (time, rank within that time) and the ranks of a moment are sorted out when it
-  is needed, also for the moments advanced wholesale.
+  one moment (a queue-runner scan, a burst of arrivals) is handled by one set of array operations, with
+  the vectorised twins of the sender's rules that the fast engine uses (a moment of a few events is run
+  event by event with the scalar rules, which is cheaper).
+* **Destinations run separately.** Host-level state (:mod:`mtasim.hosts`) is the only thing that
+  couples messages, and only messages to one destination, so each destination is simulated on its own.
+* **Quiet stretches are advanced wholesale.** A state only changes on connection failures. While a
+  destination is *quiet* (:meth:`HostState.quiet`: at rest and no connection failure due, or holding
+  everything back until a known time), the order of its events cannot change any result, so all its
+  events before the next moment that could change the state are advanced together, as the fast engine
+  does. Without host-level state the whole run is one quiet stretch.
+* **Order is rebuilt, not replayed.** Where order matters it is SimPy's: time, then urgent (a message's
+  first step, run right after the arrival process's event that starts it) before normal, then creation
+  order — the order in which the events' creators ran. So every event carries its creator's clock time
+  and rank within that time, and a stretch's ranks are worked out after it, for the moments that need
+  them. Ranks only have to order events of one destination and the arrival process's events (which
+  create no host-state events), so they are counted per destination, with every arrival-process event at
+  rank ``SOURCE_RANK`` and the events after it in its moment above it.
 
 SimPy keeps the clock: one process advances ``env.now`` to every moment the engine handles.
 """
@@ -33,13 +38,17 @@ import simpy
 
 from ..recipients import AttemptResult, Recipient
 from ..results import Outcome, Recorder
-from ..rng import Purpose, stream_key, uniform_array
+from ..rng import Purpose, stream_key, uniform, uniform_array
 from ..sender import BY_ATTEMPT_AGE, NextStep, Sender
 from .outage_table import OutageTable
 
 __all__ = ["run_des"]
 
 ATTEMPT, COMPLETE, GIVE_UP = 0, 1, 2        # what a message's pending event is
+SOURCE_RANK = (1 << 40) - 1                 # the arrival process's event, in any moment
+AFTER_SOURCE = 1 << 40                      # added to the rank of an event after it in its moment
+_LATER = 1 << 62                            # sort key of a creator whose rank is not known yet
+_SMALL = 6                                  # moments with at most this many events run event by event
 _NO_STEP = NextStep(None, None)
 
 
@@ -56,9 +65,10 @@ class _Pending:
         self._count = itertools.count()
 
     def push(self, ids: np.ndarray, times: np.ndarray) -> None:
-        if len(ids):
+        if len(ids) > 1:
             order = np.argsort(times, kind="stable")
             ids, times = ids[order], times[order]
+        if len(ids):
             heapq.heappush(self.heap, (float(times[0]), next(self._count), ids, times))
 
     def first_time(self) -> float:
@@ -69,108 +79,121 @@ class _Pending:
         parts = []
         while self.heap and self.heap[0][0] < bound:
             _, _, ids, times = heapq.heappop(self.heap)
-            j = int(np.searchsorted(times, bound, side="left"))
+            j = int(np.searchsorted(times, bound, side="left")) if len(ids) > 1 else 1
             parts.append(ids[:j])
             if j < len(ids):
                 heapq.heappush(self.heap, (float(times[j]), next(self._count), ids[j:], times[j:]))
         return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
     def pop_at(self, time: float) -> np.ndarray:
-        """Every pending event at exactly ``time`` (the earliest)."""
+        """Every pending event at exactly ``time``."""
         parts = []
         while self.heap and self.heap[0][0] == time:
             _, _, ids, times = heapq.heappop(self.heap)
-            j = int(np.searchsorted(times, time, side="right"))
+            j = int(np.searchsorted(times, time, side="right")) if len(ids) > 1 else 1
             parts.append(ids[:j])
             if j < len(ids):
                 heapq.heappush(self.heap, (float(times[j]), next(self._count), ids[j:], times[j:]))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
-def _source_events(arrivals: np.ndarray, stop: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The arrival process's events as SimPy runs them: its k-th event happens at clock time T[k] and
-    starts messages lo[k]:hi[k]. The first is at 0 and starts the messages arriving at 0; a later one
+class _Source:
+    """The arrival process's events as SimPy runs them: event k happens at clock time ``time[k]`` and
+    starts messages ``lo[k]:hi[k]``. The first is at 0 and starts the messages arriving at 0; a later one
     comes for an arrival later than the clock, which advances by (arrival - clock), nearly always landing
     exactly on the arrival (checked; else replayed one by one)."""
-    n = int(np.searchsorted(arrivals, stop, side="left"))
-    a = arrivals[:n]
-    first = int(np.searchsorted(a, 0.0, side="right"))      # the first arrival after 0
-    firsts = np.concatenate(([first], first + 1 + np.flatnonzero(np.diff(a[first:]) > 0))) if first < n \
-        else np.zeros(0, np.int64)
-    times = a[firsts]
-    previous = np.concatenate(([0.0], times[:-1]))
-    if not np.array_equal(previous + np.maximum(0.0, times - previous), times):
-        clock, times_l, lo_l = 0.0, [], []
-        for i in range(first, n):
-            t = float(a[i])
-            if t > clock:
-                clock = clock + max(0.0, t - clock)
-                times_l.append(clock)
-                lo_l.append(i)
-        times, firsts = np.array(times_l), np.array(lo_l, dtype=np.int64)
-    lo = np.concatenate(([0], firsts)).astype(np.int64)
-    return np.concatenate(([0.0], times)), lo, np.concatenate((lo[1:], [n])).astype(np.int64)
+
+    def __init__(self, arrivals: np.ndarray, stop: float):
+        n = int(np.searchsorted(arrivals, stop, side="left"))
+        a = arrivals[:n]
+        first = int(np.searchsorted(a, 0.0, side="right"))   # the first arrival after 0
+        firsts = (np.concatenate(([first], first + 1 + np.flatnonzero(np.diff(a[first:]) > 0))) if first < n
+                  else np.zeros(0, np.int64))
+        times = a[firsts]
+        previous = np.concatenate(([0.0], times[:-1]))
+        if not np.array_equal(previous + np.maximum(0.0, times - previous), times):
+            clock, times_l, lo_l = 0.0, [], []
+            for i in range(first, n):
+                t = float(a[i])
+                if t > clock:
+                    clock = clock + max(0.0, t - clock)
+                    times_l.append(clock)
+                    lo_l.append(i)
+            times, firsts = np.array(times_l), np.array(lo_l, dtype=np.int64)
+        self.n = n
+        self.time = np.concatenate(([0.0], times))
+        self.lo = np.concatenate(([0], firsts)).astype(np.int64)
+        #: When each event's creator (the previous event) ran; the first is created before everything.
+        self.by_time = np.concatenate(([-math.inf], self.time[:-1]))
+
+    def after(self, clock: np.ndarray, by_time: np.ndarray, by_rank: np.ndarray) -> np.ndarray:
+        """Whether events at ``clock`` created at (by_time, by_rank) run after the arrival process's
+        event at that clock time (False where there is none)."""
+        k = np.minimum(np.searchsorted(self.time, clock, side="left"), len(self.time) - 1)
+        source_by = self.by_time[k]
+        return (self.time[k] == clock) & ((by_time > source_by) | (by_time == source_by) & (by_rank >= SOURCE_RANK))
+
+    def starts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """For messages ``ids`` (ascending): the source events that start them (clock times, creator
+        times), where each event's messages begin in ``ids``, and each message's place among its event's
+        starts (1, 2, ...)."""
+        ids = ids[ids < self.n]
+        k = np.searchsorted(self.lo, ids, side="right") - 1
+        begins = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if len(k) else np.zeros(0, np.int64)
+        events = k[begins]
+        return self.time[events], self.by_time[events], np.append(begins, len(ids)), ids - self.lo[k] + 1
 
 
-class _Engine:
-    def __init__(self, sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
-                 arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder):
+class _Messages:
+    """Every message's pending event and what its rules remember, shared by the destinations' engines."""
+
+    def __init__(self, arrivals: np.ndarray, recipient_of: np.ndarray, history: bool):
         n = len(arrivals)
-        self.sender, self.recorder = sender, recorder
-        self.stop = math.inf if horizon is None else horizon
-        self.table = OutageTable(recipients, recorder, sender)
-        self.key = stream_key(seed, Purpose.JITTER)
-        self.history = sender.needs_history
-        policy = sender.host_policy
-        self.active = policy is not None and policy.matters(recipients)
-        self.states = [policy.new_state() for _ in recipients] if self.active else []
-        self.host_decides = self.active and hasattr(self.states[0], "next_step")
-        # per destination: its connection-failure windows, the only times a state at rest can change
-        self.failing = []
-        for r in recipients:
-            spans = sorted((o.start_s, o.end_s) for o in r.outages if o.reply.result.is_connection_failure)
-            self.failing.append(spans)
-        self.failing_next = [0] * len(recipients)
-
-        # every message's pending event and what its rules remember
         self.arrival = arrivals
         self.domain = recipient_of.astype(np.int64)
-        self.t = arrivals.astype(np.float64).copy()        # the event's exact time
-        self.clock = np.zeros(n)                            # the event's SimPy time
+        self.t = arrivals.astype(np.float64).copy()          # the event's exact time
+        self.clock = np.zeros(n)                              # the event's SimPy time
         self.phase = np.zeros(n, dtype=np.int8)
         self.failures = np.zeros(n, dtype=np.int64)
         self.warned = np.zeros(n, dtype=np.int64)
         self.decisive = np.full(n, -np.inf)
-        self.outage_end = np.full(n, np.nan)                # the outage behind the last failure
-        self.attempt_end = np.full(n, np.nan)               # the outage behind the attempt under way
-        self.reply = np.zeros(n, dtype=np.int32)            # the reply of the attempt under way
-        if self.history:
+        self.outage_end = np.full(n, np.nan)                  # the outage behind the last failure
+        self.attempt_end = np.full(n, np.nan)                 # the outage behind the attempt under way
+        self.reply = np.zeros(n, dtype=np.int32)              # the reply of the attempt under way
+        if history:
             self.prev_failure = np.full(n, np.nan)
             self.prev_wait = np.full(n, np.nan)
-        # the event's creator: its clock time and rank within that time (or, until the quiet stretch it
-        # ran in is ranked, its index in that stretch's log), and its place among a source event's starts
+        # the event's creator: its clock time and rank (or, until the quiet stretch it ran in is ranked,
+        # its row in that stretch's log)
         self.by_time = np.zeros(n)
         self.by_rank = np.zeros(n, dtype=np.int64)
         self.by_log = np.full(n, -1, dtype=np.int64)
-        self.by_sub = np.zeros(n, dtype=np.int64)
 
+
+class _Engine:
+    """The messages of one destination (or, without host-level state, of all) from arrival to the end."""
+
+    def __init__(self, run: "_Run", ids: np.ndarray, state, failing: list[tuple[float, float]]):
+        self.run, self.m, self.table = run, run.messages, run.table
+        self.state = state                                     # the destination's host state, or None
+        self.failing, self.failing_next = failing, 0           # its connection-failure windows
         self.pending = _Pending()
-        self.src_time, self.src_lo, self.src_hi = _source_events(arrivals, self.stop)
+        self.src_time, self.src_by, self.src_begin, self.src_sub = run.source.starts(ids)
+        self.src_ids = ids[ids < run.source.n]
         self.next_src = 0
-        # the next source event's creator (the previous source event); the first one is created urgently
-        self.src_by = (-math.inf, 0, -1)                    # (time, rank, log index)
-        self.timeouts: list[float] = []                     # times of pending timed-out attempts that can
-        self.last_time, self.last_count = -math.inf, 0      # ... change a state; ranks used so far at a time
+        self.timeouts: list[float] = []        # clock times of pending timed-out connections: they change state
+        self.last_time, self.last_count = -math.inf, 0      # the last ranked time, ranks used at it
+        self.held = -1
 
     # -- the loop ------------------------------------------------------------------------------------
-    def run(self, env: simpy.Environment):
+    def steps(self):
+        """Generator: runs every event, yielding the clock time of each moment or stretch it starts."""
         while True:
             now = min(self.pending.first_time(),
                       self.src_time[self.next_src] if self.next_src < len(self.src_time) else math.inf)
-            if now >= self.stop or now == math.inf:
+            if now >= self.run.stop:
                 return
-            if now > env.now:
-                yield env.timeout(now - env.now)
+            yield now
             bound = self._quiet_until(now)
             if bound > now:
                 self._advance_quietly(bound)
@@ -178,129 +201,116 @@ class _Engine:
                 self._moment(now)
 
     def _quiet_until(self, now: float) -> float:
-        """The clock time before which no event can change a host state (``now`` when one might)."""
-        bound = self.stop
-        if not self.active:
-            return bound                    # nothing couples messages: one quiet stretch to the end
-        self.held_by = np.full(len(self.states), -1, dtype=np.int32)
-        for d, state in enumerate(self.states):
-            quiet = state.quiet()
-            if quiet is None:
-                return now
-            decision, until = quiet
-            if decision is None:
-                spans, k = self.failing[d], self.failing_next[d]
-                while k < len(spans) and spans[k][1] <= now - _slack(now):
-                    k += 1
-                self.failing_next[d] = k
-                if k < len(spans):
-                    until = min(until, spans[k][0])
-            else:
-                self.held_by[d] = self.table.index(decision)
-            bound = min(bound, until)
+        """The clock time before which no event can change the host state (``now`` when one might)."""
+        if self.state is None:
+            return self.run.stop                    # nothing couples messages: one quiet stretch to the end
+        quiet = self.state.quiet()
+        if quiet is None:
+            return now
+        decision, bound = quiet
+        if decision is None:
+            spans, k = self.failing, self.failing_next
+            while k < len(spans) and spans[k][1] <= now - _slack(now):
+                k += 1
+            self.failing_next = k
+            if k < len(spans):
+                bound = min(bound, spans[k][0])
+            self.held = -1
+        else:
+            self.held = self.table.index(decision)
         while self.timeouts and self.timeouts[0] < now:
             heapq.heappop(self.timeouts)
         if self.timeouts:
             bound = min(bound, self.timeouts[0])
+        bound = min(bound, self.run.stop)
         return bound - _slack(bound) if bound < math.inf else bound
 
     # -- quiet stretches ---------------------------------------------------------------------------
     def _advance_quietly(self, bound: float) -> None:
-        """Run every event before ``bound`` (none can change a host state, so their order cannot matter),
-        then rank them as SimPy would have run them, so later moments can order their events."""
+        """Run every event before ``bound`` (none can change the host state, so their order cannot
+        matter), then rank them as SimPy would have run them, so later moments can order their events."""
+        m = self.m
         logs: list[tuple] = []
         created: list[np.ndarray] = []
-        base = 0
+        rows = 0
         while True:
             ids = self.pending.pop_before(bound)
             k0 = self.next_src
             k1 = max(k0, int(np.searchsorted(self.src_time, bound, side="left")))
             if not len(ids) and k1 == k0:
                 break
-            logs.append((self.clock[ids], self.by_time[ids], self.by_rank[ids], self.by_log[ids], self.by_sub[ids]))
-            members, index = ids, base + np.arange(len(ids))
-            base += len(ids)
-            if k1 > k0:
-                starts, source_rows, start_rows = self._start(k0, k1, base)
-                logs += [source_rows, start_rows]
-                members = np.concatenate((ids, starts))
-                index = np.concatenate((index, base + (k1 - k0) + np.arange(len(starts))))
-                base += (k1 - k0) + len(starts)
-            held = None
-            if self.active:
-                held = np.where(self.phase[members] == ATTEMPT, self.held_by[self.domain[members]], -1)
-            created.append(self._process(members, held=held, log=index))
-        if not logs or not self.active:
-            return                                        # without host state, order never matters
+            logs.append((m.clock[ids], m.by_time[ids], m.by_rank[ids], m.by_log[ids], np.zeros(len(ids), np.int64)))
+            if k1 > k0:                             # messages started by the arrival process, right after it
+                lo, hi = self.src_begin[k0], self.src_begin[k1]
+                starts = self.src_ids[lo:hi]
+                which = np.repeat(np.arange(k0, k1), np.diff(self.src_begin[k0:k1 + 1]))
+                m.clock[starts] = self.src_time[which]
+                logs.append((self.src_time[which], self.src_by[which], np.full(hi - lo, SOURCE_RANK),
+                             np.full(hi - lo, -1), self.src_sub[lo:hi]))
+                self.next_src = k1
+                ids = np.concatenate((ids, starts))
+            held = np.where(m.phase[ids] == ATTEMPT, self.held, -1) if self.state is not None else None
+            created.append(self.run.process(ids, self, held=held, log=rows + np.arange(len(ids))))
+            rows += len(ids)
+        if not logs or self.state is None:
+            return                                  # without host state, order never matters
         rank = self._rank(*(np.concatenate(c) for c in zip(*logs)))
-        for ids in created:                               # creators that ran here now have their ranks
-            ids = ids[self.by_log[ids] >= 0]
-            self.by_rank[ids] = rank[self.by_log[ids]]
-            self.by_log[ids] = -1
-        if self.src_by[2] >= 0:
-            self.src_by = (self.src_by[0], int(rank[self.src_by[2]]), -1)
-
-    def _start(self, k0: int, k1: int, first_log: int) -> tuple[np.ndarray, tuple, tuple]:
-        """Source events k0..k1-1 (logged from ``first_log`` on) and the messages they start, each start
-        right after its source event (urgent), in id order. Returns the started ids and both log rows."""
-        count = k1 - k0
-        by_time = np.concatenate(([self.src_by[0]], self.src_time[k0:k1 - 1]))
-        by_rank = np.concatenate(([self.src_by[1]], np.full(count - 1, -1, dtype=np.int64)))
-        by_log = np.concatenate(([self.src_by[2]], first_log + np.arange(count - 1)))
-        source_rows = (self.src_time[k0:k1], by_time, by_rank, by_log, np.zeros(count, dtype=np.int64))
-        self.src_by = (float(self.src_time[k1 - 1]), -1, first_log + count - 1)
-        self.next_src = k1
-        starts = np.arange(self.src_lo[k0], self.src_hi[k1 - 1], dtype=np.int64)
-        which = np.repeat(np.arange(count), self.src_hi[k0:k1] - self.src_lo[k0:k1])
-        clock = self.src_time[k0:k1][which]
-        self.clock[starts] = clock
-        start_rows = (clock, by_time[which], by_rank[which], by_log[which], starts - self.src_lo[k0:k1][which] + 1)
-        return starts, source_rows, start_rows
+        for ids in created:                         # creators that ran here now have their ranks
+            ids = ids[m.by_log[ids] >= 0]
+            m.by_rank[ids] = rank[m.by_log[ids]]
+            m.by_log[ids] = -1
 
     def _rank(self, clock, by_time, by_rank, by_log, by_sub) -> np.ndarray:
-        """Each logged event's rank among the events at its clock time, in SimPy's order: by its
-        creator's (time, rank), then its place among a source event's starts.
+        """Each logged event's rank in its moment, in SimPy's order: by its creator's (time, rank), then
+        its place among the messages one arrival-process event starts.
 
-        One sort settles every time except those where two events' creators ran at one same time in this
-        stretch (their ranks are only known once that time is ranked); those times are re-sorted in time
-        order, so creators come first. An event created at its own time (a zero wait) sorts after its
-        creator, so such a time is re-sorted until its ranks settle.
+        One sort settles every moment except those where two events' creators ran at one same time in
+        this stretch, or one ran at the time of the arrival-process event it is compared with: their
+        ranks are only known once that time is ranked. Those moments are re-sorted in time order, so
+        creators come first; one with events created at their own time (a zero wait) until it settles.
         """
-        # creators that ran in this stretch sort after those ranked before at the same time
-        creator = np.where(by_log >= 0, (1 << 62) + by_log, by_rank)
+        creator = np.where(by_log >= 0, _LATER + by_log, by_rank)
         order = np.argsort(clock, kind="stable")
         c = clock[order]
         new_time = np.empty(len(order), dtype=bool)
         new_time[0] = True
         new_time[1:] = c[1:] != c[:-1]
-        slice_of = np.cumsum(new_time) - 1
-        # only times with events of different creators need sorting (a source event and the messages it
-        # starts share a creator and are logged in their order already)
+        moment = np.cumsum(new_time) - 1
         ct, cc = by_time[order], creator[order]
+        # only moments with events of different creators need sorting (messages started by one arrival-
+        # process event share their creator and are logged in their order already)
         mixed = ~new_time[1:] & ((ct[1:] != ct[:-1]) | (cc[1:] != cc[:-1]))
         if mixed.any():
-            sort_slice = np.zeros(int(slice_of[-1]) + 1, dtype=bool)
-            sort_slice[slice_of[1:][mixed]] = True
-            rows = sort_slice[slice_of]
+            to_sort = np.zeros(int(moment[-1]) + 1, dtype=bool)
+            to_sort[moment[1:][mixed]] = True
+            rows = to_sort[moment]
             sub = order[rows]
-            order[rows] = sub[np.lexsort((by_sub[sub], creator[sub], by_time[sub], slice_of[rows]))]
+            order[rows] = sub[np.lexsort((by_sub[sub], creator[sub], by_time[sub], moment[rows]))]
         start = np.maximum.accumulate(np.where(new_time, np.arange(len(order)), 0))
-        carried = self.last_count if c[0] == self.last_time else 0     # this time also had a moment
-        rank = np.empty(len(order), dtype=np.int64)
-        rank[order] = np.arange(len(order)) - start + np.where(c == c[0], carried, 0)
+        carried = self.last_count if c[0] == self.last_time else 0      # this time also had a moment
+        position = np.arange(len(order)) - start + np.where(c == c[0], carried, 0)
         bt, bl = by_time[order], by_log[order]
+        rank = np.empty(len(order), dtype=np.int64)
+        rank[order] = position + AFTER_SOURCE * self.run.source.after(c, bt, by_rank[order])
+        # moments whose order (or place after the arrival process) hangs on creators ranked in this stretch
         tied = ~new_time[1:] & (bt[1:] == bt[:-1]) & (bl[1:] >= 0) & (bl[:-1] >= 0) & (bl[1:] != bl[:-1])
+        redo = np.zeros(int(moment[-1]) + 1, dtype=bool)
+        redo[moment[1:][tied]] = True
+        source = self.run.source
+        k = np.minimum(np.searchsorted(source.time, c, side="left"), len(source.time) - 1)
+        redo[moment[(source.time[k] == c) & (bl >= 0) & (bt == source.by_time[k])]] = True
         edges = np.append(np.flatnonzero(new_time), len(order))
-        for j in np.unique(start[1:][tied]).tolist():
-            b = int(edges[np.searchsorted(edges, j, side="right")])
-            members = order[j:b]
-            offset = carried if c[j] == c[0] else 0
+        for j in np.flatnonzero(redo).tolist():
+            a, b = int(edges[j]), int(edges[j + 1])
+            members = order[a:b]
+            offset = carried if c[a] == c[0] else 0
             logged = by_log[members]
-            same_time = (logged >= 0) & (by_time[members] == c[j])
+            same_time = (logged >= 0) & (by_time[members] == c[a])
             while True:
                 creator_rank = np.where(logged >= 0, rank[np.maximum(logged, 0)], by_rank[members])
-                new = np.empty(b - j, dtype=np.int64)
-                new[np.lexsort((by_sub[members], creator_rank, by_time[members]))] = offset + np.arange(b - j)
+                new = np.empty(b - a, dtype=np.int64)
+                new[np.lexsort((by_sub[members], creator_rank, by_time[members]))] = offset + np.arange(b - a)
+                new += AFTER_SOURCE * source.after(clock[members], by_time[members], creator_rank)
                 settled = np.array_equal(new, rank[members])
                 rank[members] = new
                 if settled or not same_time.any():
@@ -311,137 +321,184 @@ class _Engine:
 
     # -- moments where order matters ---------------------------------------------------------------
     def _moment(self, now: float) -> None:
-        """Every event at clock time ``now``, one by one in SimPy's order where they touch a host state."""
-        ids = self.pending.pop_at(now) if self.pending.first_time() == now else np.zeros(0, np.int64)
-        by_time, by_rank, by_sub = self.by_time[ids], self.by_rank[ids], self.by_sub[ids]
-        with_source = self.next_src < len(self.src_time) and self.src_time[self.next_src] == now
-        if with_source:
-            k = self.next_src
-            starts = np.arange(self.src_lo[k], self.src_hi[k], dtype=np.int64)
-            self.clock[starts] = now
-            s_time, s_rank = self.src_by[0], self.src_by[1]
-            ids = np.concatenate((ids, [-1], starts))
-            by_time = np.concatenate((by_time, np.full(len(starts) + 1, s_time)))
-            by_rank = np.concatenate((by_rank, np.full(len(starts) + 1, s_rank)))
-            by_sub = np.concatenate((by_sub, np.arange(len(starts) + 1)))
+        """Every event at clock time ``now``, in SimPy's order where they touch the host state."""
+        m = self.m
+        ids = self.pending.pop_at(now)
+        by_time, by_rank, by_sub = m.by_time[ids], m.by_rank[ids], np.zeros(len(ids), np.int64)
+        k = self.next_src
+        if k < len(self.src_time) and self.src_time[k] == now:
+            lo, hi = self.src_begin[k], self.src_begin[k + 1]
+            starts = self.src_ids[lo:hi]
+            m.clock[starts] = now
+            ids = np.concatenate((ids, starts))
+            by_time = np.concatenate((by_time, np.full(hi - lo, self.src_by[k])))
+            by_rank = np.concatenate((by_rank, np.full(hi - lo, SOURCE_RANK)))
+            by_sub = np.concatenate((by_sub, self.src_sub[lo:hi]))
+            self.next_src += 1
+        while self.timeouts and self.timeouts[0] <= now:
+            heapq.heappop(self.timeouts)
         order = np.lexsort((by_sub, by_rank, by_time))
         ids = ids[order]
         offset = self.last_count if now == self.last_time else 0
-        rank = offset + np.arange(len(ids))
+        rank = offset + np.arange(len(ids)) + AFTER_SOURCE * self.run.source.after(
+            np.full(len(ids), now), by_time[order], by_rank[order])
         self.last_time, self.last_count = now, offset + len(ids)
-        if with_source:
-            at = int(np.flatnonzero(ids == -1)[0])
-            self.src_by = (now, int(rank[at]), -1)
-            self.next_src += 1
-            ids, rank = np.delete(ids, at), np.delete(rank, at)
-        while self.timeouts and self.timeouts[0] <= now:
-            heapq.heappop(self.timeouts)
-        if not len(ids):
+        if len(ids) <= _SMALL:
+            for i, r in zip(ids.tolist(), rank.tolist()):
+                self.run.process_one(i, r, self)
             return
-        reply, end = self._replies(ids)
-        held, steps = self._host(ids, reply) if self.active else (None, None)
-        self._process(ids, reply=reply, end=end, held=held, steps=steps, rank=rank)
+        reply, end = self.run.replies(ids)
+        held, steps = self._host(ids, reply) if self.state is not None else (None, None)
+        self.run.process(ids, self, reply=reply, end=end, held=held, steps=steps, rank=rank)
 
     def _host(self, ids: np.ndarray, reply: np.ndarray):
-        """Apply the host states, event by event in order (runs that a quiet state decides alike at once).
+        """Apply the host state event by event in order, a run that a quiet state decides alike at once.
         Returns the held-back deferral per event (-1: connect) and host-decided next steps by position."""
+        m, state, table = self.m, self.state, self.table
         held = np.full(len(ids), -1, dtype=np.int32)
         steps: dict[int, NextStep] = {}
-        phase, t = self.phase[ids], self.t[ids]
-        connection = self.table.connection[reply]
-        timed = self.table.duration[reply] > 0
-        domains = self.domain[ids]
-        for d in (np.unique(domains) if len(ids) > 1 else domains):
-            at = np.flatnonzero(domains == d) if len(ids) > 1 else np.zeros(1, np.int64)
-            state, k = self.states[d], 0
-            while k < len(at):
-                quiet = state.quiet()
-                if quiet is not None:
-                    decision, until = quiet
-                    rest = at[k:]
-                    if decision is None:
-                        alike = (phase[rest] == GIVE_UP) | ~connection[rest] & (
-                            (phase[rest] == COMPLETE) | (t[rest] < until))
-                    else:
-                        alike = (phase[rest] == GIVE_UP) | (phase[rest] == ATTEMPT) & (t[rest] < until)
-                    j = len(rest) if alike.all() else int(np.argmin(alike))
-                    if decision is not None:
-                        run = rest[:j]
-                        held[run[phase[run] == ATTEMPT]] = self.table.index(decision)
-                    k += j
-                    if k == len(at):
-                        break
-                p = at[k]
-                k += 1
-                i, tp, kind = int(ids[p]), float(t[p]), phase[p]
-                if kind == GIVE_UP:
-                    continue
-                failure = False
-                if kind == ATTEMPT:
-                    hold = state.before_attempt(tp, float(self.arrival[i]))
-                    if hold is not None:
-                        held[p] = self.table.index(hold)
-                        failure = True
-                    elif not timed[p]:
-                        state.after_attempt(tp, self.table.replies[reply[p]])
-                        failure = connection[p]
+        phase, t = m.phase[ids], m.t[ids]
+        connection = table.connection[reply]
+        timed = table.duration[reply] > 0
+        k = 0
+        while k < len(ids):
+            quiet = state.quiet()
+            if quiet is not None:
+                decision, until = quiet
+                if decision is None:
+                    alike = (phase[k:] == GIVE_UP) | ~connection[k:] & ((phase[k:] == COMPLETE) | (t[k:] < until))
                 else:
-                    state.after_attempt(tp, self.table.replies[reply[p]])
+                    alike = (phase[k:] == GIVE_UP) | (phase[k:] == ATTEMPT) & (t[k:] < until)
+                j = len(alike) if alike.all() else int(np.argmin(alike))
+                if decision is not None:
+                    run = k + np.flatnonzero(phase[k:k + j] == ATTEMPT)
+                    held[run] = table.index(decision)
+                k += j
+                if k == len(ids):
+                    break
+            p = k
+            k += 1
+            i, tp, kind = int(ids[p]), float(t[p]), phase[p]
+            if kind == GIVE_UP:
+                continue
+            failure = False
+            if kind == ATTEMPT:
+                hold = state.before_attempt(tp, float(m.arrival[i]))
+                if hold is not None:
+                    held[p] = table.index(hold)
+                    failure = True
+                elif not timed[p]:
+                    state.after_attempt(tp, table.replies[reply[p]])
                     failure = connection[p]
-                if failure and self.host_decides:
-                    step = state.next_step(tp, float(self.arrival[i]), self.sender, _NO_STEP)
-                    if step is not None:
-                        steps[p] = step
+            else:
+                state.after_attempt(tp, table.replies[reply[p]])
+                failure = connection[p]
+            if failure and self.run.host_decides:
+                step = state.next_step(tp, float(m.arrival[i]), self.run.sender, _NO_STEP)
+                if step is not None:
+                    steps[p] = step
         return held, steps
 
-    # -- what events do --------------------------------------------------------------------------
-    def _replies(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def schedule(self, ids: np.ndarray, clock: np.ndarray, timed_out: np.ndarray | None) -> None:
+        """Queue next events; ``timed_out`` marks connections timing out, which will change the state."""
+        self.pending.push(ids, clock)
+        if self.state is not None and timed_out is not None:
+            for c in clock[timed_out].tolist():
+                heapq.heappush(self.timeouts, c)
+
+
+class _Run:
+    """What every destination's engine shares: the sender, the records, the message arrays, the rules."""
+
+    def __init__(self, sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
+                 arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder):
+        self.sender, self.recipients, self.recorder = sender, recipients, recorder
+        self.stop = math.inf if horizon is None else horizon
+        self.table = OutageTable(recipients, recorder, sender)
+        self.key = stream_key(seed, Purpose.JITTER)
+        self.uses_random = sender.schedule.uses_random
+        self.history = sender.needs_history
+        self.messages = _Messages(arrivals, recipient_of, self.history)
+        self.source = _Source(arrivals, self.stop)
+        policy = sender.host_policy
+        active = policy is not None and policy.matters(recipients)
+        if not active:
+            self.engines = [_Engine(self, np.arange(len(arrivals), dtype=np.int64), None, [])]
+            self.host_decides = False
+            return
+        self.engines = []
+        for d, r in enumerate(recipients):
+            ids = np.flatnonzero(recipient_of == d).astype(np.int64)
+            if len(ids):
+                failing = sorted((o.start_s, o.end_s) for o in r.outages if o.reply.result.is_connection_failure)
+                self.engines.append(_Engine(self, ids, policy.new_state(), failing))
+        self.host_decides = bool(self.engines) and hasattr(self.engines[0].state, "next_step")
+
+    def simulate(self, env: simpy.Environment):
+        """The one SimPy process: runs the destinations' engines side by side in clock order."""
+        runners = [e.steps() for e in self.engines]
+        queue = []
+        for j, r in enumerate(runners):
+            t = next(r, None)
+            if t is not None:
+                queue.append((t, j))
+        heapq.heapify(queue)
+        while queue:
+            t, j = heapq.heappop(queue)
+            if t > env.now:
+                yield env.timeout(t - env.now)
+            t = next(runners[j], None)
+            if t is not None:
+                heapq.heappush(queue, (t, j))
+
+    # -- what events do (arrays) ------------------------------------------------------------------
+    def replies(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each event's reply (looked up for attempts, remembered for completions) and outage end."""
-        reply, end = self.reply[ids].copy(), self.attempt_end[ids].copy()
-        attempt = self.phase[ids] == ATTEMPT
+        m = self.messages
+        reply, end = m.reply[ids].copy(), m.attempt_end[ids].copy()
+        attempt = m.phase[ids] == ATTEMPT
         if attempt.any():
-            reply[attempt], end[attempt] = self.table.lookup(self.domain[ids[attempt]], self.t[ids[attempt]])
+            reply[attempt], end[attempt] = self.table.lookup(m.domain[ids[attempt]], m.t[ids[attempt]])
         return reply, end
 
-    def _process(self, ids, *, reply=None, end=None, held=None, steps=None, rank=None, log=None) -> np.ndarray:
+    def process(self, ids, engine: _Engine, *, reply=None, end=None, held=None, steps=None, rank=None,
+                log=None) -> np.ndarray:
         """Run one event of each message in ``ids`` (the vectorised twin of the reference steps) and
         schedule what follows; returns the ids that got a next event. ``rank`` (or ``log``) identifies
         each event as the creator of that next event."""
-        tbl, rec, sender, stop = self.table, self.recorder, self.sender, self.stop
+        m, tbl, rec, sender, stop = self.messages, self.table, self.recorder, self.sender, self.stop
         if reply is None:
-            reply, end = self._replies(ids)
+            reply, end = self.replies(ids)
         if held is not None:
             reply = np.where(held >= 0, held, reply)
-        phase = self.phase[ids]
+        phase = m.phase[ids]
         position = np.arange(len(ids))
         nxt_pos, nxt_time = [], []
 
         attempt = phase == ATTEMPT
+        answered = phase == COMPLETE
         if attempt.any():
-            ia, ta, ra = ids[attempt], self.t[ids[attempt]], reply[attempt]
-            rec.attempts_batch(ia, self.failures[ia] + 1, ta, tbl.result[ra], tbl.text_id[ra])
+            ia, ta, ra = ids[attempt], m.t[ids[attempt]], reply[attempt]
+            rec.attempts_batch(ia, m.failures[ia] + 1, ta, tbl.result[ra], tbl.text_id[ra])
             if sender.give_up in BY_ATTEMPT_AGE:
-                self.decisive[ia] = ta - self.arrival[ia]
-            self.attempt_end[ia], self.reply[ia] = end[attempt], ra
+                m.decisive[ia] = ta - m.arrival[ia]
+            m.attempt_end[ia], m.reply[ia] = end[attempt], ra
             duration = tbl.duration[ra]
             timed = duration > 0
             if timed.any():                                   # the reply comes when the attempt ends
-                it, tn = ia[timed], ta[timed] + duration[timed]
+                it, tn, rt = ia[timed], ta[timed] + duration[timed], ra[timed]
                 late = tn >= stop                             # still connecting at the horizon
-                rec.status[it[late]] = tbl.status_id[ra[timed][late]]
-                self.t[it[~late]] = tn[~late]
-                self.phase[it[~late]] = COMPLETE
+                rec.status[it[late]] = tbl.status_id[rt[late]]
+                m.t[it[~late]] = tn[~late]
+                m.phase[it[~late]] = COMPLETE
                 nxt_pos.append(position[attempt][timed][~late])
                 nxt_time.append(tn[~late])
-            answered = attempt & (tbl.duration[reply] == 0)
-        else:
-            answered = attempt
-        answered |= phase == COMPLETE
+            answered |= attempt & (tbl.duration[reply] == 0)
 
         expiring = phase == GIVE_UP
         if expiring.any():
             ie = ids[expiring]
-            rec.finish_batch(ie, Outcome.EXPIRED, tbl.final_status_id[self.reply[ie]], self.t[ie], np.inf)
+            rec.finish_batch(ie, Outcome.EXPIRED, tbl.final_status_id[m.reply[ie]], m.t[ie], np.inf)
 
         if answered.any():
             self._answer(ids, position[answered], reply[answered], end[answered], steps, nxt_pos, nxt_time)
@@ -451,48 +508,43 @@ class _Engine:
         pos = np.concatenate(nxt_pos)
         target = np.concatenate(nxt_time)
         nid = ids[pos]
-        now = self.clock[nid]
+        now = m.clock[nid]
         clock = now + np.maximum(0.0, target - now)             # as SimPy schedules a timeout
         keep = clock < stop
         pos, nid, clock, now = pos[keep], nid[keep], clock[keep], now[keep]
-        self.clock[nid] = clock
-        self.by_time[nid], self.by_sub[nid] = now, 0
+        m.clock[nid], m.by_time[nid] = clock, now
         if log is not None:
-            self.by_log[nid] = log[pos]
+            m.by_log[nid] = log[pos]
         else:
-            self.by_rank[nid], self.by_log[nid] = rank[pos], -1
-        self.pending.push(nid, clock)
-        if self.active:                     # a connection timing out will change its destination's state
-            ending = (self.phase[nid] == COMPLETE) & tbl.connection[self.reply[nid]]
-            for c in clock[ending].tolist():
-                heapq.heappush(self.timeouts, c)
+            m.by_rank[nid], m.by_log[nid] = rank[pos], -1
+        engine.schedule(nid, clock, (m.phase[nid] == COMPLETE) & tbl.connection[m.reply[nid]])
         return nid
 
     def _answer(self, ids, pos, reply, end, steps, nxt_pos, nxt_time) -> None:
         """The reply is in: delivered, bounced, or a failure whose next step the rules decide."""
-        tbl, rec, sender, stop = self.table, self.recorder, self.sender, self.stop
+        m, tbl, rec, sender, stop = self.messages, self.table, self.recorder, self.sender, self.stop
         x = ids[pos]
-        t, result = self.t[x], tbl.result[reply]
+        t, result = m.t[x], tbl.result[reply]
         done = result == AttemptResult.DELIVERED
         if done.any():
             xd = x[done]
-            rec.finish_batch(xd, Outcome.DELIVERED, tbl.status_id[reply[done]], t[done], self.decisive[xd],
-                             t[done] - self.outage_end[xd])
+            rec.finish_batch(xd, Outcome.DELIVERED, tbl.status_id[reply[done]], t[done], m.decisive[xd],
+                             t[done] - m.outage_end[xd])
         bounced = result == AttemptResult.REJECTED
         if bounced.any():
             xb = x[bounced]
-            rec.finish_batch(xb, Outcome.BOUNCED, tbl.status_id[reply[bounced]], t[bounced], self.decisive[xb])
+            rec.finish_batch(xb, Outcome.BOUNCED, tbl.status_id[reply[bounced]], t[bounced], m.decisive[xb])
         failed = ~done & ~bounced
         if not failed.any():
             return
         x, t, reply, end, pos = x[failed], t[failed], reply[failed], end[failed], pos[failed]
-        failures = self.failures[x] + 1
-        self.failures[x] = failures
-        self.outage_end[x] = np.where(np.isnan(end), self.outage_end[x], end)
+        failures = m.failures[x] + 1
+        m.failures[x] = failures
+        m.outage_end[x] = np.where(np.isnan(end), m.outage_end[x], end)
         rec.status[x] = tbl.status_id[reply]
-        arrival = self.arrival[x]
-        u = uniform_array(self.key, x, failures) if sender.schedule.uses_random else 1.0
-        history = (self.prev_wait[x], t - self.prev_failure[x]) if self.history else ()
+        arrival = m.arrival[x]
+        u = uniform_array(self.key, x, failures) if self.uses_random else 1.0
+        history = (m.prev_wait[x], t - m.prev_failure[x]) if self.history else ()
         attempt_s, give_up_s, due_s = sender.after_failures(failures, arrival, t, u, tbl.connection[reply], *history)
         if steps:                                          # the host state decided (Exim, Exchange)
             where = {int(p): j for j, p in enumerate(pos.tolist())}
@@ -502,38 +554,130 @@ class _Engine:
                     attempt_s[j], give_up_s[j], due_s[j] = (math.nan if v is None else v for v in step)
         if self.history:
             planned = ~np.isnan(due_s)
-            self.prev_failure[x[planned]] = t[planned]
-            self.prev_wait[x[planned]] = due_s[planned] - t[planned]
+            m.prev_failure[x[planned]] = t[planned]
+            m.prev_wait[x[planned]] = due_s[planned] - t[planned]
         gives_up = ~np.isnan(give_up_s)
         if gives_up.any():
             now = gives_up & (give_up_s < stop) & ~(give_up_s > t)
             rec.finish_batch(x[now], Outcome.EXPIRED, tbl.final_status_id[reply[now]], give_up_s[now], np.inf)
             later = gives_up & (give_up_s < stop) & (give_up_s > t)
             xl = x[later]
-            self.t[xl], self.phase[xl], self.reply[xl] = give_up_s[later], GIVE_UP, reply[later]
+            m.t[xl], m.phase[xl], m.reply[xl] = give_up_s[later], GIVE_UP, reply[later]
             nxt_pos.append(pos[later])
             nxt_time.append(give_up_s[later])
         go = ~gives_up
         if sender.give_up == "last-attempt":
-            self.decisive[x[go]] = t[go] - arrival[go]
+            m.decisive[x[go]] = t[go] - arrival[go]
         elif sender.give_up == "next-wait":
-            self.decisive[x[go]] = np.maximum(self.decisive[x[go]], due_s[go] - arrival[go])
+            m.decisive[x[go]] = np.maximum(m.decisive[x[go]], due_s[go] - arrival[go])
         if sender.delay_warning_s is not None and sender.delay_warning_at != "age":
-            count = np.where(go, sender.warnings_due_at_failures(arrival, t, attempt_s, self.warned[x]), 0)
+            count = np.where(go, sender.warnings_due_at_failures(arrival, t, attempt_s, m.warned[x]), 0)
             if count.any():
                 rec.warn_batch(x, t, count)
-                self.warned[x] += count
+                m.warned[x] += count
         go &= attempt_s < stop
         xg = x[go]
-        self.t[xg], self.phase[xg] = attempt_s[go], ATTEMPT
+        m.t[xg], m.phase[xg] = attempt_s[go], ATTEMPT
         nxt_pos.append(pos[go])
         nxt_time.append(attempt_s[go])
+
+    # -- what one event does (scalars, for moments of a few events) --------------------------------
+    def process_one(self, i: int, rank: int, engine: _Engine) -> None:
+        """The reference step for message ``i``'s pending event, host state included; the scalar twin of
+        :meth:`process` (same rules, same arithmetic)."""
+        m, tbl, rec, sender, stop, state = self.messages, self.table, self.recorder, self.sender, self.stop, \
+            engine.state
+        t, kind = float(m.t[i]), int(m.phase[i])
+        if kind == GIVE_UP:
+            rec.finish(i, Outcome.EXPIRED, sender.final_status(tbl.replies[m.reply[i]].status), t, math.inf)
+            return
+        arrival = float(m.arrival[i])
+        held = None
+        if kind == ATTEMPT:
+            outage = self.recipients[m.domain[i]].outage_at(t)
+            reply = tbl.replies[0] if outage is None else outage.reply
+            end = math.nan if outage is None else outage.end_s
+            if state is not None:
+                held = state.before_attempt(t, arrival)
+                if held is not None:
+                    reply = held
+            rec.attempt(i, int(m.failures[i]) + 1, t, reply.result, reply.text)
+            if sender.give_up in BY_ATTEMPT_AGE:
+                m.decisive[i] = t - arrival
+            if reply.duration_s:
+                t += reply.duration_s
+                if t >= stop:
+                    rec.defer(i, reply.status)
+                    return
+                m.attempt_end[i], m.reply[i], m.t[i], m.phase[i] = end, tbl.index(reply), t, COMPLETE
+                self._schedule_one(i, t, rank, engine, reply.result.is_connection_failure)
+                return
+            if state is not None and held is None:
+                state.after_attempt(t, reply)
+        else:
+            reply, end = tbl.replies[m.reply[i]], float(m.attempt_end[i])
+            if state is not None:
+                state.after_attempt(t, reply)
+        if reply.result == AttemptResult.DELIVERED:
+            rec.finish(i, Outcome.DELIVERED, reply.status, t, float(m.decisive[i]), t - float(m.outage_end[i]))
+            return
+        if reply.result == AttemptResult.REJECTED:
+            rec.finish(i, Outcome.BOUNCED, reply.status, t, float(m.decisive[i]))
+            return
+        failures = int(m.failures[i]) + 1
+        m.failures[i] = failures
+        if not math.isnan(end):
+            m.outage_end[i] = end
+        rec.defer(i, reply.status)
+        u = uniform(self.key, i, failures) if self.uses_random else 1.0
+        if self.history:
+            step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure,
+                                        float(m.prev_wait[i]), t - float(m.prev_failure[i]))
+        else:
+            step = sender.after_failure(failures, arrival, t, u, reply.result.is_connection_failure)
+        if self.host_decides and (reply.result.is_connection_failure or held is not None):
+            step = state.next_step(t, arrival, sender, step) or step
+        if step.due_s is not None and self.history:
+            m.prev_failure[i], m.prev_wait[i] = t, step.due_s - t
+        if step.give_up_s is not None:
+            if step.give_up_s >= stop:
+                return
+            if step.give_up_s > t:
+                m.t[i], m.phase[i], m.reply[i] = step.give_up_s, GIVE_UP, tbl.index(reply)
+                self._schedule_one(i, step.give_up_s, rank, engine, False)
+                return
+            rec.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), step.give_up_s, math.inf)
+            return
+        if sender.give_up == "last-attempt":
+            m.decisive[i] = t - arrival
+        elif sender.give_up == "next-wait":
+            m.decisive[i] = max(float(m.decisive[i]), step.due_s - arrival)
+        if sender.delay_warning_s is not None and sender.delay_warning_at != "age":
+            count = sender.warnings_due_at_failure(arrival, t, step.attempt_s, int(m.warned[i]))
+            if count:
+                m.warned[i] += count
+                rec.warn(i, t, count)
+        if step.attempt_s >= stop:
+            return
+        m.t[i], m.phase[i] = step.attempt_s, ATTEMPT
+        self._schedule_one(i, step.attempt_s, rank, engine, False)
+
+    def _schedule_one(self, i: int, target: float, rank: int, engine: _Engine, timed_out: bool) -> None:
+        m = self.messages
+        now = float(m.clock[i])
+        clock = now + max(0.0, target - now)                   # as SimPy schedules a timeout
+        if clock >= self.stop:
+            return
+        m.clock[i], m.by_time[i], m.by_rank[i], m.by_log[i] = clock, now, rank, -1
+        engine.pending.push(np.array([i]), np.array([clock]))
+        if timed_out and engine.state is not None:
+            heapq.heappush(engine.timeouts, clock)
 
 
 def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
             arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
     """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
     env = simpy.Environment()
-    env.process(_Engine(sender, recipients, horizon, seed, arrivals, recipient_of, recorder).run(env))
+    env.process(_Run(sender, recipients, horizon, seed, arrivals, recipient_of, recorder).simulate(env))
     env.run()
     return horizon
