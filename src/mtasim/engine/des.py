@@ -48,7 +48,7 @@ ATTEMPT, COMPLETE, GIVE_UP = 0, 1, 2        # what a message's pending event is
 SOURCE_RANK = (1 << 40) - 1                 # the arrival process's event, in any moment
 AFTER_SOURCE = 1 << 40                      # added to the rank of an event after it in its moment
 _LATER = 1 << 62                            # sort key of a creator whose rank is not known yet
-_SMALL = 6                                  # moments with at most this many events run event by event
+_SMALL = 12                                  # moments with at most this many events run event by event
 _NO_STEP = NextStep(None, None)
 
 
@@ -58,7 +58,8 @@ def _slack(t: float) -> float:
 
 
 class _Pending:
-    """Pending message events: a heap of runs of message ids, each run sorted by event time."""
+    """Pending message events: a heap of runs of message ids, each run sorted by event time (a lone
+    event is kept as plain numbers, which is cheaper)."""
 
     def __init__(self) -> None:
         self.heap: list = []
@@ -71,29 +72,45 @@ class _Pending:
         if len(ids):
             heapq.heappush(self.heap, (float(times[0]), next(self._count), ids, times))
 
+    def push_one(self, i: int, time: float) -> None:
+        heapq.heappush(self.heap, (time, next(self._count), i, None))
+
     def first_time(self) -> float:
         return self.heap[0][0] if self.heap else math.inf
 
+    def count_before(self, bound: float, enough: int) -> int:
+        """How many events are pending before ``bound``, counting no further than ``enough`` (and giving
+        up, with a count above it, when that would take long)."""
+        count = 0
+        for looked, (first, _, ids, times) in enumerate(self.heap):
+            if count > enough or looked > 4 * enough:
+                return enough + 1
+            if first < bound:
+                count += 1 if times is None else int(np.searchsorted(times, bound, side="left"))
+        return count
+
     def pop_before(self, bound: float) -> np.ndarray:
         """Every pending event earlier than ``bound``."""
-        parts = []
-        while self.heap and self.heap[0][0] < bound:
-            _, _, ids, times = heapq.heappop(self.heap)
-            j = int(np.searchsorted(times, bound, side="left")) if len(ids) > 1 else 1
-            parts.append(ids[:j])
-            if j < len(ids):
-                heapq.heappush(self.heap, (float(times[j]), next(self._count), ids[j:], times[j:]))
-        return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.int64)
+        return self._pop(bound, "left")
 
     def pop_at(self, time: float) -> np.ndarray:
-        """Every pending event at exactly ``time``."""
-        parts = []
-        while self.heap and self.heap[0][0] == time:
-            _, _, ids, times = heapq.heappop(self.heap)
-            j = int(np.searchsorted(times, time, side="right")) if len(ids) > 1 else 1
+        """Every pending event at exactly ``time`` (the earliest)."""
+        return self._pop(time, "right")
+
+    def _pop(self, time: float, side: str) -> np.ndarray:
+        parts, lone = [], []
+        heap = self.heap
+        while heap and (heap[0][0] < time or side == "right" and heap[0][0] == time):
+            _, _, ids, times = heapq.heappop(heap)
+            if times is None:
+                lone.append(ids)
+                continue
+            j = int(np.searchsorted(times, time, side=side))
             parts.append(ids[:j])
             if j < len(ids):
-                heapq.heappush(self.heap, (float(times[j]), next(self._count), ids[j:], times[j:]))
+                heapq.heappush(heap, (float(times[j]), next(self._count), ids[j:], times[j:]))
+        if lone:
+            parts.append(np.array(lone, dtype=np.int64))
         return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, np.int64)
 
 
@@ -132,6 +149,11 @@ class _Source:
         k = np.minimum(np.searchsorted(self.time, clock, side="left"), len(self.time) - 1)
         source_by = self.by_time[k]
         return (self.time[k] == clock) & ((by_time > source_by) | (by_time == source_by) & (by_rank >= SOURCE_RANK))
+
+    def creator_at(self, clock: float) -> float | None:
+        """When the creator of the arrival process's event at ``clock`` ran (None: no event then)."""
+        k = int(np.searchsorted(self.time, clock, side="left"))
+        return float(self.by_time[k]) if k < len(self.time) and self.time[k] == clock else None
 
     def starts(self, ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """For messages ``ids`` (ascending): the source events that start them (clock times, creator
@@ -195,10 +217,19 @@ class _Engine:
                 return
             yield now
             bound = self._quiet_until(now)
-            if bound > now:
+            if bound > now and self._more_than_a_few_before(bound):
                 self._advance_quietly(bound)
             else:
                 self._moment(now)
+
+    def _more_than_a_few_before(self, bound: float) -> bool:
+        """Whether more than a few events are pending before ``bound`` (else running them one moment at
+        a time is cheaper than a quiet stretch)."""
+        count = 0
+        if self.next_src < len(self.src_time):
+            k1 = int(np.searchsorted(self.src_time, bound, side="left"))
+            count = int(self.src_begin[max(k1, self.next_src)] - self.src_begin[self.next_src])
+        return count + self.pending.count_before(bound, _SMALL - count) > _SMALL
 
     def _quiet_until(self, now: float) -> float:
         """The clock time before which no event can change the host state (``now`` when one might)."""
@@ -324,29 +355,41 @@ class _Engine:
         """Every event at clock time ``now``, in SimPy's order where they touch the host state."""
         m = self.m
         ids = self.pending.pop_at(now)
-        by_time, by_rank, by_sub = m.by_time[ids], m.by_rank[ids], np.zeros(len(ids), np.int64)
         k = self.next_src
         if k < len(self.src_time) and self.src_time[k] == now:
             lo, hi = self.src_begin[k], self.src_begin[k + 1]
             starts = self.src_ids[lo:hi]
             m.clock[starts] = now
+            self.next_src += 1
+        else:
+            lo = hi = 0
+            starts = ids[:0]
+        while self.timeouts and self.timeouts[0] <= now:
+            heapq.heappop(self.timeouts)
+        offset = self.last_count if now == self.last_time else 0
+        count = len(ids) + len(starts)
+        self.last_time, self.last_count = now, offset + count
+        if count <= _SMALL:                         # a few events: sorted and run one by one
+            events = [(m.by_time.item(i), m.by_rank.item(i), 0, i) for i in ids.tolist()]
+            if len(starts):
+                events += [(self.src_by[k], SOURCE_RANK, sub, i)
+                           for sub, i in zip(self.src_sub[lo:hi].tolist(), starts.tolist())]
+            events.sort()
+            source_by = self.run.source.creator_at(now)
+            for q, (by_time, by_rank, _, i) in enumerate(events):
+                after = source_by is not None and (by_time > source_by or by_time == source_by and by_rank >= SOURCE_RANK)
+                self.run.process_one(i, offset + q + (AFTER_SOURCE if after else 0), self)
+            return
+        by_time, by_rank, by_sub = m.by_time[ids], m.by_rank[ids], np.zeros(len(ids), np.int64)
+        if len(starts):
             ids = np.concatenate((ids, starts))
             by_time = np.concatenate((by_time, np.full(hi - lo, self.src_by[k])))
             by_rank = np.concatenate((by_rank, np.full(hi - lo, SOURCE_RANK)))
             by_sub = np.concatenate((by_sub, self.src_sub[lo:hi]))
-            self.next_src += 1
-        while self.timeouts and self.timeouts[0] <= now:
-            heapq.heappop(self.timeouts)
         order = np.lexsort((by_sub, by_rank, by_time))
         ids = ids[order]
-        offset = self.last_count if now == self.last_time else 0
         rank = offset + np.arange(len(ids)) + AFTER_SOURCE * self.run.source.after(
             np.full(len(ids), now), by_time[order], by_rank[order])
-        self.last_time, self.last_count = now, offset + len(ids)
-        if len(ids) <= _SMALL:
-            for i, r in zip(ids.tolist(), rank.tolist()):
-                self.run.process_one(i, r, self)
-            return
         reply, end = self.run.replies(ids)
         held, steps = self._host(ids, reply) if self.state is not None else (None, None)
         self.run.process(ids, self, reply=reply, end=end, held=held, steps=steps, rank=rank)
@@ -587,21 +630,21 @@ class _Run:
         :meth:`process` (same rules, same arithmetic)."""
         m, tbl, rec, sender, stop, state = self.messages, self.table, self.recorder, self.sender, self.stop, \
             engine.state
-        t, kind = float(m.t[i]), int(m.phase[i])
+        t, kind = m.t.item(i), m.phase.item(i)
         if kind == GIVE_UP:
             rec.finish(i, Outcome.EXPIRED, sender.final_status(tbl.replies[m.reply[i]].status), t, math.inf)
             return
-        arrival = float(m.arrival[i])
+        arrival = m.arrival.item(i)
         held = None
         if kind == ATTEMPT:
-            outage = self.recipients[m.domain[i]].outage_at(t)
+            outage = self.recipients[m.domain.item(i)].outage_at(t)
             reply = tbl.replies[0] if outage is None else outage.reply
             end = math.nan if outage is None else outage.end_s
             if state is not None:
                 held = state.before_attempt(t, arrival)
                 if held is not None:
                     reply = held
-            rec.attempt(i, int(m.failures[i]) + 1, t, reply.result, reply.text)
+            rec.attempt(i, m.failures.item(i) + 1, t, reply.result, reply.text)
             if sender.give_up in BY_ATTEMPT_AGE:
                 m.decisive[i] = t - arrival
             if reply.duration_s:
@@ -615,16 +658,16 @@ class _Run:
             if state is not None and held is None:
                 state.after_attempt(t, reply)
         else:
-            reply, end = tbl.replies[m.reply[i]], float(m.attempt_end[i])
+            reply, end = tbl.replies[m.reply.item(i)], m.attempt_end.item(i)
             if state is not None:
                 state.after_attempt(t, reply)
         if reply.result == AttemptResult.DELIVERED:
-            rec.finish(i, Outcome.DELIVERED, reply.status, t, float(m.decisive[i]), t - float(m.outage_end[i]))
+            rec.finish(i, Outcome.DELIVERED, reply.status, t, m.decisive.item(i), t - m.outage_end.item(i))
             return
         if reply.result == AttemptResult.REJECTED:
-            rec.finish(i, Outcome.BOUNCED, reply.status, t, float(m.decisive[i]))
+            rec.finish(i, Outcome.BOUNCED, reply.status, t, m.decisive.item(i))
             return
-        failures = int(m.failures[i]) + 1
+        failures = m.failures.item(i) + 1
         m.failures[i] = failures
         if not math.isnan(end):
             m.outage_end[i] = end
@@ -664,12 +707,12 @@ class _Run:
 
     def _schedule_one(self, i: int, target: float, rank: int, engine: _Engine, timed_out: bool) -> None:
         m = self.messages
-        now = float(m.clock[i])
+        now = m.clock.item(i)
         clock = now + max(0.0, target - now)                   # as SimPy schedules a timeout
         if clock >= self.stop:
             return
         m.clock[i], m.by_time[i], m.by_rank[i], m.by_log[i] = clock, now, rank, -1
-        engine.pending.push(np.array([i]), np.array([clock]))
+        engine.pending.push_one(i, clock)
         if timed_out and engine.state is not None:
             heapq.heappush(engine.timeouts, clock)
 
