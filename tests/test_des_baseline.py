@@ -8,7 +8,7 @@ import sys
 
 import pytest
 from conftest import ROOT, SCENARIOS
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from test_fast_engine import assert_same
 from test_properties import SETTINGS, minutes, recipients, workloads
@@ -88,5 +88,33 @@ def host_state_scenarios(draw):
 def test_des_equals_the_baseline_on_generated_host_state_scenarios(data):
     """Message by message, attempt by attempt, warning by warning: the batched DES and the per-message
     SimPy model agree under every host-level state, with simultaneous events, timeouts and horizons."""
+    sc = mtasim.scenario_from_dict(data)
+    assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))
+
+
+@st.composite
+def crowded_host_state_scenarios(draw):
+    """Hundreds of messages, so that moments are crowded (run with array operations) and quiet stretches
+    long (advanced wholesale, then ranked)."""
+    kind = draw(st.sampled_from(["uniform", "burst", "on-the-minute"]))
+    if kind == "uniform":
+        messages = {"count": draw(st.integers(50, 400)),
+                    "arrival": {"kind": "uniform", "start": 0, "end": draw(st.sampled_from(["2h", "12h", "2d"]))}}
+    elif kind == "burst":
+        messages = {"count": draw(st.integers(20, 300)), "arrival": {"kind": "at", "time": draw(minutes(0, 6 * 60))}}
+    else:
+        times = draw(st.lists(st.integers(0, 8 * 60), min_size=20, max_size=200))
+        messages = {"arrival": {"kind": "times", "times": [f"{m}m" for m in times]}}
+    data = {"seed": draw(st.integers(0, 2**32)), "sender": dict(draw(st.sampled_from(HOST_SENDERS))),
+            "messages": messages, "recipients": draw(recipients())}
+    if draw(st.booleans()):
+        data["horizon"] = draw(minutes(30, 72 * 60))
+    return data
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_host_state_scenarios())
+def test_des_equals_the_baseline_on_crowded_host_state_scenarios(data):
+    """The same with hundreds of messages: crowded moments and long quiet stretches."""
     sc = mtasim.scenario_from_dict(data)
     assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))

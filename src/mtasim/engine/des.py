@@ -29,6 +29,7 @@ SimPy keeps the clock: one process advances ``env.now`` to every moment the engi
 
 from __future__ import annotations
 
+import gc
 import heapq
 import itertools
 import math
@@ -41,6 +42,7 @@ from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform, uniform_array
 from ..sender import BY_ATTEMPT_AGE, NextStep, Sender
 from .outage_table import OutageTable
+from .steps import message_steps
 
 __all__ = ["run_des"]
 
@@ -48,7 +50,9 @@ ATTEMPT, COMPLETE, GIVE_UP = 0, 1, 2        # what a message's pending event is
 SOURCE_RANK = (1 << 40) - 1                 # the arrival process's event, in any moment
 AFTER_SOURCE = 1 << 40                      # added to the rank of an event after it in its moment
 _LATER = 1 << 62                            # sort key of a creator whose rank is not known yet
-_SMALL = 12                                  # moments with at most this many events run event by event
+_SMALL = 12                                 # moments with at most this many events run event by event
+_OWN_ENGINE = 250                           # destinations with fewer messages run message by message
+_URGENT, _NORMAL = 0, 1                     # SimPy's event priorities
 _NO_STEP = NextStep(None, None)
 
 
@@ -395,51 +399,55 @@ class _Engine:
         self.run.process(ids, self, reply=reply, end=end, held=held, steps=steps, rank=rank)
 
     def _host(self, ids: np.ndarray, reply: np.ndarray):
-        """Apply the host state event by event in order, a run that a quiet state decides alike at once.
+        """Apply the host states event by event in order, a run that a quiet state decides alike at once.
         Returns the held-back deferral per event (-1: connect) and host-decided next steps by position."""
-        m, state, table = self.m, self.state, self.table
+        m, table = self.m, self.table
         held = np.full(len(ids), -1, dtype=np.int32)
         steps: dict[int, NextStep] = {}
         phase, t = m.phase[ids], m.t[ids]
         connection = table.connection[reply]
         timed = table.duration[reply] > 0
-        k = 0
-        while k < len(ids):
-            quiet = state.quiet()
-            if quiet is not None:
-                decision, until = quiet
-                if decision is None:
-                    alike = (phase[k:] == GIVE_UP) | ~connection[k:] & ((phase[k:] == COMPLETE) | (t[k:] < until))
+        state = self.state
+        for at in (np.arange(len(ids)),):
+            k = 0
+            while k < len(at):
+                quiet = state.quiet()
+                if quiet is not None:
+                    decision, until = quiet
+                    rest = at[k:]
+                    if decision is None:
+                        alike = (phase[rest] == GIVE_UP) | ~connection[rest] & (
+                            (phase[rest] == COMPLETE) | (t[rest] < until))
+                    else:
+                        alike = (phase[rest] == GIVE_UP) | (phase[rest] == ATTEMPT) & (t[rest] < until)
+                    j = len(alike) if alike.all() else int(np.argmin(alike))
+                    if decision is not None:
+                        run = rest[:j]
+                        held[run[phase[run] == ATTEMPT]] = table.index(decision)
+                    k += j
+                    if k == len(at):
+                        break
+                p = int(at[k])
+                k += 1
+                i, tp, kind = int(ids[p]), float(t[p]), phase[p]
+                if kind == GIVE_UP:
+                    continue
+                failure = False
+                if kind == ATTEMPT:
+                    hold = state.before_attempt(tp, float(m.arrival[i]))
+                    if hold is not None:
+                        held[p] = table.index(hold)
+                        failure = True
+                    elif not timed[p]:
+                        state.after_attempt(tp, table.replies[reply[p]])
+                        failure = connection[p]
                 else:
-                    alike = (phase[k:] == GIVE_UP) | (phase[k:] == ATTEMPT) & (t[k:] < until)
-                j = len(alike) if alike.all() else int(np.argmin(alike))
-                if decision is not None:
-                    run = k + np.flatnonzero(phase[k:k + j] == ATTEMPT)
-                    held[run] = table.index(decision)
-                k += j
-                if k == len(ids):
-                    break
-            p = k
-            k += 1
-            i, tp, kind = int(ids[p]), float(t[p]), phase[p]
-            if kind == GIVE_UP:
-                continue
-            failure = False
-            if kind == ATTEMPT:
-                hold = state.before_attempt(tp, float(m.arrival[i]))
-                if hold is not None:
-                    held[p] = table.index(hold)
-                    failure = True
-                elif not timed[p]:
                     state.after_attempt(tp, table.replies[reply[p]])
                     failure = connection[p]
-            else:
-                state.after_attempt(tp, table.replies[reply[p]])
-                failure = connection[p]
-            if failure and self.run.host_decides:
-                step = state.next_step(tp, float(m.arrival[i]), self.run.sender, _NO_STEP)
-                if step is not None:
-                    steps[p] = step
+                if failure and self.run.host_decides:
+                    step = state.next_step(tp, float(m.arrival[i]), self.run.sender, _NO_STEP)
+                    if step is not None:
+                        steps[p] = step
         return held, steps
 
     def schedule(self, ids: np.ndarray, clock: np.ndarray, timed_out: np.ndarray | None) -> None:
@@ -448,6 +456,54 @@ class _Engine:
         if self.state is not None and timed_out is not None:
             for c in clock[timed_out].tolist():
                 heapq.heappush(self.timeouts, c)
+
+
+class _Stepper:
+    """Destinations with few messages: every message's reference steps (:mod:`mtasim.engine.steps`), one
+    event at a time in SimPy's order, from one heap of (time, urgent-before-normal, creation order). Few
+    events share a moment there, so batching would not pay. Events of other destinations are left out
+    (they cannot change these results); the arrival process's events all stay in, keeping creation order."""
+
+    def __init__(self, run: "_Run", ids: np.ndarray, inputs: tuple):
+        self.run, self.ids = run, ids
+        self.message = message_steps(*inputs)
+
+    def steps(self):
+        """Generator: runs every event of these messages, yielding the clock time of each new moment."""
+        source, stop, message = self.run.source, self.run.stop, self.message
+        queue: list = []
+        sequence = itertools.count()
+        clock = 0.0
+        ids = self.ids[self.ids < source.n]
+        event_of = (np.searchsorted(source.lo, ids, side="right") - 1).tolist()
+        ids = ids.tolist()
+
+        def arrivals():
+            """The arrival process: its k-th event at clock time source.time[k] starts its messages here."""
+            j = 0
+            for k, time in enumerate(source.time.tolist()):
+                if k:
+                    yield time                      # computed with SimPy's arithmetic: lands exactly there
+                while j < len(ids) and event_of[j] == k:
+                    heapq.heappush(queue, (time, _URGENT, next(sequence), message(ids[j])))
+                    j += 1
+
+        heapq.heappush(queue, (0.0, _URGENT, next(sequence), arrivals()))
+        last = -math.inf
+        while queue:
+            time = queue[0][0]
+            if time >= stop:
+                return
+            if time > last:
+                yield time
+                last = time
+            _, _, _, generator = heapq.heappop(queue)
+            clock = time
+            try:
+                target = next(generator)
+            except StopIteration:
+                continue
+            heapq.heappush(queue, (clock + max(0.0, target - clock), _NORMAL, next(sequence), generator))
 
 
 class _Run:
@@ -469,13 +525,21 @@ class _Run:
             self.engines = [_Engine(self, np.arange(len(arrivals), dtype=np.int64), None, [])]
             self.host_decides = False
             return
-        self.engines = []
+        self.engines: list = []
+        self.host_decides = hasattr(policy.new_state(), "next_step")
+        by_domain = np.argsort(recipient_of, kind="stable")            # ids grouped by domain, ascending
+        edges = np.searchsorted(recipient_of[by_domain], np.arange(len(recipients) + 1))
+        few: list[np.ndarray] = []
         for d, r in enumerate(recipients):
-            ids = np.flatnonzero(recipient_of == d).astype(np.int64)
-            if len(ids):
+            ids = by_domain[edges[d]:edges[d + 1]].astype(np.int64)
+            if len(ids) >= _OWN_ENGINE:
                 failing = sorted((o.start_s, o.end_s) for o in r.outages if o.reply.result.is_connection_failure)
                 self.engines.append(_Engine(self, ids, policy.new_state(), failing))
-        self.host_decides = bool(self.engines) and hasattr(self.engines[0].state, "next_step")
+            elif len(ids):
+                few.append(ids)
+        if few:
+            self.engines.append(_Stepper(self, np.sort(np.concatenate(few)), (sender, recipients, horizon, seed,
+                                                                              arrivals, recipient_of, recorder)))
 
     def simulate(self, env: simpy.Environment):
         """The one SimPy process: runs the destinations' engines side by side in clock order."""
@@ -628,8 +692,8 @@ class _Run:
     def process_one(self, i: int, rank: int, engine: _Engine) -> None:
         """The reference step for message ``i``'s pending event, host state included; the scalar twin of
         :meth:`process` (same rules, same arithmetic)."""
-        m, tbl, rec, sender, stop, state = self.messages, self.table, self.recorder, self.sender, self.stop, \
-            engine.state
+        m, tbl, rec, sender, stop, state = (self.messages, self.table, self.recorder, self.sender, self.stop,
+                                            engine.state)
         t, kind = m.t.item(i), m.phase.item(i)
         if kind == GIVE_UP:
             rec.finish(i, Outcome.EXPIRED, sender.final_status(tbl.replies[m.reply[i]].status), t, math.inf)
@@ -722,5 +786,13 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
     """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
     env = simpy.Environment()
     env.process(_Run(sender, recipients, horizon, seed, arrivals, recipient_of, recorder).simulate(env))
-    env.run()
+    # message-by-message steps allocate many short-lived generators without reference cycles; the cyclic
+    # garbage collector would only rescan them, so it is paused for the run
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        env.run()
+    finally:
+        if was_enabled:
+            gc.enable()
     return horizon
