@@ -28,6 +28,26 @@ def with_baseline(sc):
         des.run_des = current
 
 
+#: The DES's thresholds, as shipped and forced to its other code paths: every destination batched
+#: (however few its messages), and every moment run with array operations (however few its events).
+DES_PATHS = {"as shipped": {}, "batched": {"_OWN_ENGINE": 1}, "batched, arrays": {"_OWN_ENGINE": 1, "_SMALL": 0}}
+
+
+def assert_every_path_equals_the_baseline(sc):
+    expected = with_baseline(sc)
+    for name, values in DES_PATHS.items():
+        saved = {k: getattr(des, k) for k in values}
+        try:
+            for k, v in values.items():
+                setattr(des, k, v)
+            assert_same(expected, mtasim.simulate(sc, engine="des", attempts=True))
+        except AssertionError as e:
+            raise AssertionError(f"DES path '{name}': {e}") from e
+        finally:
+            for k, v in saved.items():
+                setattr(des, k, v)
+
+
 def host_state_scenario(preset, failure, seed, horizon=None, at_once=False):
     data = {"seed": seed, "sender": {"preset": preset},
             "messages": ({"count": 150, "arrival": {"kind": "at", "time": "1h"}} if at_once else
@@ -53,8 +73,8 @@ def test_des_equals_the_baseline_with_host_state(preset, failure, at_once):
     """Host-level state, with messages spread out or all arriving at once (a burst: who connects and who is
     held back depends on the order of simultaneous events), with and without a horizon."""
     for horizon in (None, "9h"):
-        sc = host_state_scenario(preset, failure, seed=7, horizon=horizon, at_once=at_once)
-        assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))
+        assert_every_path_equals_the_baseline(host_state_scenario(preset, failure, seed=7, horizon=horizon,
+                                                                  at_once=at_once))
 
 
 #: Presets with host-level state, with the settings that change how it acts.
@@ -87,9 +107,9 @@ def host_state_scenarios(draw):
 @given(host_state_scenarios())
 def test_des_equals_the_baseline_on_generated_host_state_scenarios(data):
     """Message by message, attempt by attempt, warning by warning: the batched DES and the per-message
-    SimPy model agree under every host-level state, with simultaneous events, timeouts and horizons."""
-    sc = mtasim.scenario_from_dict(data)
-    assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))
+    SimPy model agree under every host-level state, with simultaneous events, timeouts and horizons, on
+    each of the DES's code paths."""
+    assert_every_path_equals_the_baseline(mtasim.scenario_from_dict(data))
 
 
 @st.composite
@@ -116,5 +136,4 @@ def crowded_host_state_scenarios(draw):
 @given(crowded_host_state_scenarios())
 def test_des_equals_the_baseline_on_crowded_host_state_scenarios(data):
     """The same with hundreds of messages: crowded moments and long quiet stretches."""
-    sc = mtasim.scenario_from_dict(data)
-    assert_same(with_baseline(sc), mtasim.simulate(sc, engine="des", attempts=True))
+    assert_every_path_equals_the_baseline(mtasim.scenario_from_dict(data))
