@@ -26,8 +26,9 @@ class EngineUnavailableError(ValueError):
 
 #: Bytes per message: the per-message records (about 60 B) plus the engine's own share. The DES keeps every
 #: message's pending event and rule state in arrays (measured: about 255 B per message in all at 10^6 and
-#: 4 x 10^6 messages); the fast engine works through chunks of CHUNK messages (~300 B each) whatever the size.
-_BYTES_PER_MESSAGE = {"fast": 72, "des": 260}
+#: 4 x 10^6 messages), and for destinations with few messages a generator per message in flight (~1 KB);
+#: the fast engine works through chunks of CHUNK messages (~300 B each) whatever the size.
+_BYTES_PER_MESSAGE = {"fast": 72, "des": 260, "des, message by message": 1100}
 _FAST_CHUNK_BYTES = 300 * (1 << 20)
 _BYTES_PER_ATTEMPT_ROW = 25
 
@@ -47,6 +48,7 @@ def available_memory_bytes() -> int | None:
 def check_memory(messages: float, engine: str, attempts: bool | int) -> None:
     """Refuse, before anything starts, a run that would not fit in the memory available."""
     need = messages * _BYTES_PER_MESSAGE[engine] + (_FAST_CHUNK_BYTES if engine == "fast" else 0)
+    engine = engine.split(",")[0]
     if attempts:
         every = 1 if attempts is True else int(attempts)
         need += messages / every * 10 * _BYTES_PER_ATTEMPT_ROW      # about 10 attempts per message
@@ -72,7 +74,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         raise EngineUnavailableError(f"{scenario.source}: the fast engine cannot run this scenario: it needs "
                                      f"{', '.join(needs_des)}; use --engine des or auto")
     chosen = "des" if engine == "des" or (engine == "auto" and needs_des) else "fast"
-    check_memory(scenario.workload.expected_count, chosen, attempts)
+    check_memory(scenario.workload.expected_count, _memory_model(scenario, chosen), attempts)
     seed = scenario.seed if seed is None else int(seed)
     arrivals = scenario.workload.arrivals(seed)
     entries = scenario.recipients
@@ -96,6 +98,18 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
     _warn_by_age(scenario.sender, recorder, horizon)
     return SimulationResult(scenario, seed, chosen, recorder.messages(), recorder.attempt_table(),
                             recorder.total_attempts, horizon, domains=domains, warnings=recorder.warning_events())
+
+
+def _memory_model(scenario: Scenario, engine: str) -> str:
+    """Which entry of _BYTES_PER_MESSAGE fits: the DES runs destinations with few messages each message
+    by message (mtasim.engine.des)."""
+    if engine != "des" or not des_only_features(scenario):
+        return engine
+    from .des import _OWN_ENGINE
+
+    destinations = sum(r.domains for r in scenario.recipients)
+    few = scenario.workload.expected_count / max(1, destinations) < _OWN_ENGINE
+    return "des, message by message" if few else "des"
 
 
 def des_only_features(scenario: Scenario) -> list[str]:

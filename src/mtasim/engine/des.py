@@ -11,6 +11,9 @@ and attempt tables (tested), much faster, because:
   event by event with the scalar rules, which is cheaper).
 * **Destinations run separately.** Host-level state (:mod:`mtasim.hosts`) is the only thing that
   couples messages, and only messages to one destination, so each destination is simulated on its own.
+  Destinations with few messages (fewer than ``_OWN_ENGINE``) share a plain event loop instead, which
+  runs the reference steps message by message: few of their events share a moment, so batching would
+  not pay.
 * **Quiet stretches are advanced wholesale.** A state only changes on connection failures. While a
   destination is *quiet* (:meth:`HostState.quiet`: at rest and no connection failure due, or holding
   everything back until a known time), the order of its events cannot change any result, so all its
@@ -146,6 +149,7 @@ class _Source:
         self.lo = np.concatenate(([0], firsts)).astype(np.int64)
         #: When each event's creator (the previous event) ran; the first is created before everything.
         self.by_time = np.concatenate(([-math.inf], self.time[:-1]))
+        self._event_of: np.ndarray | None = None
 
     def after(self, clock: np.ndarray, by_time: np.ndarray, by_rank: np.ndarray) -> np.ndarray:
         """Whether events at ``clock`` created at (by_time, by_rank) run after the arrival process's
@@ -164,7 +168,9 @@ class _Source:
         times), where each event's messages begin in ``ids``, and each message's place among its event's
         starts (1, 2, ...)."""
         ids = ids[ids < self.n]
-        k = np.searchsorted(self.lo, ids, side="right") - 1
+        if self._event_of is None:                 # which event starts each message
+            self._event_of = np.repeat(np.arange(len(self.lo)), np.diff(np.append(self.lo, self.n)))
+        k = self._event_of[ids]
         begins = np.flatnonzero(np.concatenate(([True], k[1:] != k[:-1]))) if len(k) else np.zeros(0, np.int64)
         events = k[begins]
         return self.time[events], self.by_time[events], np.append(begins, len(ids)), ids - self.lo[k] + 1
