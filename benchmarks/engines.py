@@ -114,7 +114,8 @@ def main() -> None:
             print(line, flush=True)
     if args.memory:
         mb = peak_rss_mb(args.memory)
-        print(f"peak RSS, fast engine, {args.memory:,} messages: {mb:,.0f} MB ({mb * 2**20 / args.memory:.0f} bytes/message)")
+        print(f"peak RSS, fast engine, {args.memory:,} messages: {mb:,.0f} MB "
+              f"({mb * 2**20 / args.memory:.0f} bytes/message)")
 
 
 if __name__ == "__main__":

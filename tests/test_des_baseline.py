@@ -84,17 +84,22 @@ HOST_SENDERS = [{"preset": "postfix"}, {"preset": "postfix", "minimal_backoff_ti
 
 
 @st.composite
-def host_state_scenarios(draw):
+def host_state_scenarios(draw, crowded=False):
     """Generated workloads and recipients (refusals, timeouts, 4xx, bounces; 1-3 domains) under a
     preset with host-level state; often a burst or arrivals on the queue runner's own clock, so that many
-    events share a moment and their order decides who connects and who is held back."""
-    kind = draw(st.sampled_from(["generated", "burst", "on-the-minute"]))
+    events share a moment and their order decides who connects and who is held back. ``crowded``: hundreds
+    of messages, so that moments are crowded and quiet stretches long."""
+    kind = draw(st.sampled_from(["uniform" if crowded else "generated", "burst", "on-the-minute"]))
     if kind == "generated":
         messages = draw(workloads())
+    elif kind == "uniform":
+        messages = {"count": draw(st.integers(50, 400)),
+                    "arrival": {"kind": "uniform", "start": 0, "end": draw(st.sampled_from(["2h", "12h", "2d"]))}}
     elif kind == "burst":
-        messages = {"count": draw(st.integers(2, 60)), "arrival": {"kind": "at", "time": draw(minutes(0, 6 * 60))}}
+        count = st.integers(20, 300) if crowded else st.integers(2, 60)
+        messages = {"count": draw(count), "arrival": {"kind": "at", "time": draw(minutes(0, 6 * 60))}}
     else:                               # whole minutes, with repeats: they meet scans and each other
-        times = draw(st.lists(st.integers(0, 8 * 60), min_size=2, max_size=60))
+        times = draw(st.lists(st.integers(0, 8 * 60), min_size=20 if crowded else 2, max_size=200 if crowded else 60))
         messages = {"arrival": {"kind": "times", "times": [f"{m}m" for m in times]}}
     data = {"seed": draw(st.integers(0, 2**32)), "sender": dict(draw(st.sampled_from(HOST_SENDERS))),
             "messages": messages, "recipients": draw(recipients())}
@@ -112,28 +117,9 @@ def test_des_equals_the_baseline_on_generated_host_state_scenarios(data):
     assert_every_path_equals_the_baseline(mtasim.scenario_from_dict(data))
 
 
-@st.composite
-def crowded_host_state_scenarios(draw):
-    """Hundreds of messages, so that moments are crowded (run with array operations) and quiet stretches
-    long (advanced wholesale, then ranked)."""
-    kind = draw(st.sampled_from(["uniform", "burst", "on-the-minute"]))
-    if kind == "uniform":
-        messages = {"count": draw(st.integers(50, 400)),
-                    "arrival": {"kind": "uniform", "start": 0, "end": draw(st.sampled_from(["2h", "12h", "2d"]))}}
-    elif kind == "burst":
-        messages = {"count": draw(st.integers(20, 300)), "arrival": {"kind": "at", "time": draw(minutes(0, 6 * 60))}}
-    else:
-        times = draw(st.lists(st.integers(0, 8 * 60), min_size=20, max_size=200))
-        messages = {"arrival": {"kind": "times", "times": [f"{m}m" for m in times]}}
-    data = {"seed": draw(st.integers(0, 2**32)), "sender": dict(draw(st.sampled_from(HOST_SENDERS))),
-            "messages": messages, "recipients": draw(recipients())}
-    if draw(st.booleans()):
-        data["horizon"] = draw(minutes(30, 72 * 60))
-    return data
-
-
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(crowded_host_state_scenarios())
+@given(host_state_scenarios(crowded=True))
 def test_des_equals_the_baseline_on_crowded_host_state_scenarios(data):
-    """The same with hundreds of messages: crowded moments and long quiet stretches."""
+    """The same with hundreds of messages: crowded moments (run with array operations) and long quiet
+    stretches (advanced wholesale, then ranked)."""
     assert_every_path_equals_the_baseline(mtasim.scenario_from_dict(data))

@@ -387,7 +387,8 @@ class _Engine:
             events.sort()
             source_by = self.run.source.creator_at(now)
             for q, (by_time, by_rank, _, i) in enumerate(events):
-                after = source_by is not None and (by_time > source_by or by_time == source_by and by_rank >= SOURCE_RANK)
+                after = source_by is not None and (by_time > source_by
+                                                   or by_time == source_by and by_rank >= SOURCE_RANK)
                 self.run.process_one(i, offset + q + (AFTER_SOURCE if after else 0), self)
             return
         by_time, by_rank, by_sub = m.by_time[ids], m.by_rank[ids], np.zeros(len(ids), np.int64)
