@@ -6,7 +6,7 @@ import email
 from email.utils import parsedate_to_datetime
 
 import pytest
-from conftest import HOUR, scenario
+from conftest import scenario
 
 import mtasim
 from mtasim.cli import main
