@@ -68,16 +68,19 @@ class _Pending:
     """Pending message events: a heap of runs of message ids, each run sorted by event time (a lone
     event is kept as plain numbers, which is cheaper)."""
 
-    def __init__(self) -> None:
+    def __init__(self, ordered: bool = True) -> None:
         self.heap: list = []
         self._count = itertools.count()
+        #: False: runs are kept unsorted and only ever popped all at once (no host state: one quiet stretch)
+        self.ordered = ordered
 
     def push(self, ids: np.ndarray, times: np.ndarray) -> None:
-        if len(ids) > 1:
+        if len(ids) > 1 and self.ordered:
             order = np.argsort(times, kind="stable")
             ids, times = ids[order], times[order]
         if len(ids):
-            heapq.heappush(self.heap, (float(times[0]), next(self._count), ids, times))
+            first = float(times[0] if self.ordered else times.min())
+            heapq.heappush(self.heap, (first, next(self._count), ids, times))
 
     def push_one(self, i: int, time: float) -> None:
         heapq.heappush(self.heap, (time, next(self._count), i, None))
@@ -98,6 +101,9 @@ class _Pending:
 
     def pop_before(self, bound: float) -> np.ndarray:
         """Every pending event earlier than ``bound``."""
+        if not self.ordered:                        # every event is before the horizon, the only bound
+            parts, self.heap = [entry[2] for entry in self.heap], []
+            return np.concatenate(parts) if parts else np.zeros(0, np.int64)
         return self._pop(bound, "left")
 
     def pop_at(self, time: float) -> np.ndarray:
@@ -209,7 +215,7 @@ class _Engine:
         self.run, self.m, self.table = run, run.messages, run.table
         self.state = state                                     # the destination's host state, or None
         self.failing, self.failing_next = failing, 0           # its connection-failure windows
-        self.pending = _Pending()
+        self.pending = _Pending(ordered=state is not None)
         self.src_time, self.src_by, self.src_begin, self.src_sub = run.source.starts(ids)
         self.src_ids = ids[ids < run.source.n]
         self.next_src = 0
@@ -227,7 +233,7 @@ class _Engine:
                 return
             yield now
             bound = self._quiet_until(now)
-            if bound > now and self._more_than_a_few_before(bound):
+            if self.state is None or bound > now and self._more_than_a_few_before(bound):
                 self._advance_quietly(bound)
             else:
                 self._moment(now)
