@@ -29,8 +29,11 @@ def with_baseline(sc):
 
 
 #: The DES's thresholds, as shipped and forced to its other code paths: every destination batched
-#: (however few its messages), and every moment run with array operations (however few its events).
-DES_PATHS = {"as shipped": {}, "batched": {"_OWN_ENGINE": 1}, "batched, arrays": {"_OWN_ENGINE": 1, "_SMALL": 0}}
+#: (however few its messages), every moment run with array operations (however few its events), quiet
+#: stretches cut short and messages without host state run in tiny chunks.
+DES_PATHS = {"as shipped": {}, "batched": {"_OWN_ENGINE": 1},
+             "batched, arrays, short stretches, chunks": {"_OWN_ENGINE": 1, "_SMALL": 0, "_STRETCH_ROWS": 8,
+                                                          "_CHUNK": 7}}
 
 
 def assert_every_path_equals_the_baseline(sc):

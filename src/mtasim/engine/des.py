@@ -55,6 +55,8 @@ AFTER_SOURCE = 1 << 40                      # added to the rank of an event afte
 _LATER = 1 << 62                            # sort key of a creator whose rank is not known yet
 _SMALL = 12                                 # moments with at most this many events run event by event
 _OWN_ENGINE = 250                           # destinations with fewer messages run message by message
+_STRETCH_ROWS = 1 << 21                     # about how many events one quiet stretch logs at most
+_CHUNK = 1 << 20                            # without host state, messages run in chunks of this many
 _URGENT, _NORMAL = 0, 1                     # SimPy's event priorities
 _NO_STEP = NextStep(None, None)
 
@@ -222,6 +224,8 @@ class _Engine:
         self.timeouts: list[float] = []        # clock times of pending timed-out connections: they change state
         self.last_time, self.last_count = -math.inf, 0      # the last ranked time, ranks used at it
         self.held = -1
+        self.now = 0.0
+        self.span = math.inf                   # how far one quiet stretch may reach (bounds its log)
 
     # -- the loop ------------------------------------------------------------------------------------
     def steps(self):
@@ -232,6 +236,7 @@ class _Engine:
             if now >= self.run.stop:
                 return
             yield now
+            self.now = now
             bound = self._quiet_until(now)
             if self.state is None or bound > now and self._more_than_a_few_before(bound):
                 self._advance_quietly(bound)
@@ -280,32 +285,50 @@ class _Engine:
         logs: list[tuple] = []
         created: list[np.ndarray] = []
         rows = 0
+        start = self.now
+        if self.state is not None:                  # bound the stretch's log (and memory):
+            if start + self.span < bound:           # ... as long as the last one's, if that was too long
+                bound = max(start + self.span, float(np.nextafter(start, math.inf)))
+            k = int(np.searchsorted(self.src_begin, self.src_begin[self.next_src] + _STRETCH_ROWS))
+            if k < len(self.src_time):              # ... and taking in so many new messages at most
+                bound = min(bound, float(self.src_time[k]))
         while True:
             ids = self.pending.pop_before(bound)
             k0 = self.next_src
             k1 = max(k0, int(np.searchsorted(self.src_time, bound, side="left")))
             if not len(ids) and k1 == k0:
                 break
-            logs.append((m.clock[ids], m.by_time[ids], m.by_rank[ids], m.by_log[ids], np.zeros(len(ids), np.int64)))
+            ranked = self.state is not None         # without host state, order never matters
+            if ranked:
+                logs.append((m.clock[ids], m.by_time[ids], m.by_rank[ids], m.by_log[ids],
+                             np.zeros(len(ids), np.int64)))
             if k1 > k0:                             # messages started by the arrival process, right after it
                 lo, hi = self.src_begin[k0], self.src_begin[k1]
                 starts = self.src_ids[lo:hi]
                 which = np.repeat(np.arange(k0, k1), np.diff(self.src_begin[k0:k1 + 1]))
                 m.clock[starts] = self.src_time[which]
-                logs.append((self.src_time[which], self.src_by[which], np.full(hi - lo, SOURCE_RANK),
-                             np.full(hi - lo, -1), self.src_sub[lo:hi]))
+                if ranked:
+                    logs.append((self.src_time[which], self.src_by[which], np.full(hi - lo, SOURCE_RANK),
+                                 np.full(hi - lo, -1), self.src_sub[lo:hi]))
                 self.next_src = k1
                 ids = np.concatenate((ids, starts))
-            held = np.where(m.phase[ids] == ATTEMPT, self.held, -1) if self.state is not None else None
+            if not ranked:
+                self.run.process(ids, self)
+                continue
+            held = np.where(m.phase[ids] == ATTEMPT, self.held, -1)
             created.append(self.run.process(ids, self, held=held, log=rows + np.arange(len(ids))))
             rows += len(ids)
-        if not logs or self.state is None:
-            return                                  # without host state, order never matters
+        if not logs:
+            return
         rank = self._rank(*(np.concatenate(c) for c in zip(*logs)))
         for ids in created:                         # creators that ran here now have their ranks
             ids = ids[m.by_log[ids] >= 0]
             m.by_rank[ids] = rank[m.by_log[ids]]
             m.by_log[ids] = -1
+        if rows > _STRETCH_ROWS:                    # keep the next stretch's log (and memory) bounded
+            self.span = (self.last_time - start) * _STRETCH_ROWS / rows
+        elif rows < _STRETCH_ROWS // 4:
+            self.span = math.inf
 
     def _rank(self, clock, by_time, by_rank, by_log, by_sub) -> np.ndarray:
         """Each logged event's rank in its moment, in SimPy's order: by its creator's (time, rank), then
@@ -534,8 +557,9 @@ class _Run:
         self.source = _Source(arrivals, self.stop)
         policy = sender.host_policy
         active = policy is not None and policy.matters(recipients)
-        if not active:
-            self.engines = [_Engine(self, np.arange(len(arrivals), dtype=np.int64), None, [])]
+        if not active:                              # independent messages: chunks bound the memory
+            self.engines = [_Engine(self, np.arange(lo, min(lo + _CHUNK, len(arrivals)), dtype=np.int64), None, [])
+                            for lo in range(0, len(arrivals), _CHUNK)]
             self.host_decides = False
             return
         self.engines: list = []
@@ -635,7 +659,7 @@ class _Run:
         m.clock[nid], m.by_time[nid] = clock, now
         if log is not None:
             m.by_log[nid] = log[pos]
-        else:
+        elif rank is not None:                  # (neither: no host state, order never matters)
             m.by_rank[nid], m.by_log[nid] = rank[pos], -1
         engine.schedule(nid, clock, (m.phase[nid] == COMPLETE) & tbl.connection[m.reply[nid]])
         return nid
