@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
 from conftest import scenario
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import mtasim
 from mtasim import Outcome
 from mtasim.engine import EngineUnavailableError, des_only_features
-from mtasim.recipients import AttemptResult
+from mtasim.recipients import DELIVERED_REPLY, AttemptResult, failure_reply
 
 #: Postfix with the compressed timings of the real runs in mta-retry-facts.md §12.
 POSTFIX_FAST = {"preset": "postfix", "queue_run_delay": "5s", "minimal_backoff_time": "5s",
@@ -207,3 +211,43 @@ def test_postfix_compressed_expiry_and_one_warning():
     m = result.messages
     assert (m.warned_s[0], m.final_s[0], m.status_text(0)) == (80.0, 320.0, "4.3.0")
     assert result.summary()["delay_warnings"] == 1
+
+
+# -- the quiet() contract the batched DES relies on ------------------------------------------------
+HOST_PRESETS = [{"preset": "postfix"}, {"preset": "sendmail"}, {"preset": "sendmail", "HostStatusDirectory": ""},
+                {"preset": "opensmtpd"}, {"preset": "exim"}, {"preset": "exchange-server"}]
+REPLIES = {"refused": failure_reply("refused", 30.0), "timeout": failure_reply("timeout", 30.0),
+           "451": failure_reply("451 4.3.0 busy", 30.0), "delivered": DELIVERED_REPLY}
+
+
+def host_policy(sender):
+    return mtasim.scenario_from_dict({"sender": sender, "messages": {"count": 1},
+                                      "recipients": [{"domain": "a"}]}).sender.host_policy
+
+
+@pytest.mark.parametrize("sender", HOST_PRESETS, ids=lambda s: "-".join(str(v) or "none" for v in s.values()))
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0.0, 0.5, 5.0, 15.0, 20.0, 60.0, 299.0, 301.0, 900.0, 1800.0, 7200.0]),
+                          st.sampled_from(sorted(REPLIES)), st.floats(0, 7200), st.sampled_from([1, 1, 6])),
+                min_size=1, max_size=30))
+def test_a_quiet_state_decides_every_attempt_before_until_alike_without_changing(sender, events):
+    """Whenever ``quiet()`` says (decision, until), an attempt before ``until`` is held back with exactly
+    that deferral (or connects, for None), and neither that nor, when it connects, a reply other than a
+    connection failure changes what the state says: what lets the DES advance such attempts together.
+    Events come alone or several at one moment (a scan), which is what trips the states."""
+    state, t = host_policy(sender).new_state(), 0.0
+    for gap, kind, age, count in events:
+        t += gap
+        reply, arrival = REPLIES[kind], t - age
+        for _ in range(count):
+            quiet = state.quiet()
+            if quiet is not None and t < quiet[1]:
+                decision, until = quiet
+                probe = copy.deepcopy(state)
+                assert probe.before_attempt(t, arrival) == decision, "a quiet state decided otherwise"
+                if decision is None and not reply.result.is_connection_failure:
+                    probe.after_attempt(t, reply)
+                assert probe.quiet() == quiet, "a quiet state changed"
+            held = state.before_attempt(t, arrival)     # then the real sequence goes on
+            if held is None:
+                state.after_attempt(t, reply)
