@@ -93,7 +93,8 @@ class _Messages:
 
 
 class _Engine:
-    """The messages of one destination (or, without host-level state, of all) from arrival to the end."""
+    """The messages of one destination (or, without host-level state, one chunk of all messages) from
+    arrival to the end."""
 
     def __init__(self, run: "_Run", ids: np.ndarray, state, failing: list[tuple[float, float]]):
         self.run, self.m, self.table = run, run.messages, run.table
