@@ -53,7 +53,7 @@ class PendingEvents:
     def pop_before(self, bound: float) -> np.ndarray:
         """Every pending event earlier than ``bound``."""
         if not self.ordered:                        # every event is before the horizon, the only bound
-            parts, self.heap = [entry[2] for entry in self.heap], []
+            parts, self.heap = [np.atleast_1d(entry[2]) for entry in self.heap], []
             return np.concatenate(parts) if parts else np.zeros(0, np.int64)
         return self._pop(bound, "left")
 
