@@ -77,3 +77,13 @@ def test_pending_events_come_out_by_time(runs, bound):
         assert sorted(pending.pop_at(first).tolist()) == sorted(i for i, t in left.items() if t == first)
     else:
         assert pending.first_time() == math.inf
+
+
+def test_unordered_pending_events_all_come_out_at_once():
+    """Without host state nothing needs ordering: runs stay unsorted and one pop takes every event."""
+    pending = PendingEvents(ordered=False)
+    pending.push(np.array([4, 2, 9]), np.array([30.0, 10.0, 20.0]))
+    pending.push_one(7, 5.0)
+    assert pending.first_time() == 5.0
+    assert sorted(pending.pop_before(math.inf).tolist()) == [2, 4, 7, 9]
+    assert pending.first_time() == math.inf
