@@ -45,10 +45,10 @@ def available_memory_bytes() -> int | None:
     return None
 
 
-def check_memory(messages: float, engine: str, attempts: bool | int) -> None:
-    """Refuse, before anything starts, a run that would not fit in the memory available."""
-    need = messages * _BYTES_PER_MESSAGE[engine] + (_FAST_CHUNK_BYTES if engine == "fast" else 0)
-    engine = engine.split(",")[0]
+def check_memory(messages: float, engine: str, attempts: bool | int, model: str | None = None) -> None:
+    """Refuse, before anything starts, a run that would not fit in the memory available. ``model``: the
+    entry of _BYTES_PER_MESSAGE that fits the run (default: the engine's)."""
+    need = messages * _BYTES_PER_MESSAGE[model or engine] + (_FAST_CHUNK_BYTES if engine == "fast" else 0)
     if attempts:
         every = 1 if attempts is True else int(attempts)
         need += messages / every * 10 * _BYTES_PER_ATTEMPT_ROW      # about 10 attempts per message
@@ -74,7 +74,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         raise EngineUnavailableError(f"{scenario.source}: the fast engine cannot run this scenario: it needs "
                                      f"{', '.join(needs_des)}; use --engine des or auto")
     chosen = "des" if engine == "des" or (engine == "auto" and needs_des) else "fast"
-    check_memory(scenario.workload.expected_count, _memory_model(scenario, chosen), attempts)
+    check_memory(scenario.workload.expected_count, chosen, attempts, _memory_model(scenario, chosen))
     seed = scenario.seed if seed is None else int(seed)
     arrivals = scenario.workload.arrivals(seed)
     entries = scenario.recipients

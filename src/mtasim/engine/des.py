@@ -175,13 +175,13 @@ class _Engine:
             k = int(np.searchsorted(self.src_begin, self.src_begin[self.next_src] + _STRETCH_ROWS))
             if k < len(self.src_time):              # ... and taking in so many new messages at most
                 bound = min(bound, float(self.src_time[k]))
+        ranked = self.state is not None             # without host state, order never matters
         while True:
             ids = self.pending.pop_before(bound)
             k0 = self.next_src
             k1 = max(k0, int(np.searchsorted(self.src_time, bound, side="left")))
             if not len(ids) and k1 == k0:
                 break
-            ranked = self.state is not None         # without host state, order never matters
             if ranked:
                 logs.append((m.clock[ids], m.by_time[ids], m.by_rank[ids], m.by_log[ids],
                              np.zeros(len(ids), np.int64)))
@@ -250,8 +250,7 @@ class _Engine:
         redo = np.zeros(int(moment[-1]) + 1, dtype=bool)
         redo[moment[1:][tied]] = True
         source = self.run.source
-        k = np.minimum(np.searchsorted(source.time, c, side="left"), len(source.time) - 1)
-        redo[moment[(source.time[k] == c) & (bl >= 0) & (bt == source.by_time[k])]] = True
+        redo[moment[(bl >= 0) & (bt == source.creator_times(c))]] = True
         edges = np.append(np.flatnonzero(new_time), len(order))
         for j in np.flatnonzero(redo).tolist():
             a, b = int(edges[j]), int(edges[j + 1])
@@ -327,46 +326,42 @@ class _Engine:
         connection = table.connection[reply]
         timed = table.duration[reply] > 0
         state = self.state
-        for at in (np.arange(len(ids)),):
-            k = 0
-            while k < len(at):
-                quiet = state.quiet()
-                if quiet is not None:
-                    decision, until = quiet
-                    rest = at[k:]
-                    if decision is None:
-                        alike = (phase[rest] == GIVE_UP) | ~connection[rest] & (
-                            (phase[rest] == COMPLETE) | (t[rest] < until))
-                    else:
-                        alike = (phase[rest] == GIVE_UP) | (phase[rest] == ATTEMPT) & (t[rest] < until)
-                    j = len(alike) if alike.all() else int(np.argmin(alike))
-                    if decision is not None:
-                        run = rest[:j]
-                        held[run[phase[run] == ATTEMPT]] = table.index(decision)
-                    k += j
-                    if k == len(at):
-                        break
-                p = int(at[k])
-                k += 1
-                i, tp, kind = int(ids[p]), float(t[p]), phase[p]
-                if kind == GIVE_UP:
-                    continue
-                failure = False
-                if kind == ATTEMPT:
-                    hold = state.before_attempt(tp, float(m.arrival[i]))
-                    if hold is not None:
-                        held[p] = table.index(hold)
-                        failure = True
-                    elif not timed[p]:
-                        state.after_attempt(tp, table.replies[reply[p]])
-                        failure = connection[p]
+        k = 0
+        while k < len(ids):
+            quiet = state.quiet()
+            if quiet is not None:
+                decision, until = quiet
+                kinds = phase[k:]
+                if decision is None:
+                    alike = (kinds == GIVE_UP) | ~connection[k:] & ((kinds == COMPLETE) | (t[k:] < until))
                 else:
+                    alike = (kinds == GIVE_UP) | (kinds == ATTEMPT) & (t[k:] < until)
+                j = len(alike) if alike.all() else int(np.argmin(alike))
+                if decision is not None:
+                    held[k + np.flatnonzero(kinds[:j] == ATTEMPT)] = table.index(decision)
+                k += j
+                if k == len(ids):
+                    break
+            p, k = k, k + 1
+            i, tp, kind = int(ids[p]), float(t[p]), phase[p]
+            if kind == GIVE_UP:
+                continue
+            failure = False
+            if kind == ATTEMPT:
+                hold = state.before_attempt(tp, float(m.arrival[i]))
+                if hold is not None:
+                    held[p] = table.index(hold)
+                    failure = True
+                elif not timed[p]:
                     state.after_attempt(tp, table.replies[reply[p]])
                     failure = connection[p]
-                if failure and self.run.host_decides:
-                    step = state.next_step(tp, float(m.arrival[i]), self.run.sender, _NO_STEP)
-                    if step is not None:
-                        steps[p] = step
+            else:
+                state.after_attempt(tp, table.replies[reply[p]])
+                failure = connection[p]
+            if failure and self.run.host_decides:
+                step = state.next_step(tp, float(m.arrival[i]), self.run.sender, _NO_STEP)
+                if step is not None:
+                    steps[p] = step
         return held, steps
 
     def schedule(self, ids: np.ndarray, clock: np.ndarray, timed_out: np.ndarray | None) -> None:

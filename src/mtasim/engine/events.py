@@ -108,12 +108,16 @@ class ArrivalProcess:
         self.by_time = np.concatenate(([-math.inf], self.time[:-1]))
         self._event_of: np.ndarray | None = None
 
+    def creator_times(self, clock: np.ndarray) -> np.ndarray:
+        """When the creator of the arrival process's event at each ``clock`` ran (NaN: no event then)."""
+        k = np.minimum(np.searchsorted(self.time, clock, side="left"), len(self.time) - 1)
+        return np.where(self.time[k] == clock, self.by_time[k], np.nan)
+
     def after(self, clock: np.ndarray, by_time: np.ndarray, by_rank: np.ndarray) -> np.ndarray:
         """Whether events at ``clock`` created at (by_time, by_rank) run after the arrival process's
         event at that clock time (False where there is none)."""
-        k = np.minimum(np.searchsorted(self.time, clock, side="left"), len(self.time) - 1)
-        source_by = self.by_time[k]
-        return (self.time[k] == clock) & ((by_time > source_by) | (by_time == source_by) & (by_rank >= SOURCE_RANK))
+        source_by = self.creator_times(clock)
+        return (by_time > source_by) | (by_time == source_by) & (by_rank >= SOURCE_RANK)
 
     def creator_at(self, clock: float) -> float | None:
         """When the creator of the arrival process's event at ``clock`` ran (None: no event then)."""
