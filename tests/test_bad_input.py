@@ -269,7 +269,7 @@ def test_run_that_would_not_fit_in_memory_is_refused_before_starting(capsys, tmp
     estimate, and writes nothing."""
     import mtasim.engine
 
-    monkeypatch.setattr(mtasim.engine, "available_memory_bytes", lambda: 50 * 2**20)     # 50 MiB left
+    monkeypatch.setattr(mtasim.engine.memory, "available_memory_bytes", lambda: 50 * 2**20)     # 50 MiB left
     path = write_bad(tmp_path, scenario_text(messages="messages: {count: 5000000}\n"), "big.yaml")
     out_dir = tmp_path / "out"
     line = one_error_line(capsys, ["run", path, "--engine", "des", "--out", out_dir])

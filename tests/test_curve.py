@@ -446,7 +446,7 @@ def test_cli_curve_bad_series_exit_2(capsys, tmp_path, series):
 
 
 @pytest.mark.parametrize("preset", [name for name, p in mtasim.PRESETS.items()
-                                    if p.sender().give_up != "attempts"])
+                                    if not p.sender().give_up.counts_attempts])
 def test_every_preset_curve_single_run_equals_explicit(preset):
     """For every expiry-based preset, the one-run curve (where valid) equals one run per window, on 40 messages
     through a 451 outage with the preset's own schedule."""

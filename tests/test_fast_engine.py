@@ -149,7 +149,7 @@ def test_vectorised_give_up_equals_scalar(give_up, queue_run):
     now = arrival + np.where(rng.random(n) < 0.2, 7200.0, rng.uniform(0, 9000, n))   # some exactly at expiry
     k = rng.integers(1, 8, n)
     u = rng.uniform(1e-9, 1, n)
-    attempt, give, due = sender.after_failures(k, arrival, now, u, np.zeros(n, dtype=bool))
+    attempt, give, due, _ = sender.after_failures(k, arrival, now, u, np.zeros(n, dtype=bool))
     for i in range(n):
         step = sender.after_failure(int(k[i]), float(arrival[i]), float(now[i]), float(u[i]), False)
         assert (np.isnan(attempt[i]) if step.attempt_s is None else attempt[i] == step.attempt_s), i

@@ -135,8 +135,9 @@ def test_exim_messages_sharing_a_refusing_host_share_one_retry_record():
     """§12: refused connections are keyed per host, so the three messages (arrivals 0, 25, 50 s) follow one
     schedule: the real connections, whichever message makes them, are at the times of a message alone;
     the message arriving at 25 s meets "retry time not reached" at every pass and never connects; when the
-    record passes the 300 s cutoff (the failed 305 s attempt) all three fail at 305 s with 5.0.0."""
-    sc = scenario(EXIM_FAST, [{"start": 0, "end": "1h", "failure": "refused"}],
+    record passes the 300 s cutoff (the failed 305 s attempt) all three fail at 305 s with 5.0.0. The queue
+    runs take messages in arrival order (``queue_run_in_order``), so the oldest makes each connection."""
+    sc = scenario({**EXIM_FAST, "queue_run_in_order": 1}, [{"start": 0, "end": "1h", "failure": "refused"}],
                   {"arrival": {"kind": "times", "times": [0, 25, 50]}})
     result = mtasim.simulate(sc, attempts=True)
     a, m = result.attempts, result.messages
@@ -220,9 +221,13 @@ REPLIES = {"refused": failure_reply("refused", 30.0), "timeout": failure_reply("
            "451": failure_reply("451 4.3.0 busy", 30.0), "delivered": DELIVERED_REPLY}
 
 
-def host_policy(sender):
+def host_sender(sender):
     return mtasim.scenario_from_dict({"sender": sender, "messages": {"count": 1},
-                                      "recipients": [{"domain": "a"}]}).sender.host_policy
+                                      "recipients": [{"domain": "a"}]}).sender
+
+
+def host_policy(sender):
+    return host_sender(sender).host_policy
 
 
 @pytest.mark.parametrize("sender", HOST_PRESETS, ids=lambda s: "-".join(str(v) or "none" for v in s.values()))
@@ -235,7 +240,7 @@ def test_a_quiet_state_decides_every_attempt_before_until_alike_without_changing
     that deferral (or connects, for None), and neither that nor, when it connects, a reply other than a
     connection failure changes what the state says: what lets the DES advance such attempts together.
     Events come alone or several at one moment (a scan), which is what trips the states."""
-    state, t = host_policy(sender).new_state(), 0.0
+    state, t = host_policy(sender).new_state(host_sender(sender)), 0.0
     for gap, kind, age, count in events:
         t += gap
         reply, arrival = REPLIES[kind], t - age

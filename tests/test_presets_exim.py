@@ -87,11 +87,11 @@ Q30_ROW = ([hm(0, 30 * k) for k in range(6)]                                   #
 
 # §10, "Exim, continuous queue runner": every 15 min to 2:00 and 2:15 (2:00 is not past 2 h), then G from
 # 2:15: 1 h -> 3:15; 1.5 h -> 4:45; 2.25 h -> 7:00; 3.375 h -> 10:22:30; 5.0625 h -> 15:26:15 (age < 16 h);
-# 7.59375 h -> 23:01:52.5 (past 16 h from here: F,6h) ... 95:01:52.5, then 1 s past 96:00 (Exim's clock
-# is whole seconds, "older than 4 d" is 96:00:01).
+# 7.59375 h = 27,337.5 s, which Exim's retry.c computes in whole seconds (int arithmetic on time_t): 27,337 s
+# -> 23:01:52 (past 16 h from here: F,6h) ... 95:01:52, then 1 s past 96:00 ("older than 4 d" is 96:00:01).
 CONTINUOUS_ROW = ([hm(0, 15 * k) for k in range(10)]                           # 0:00 .. 2:15
-                  + [hm(3, 15), hm(4, 45), hm(7), hm(10, 22, 30), hm(15, 26, 15), hm(23, 1, 52.5)]
-                  + [hm(23, 1, 52.5) + 6 * HOUR * k for k in range(1, 13)]     # 29:01:52.5 .. 95:01:52.5
+                  + [hm(3, 15), hm(4, 45), hm(7), hm(10, 22, 30), hm(15, 26, 15), hm(23, 1, 52)]
+                  + [hm(23, 1, 52) + 6 * HOUR * k for k in range(1, 13)]     # 29:01:52 .. 95:01:52
                   + [hm(96, 0, 1)])
 
 
@@ -160,10 +160,11 @@ def test_compressed_run_with_q5s():
 
 
 def test_compressed_rule_continuous_gaps_grow_by_half():
-    """The §12 rule without a queue runner: G gaps exactly 20, 30, 45, 67.5 s, then the final try at 301 s."""
+    """The §12 rule without a queue runner: G gaps 20, 30, 45, then 67 s (Exim's retry.c computes the
+    gap in whole seconds: int(45 * 1.5)), then the final try at 301 s."""
     sender = preset_sender(retry_rules="F,60s,10s; G,300s,20s,1.5", queue_interval=0, delay_warning=0)
     trace = trace_schedule(sender)
-    assert trace.attempts_s == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 90.0, 120.0, 165.0, 232.5, 301.0]
+    assert trace.attempts_s == [0.0, 10.0, 20.0, 30.0, 40.0, 50.0, 60.0, 70.0, 90.0, 120.0, 165.0, 232.0, 301.0]
     assert np.diff(trace.attempts_s[7:12]).tolist() == [20.0, 30.0, 45.0, 67.5]
     assert trace.give_up_s == 301.0
     assert trace.warnings_s == []

@@ -277,7 +277,7 @@ def test_momentum_never_attempt_expired_messages():
         assert trace.attempts_s == pytest.approx(MOMENTUM[:7])
         assert trace.give_up_s == pytest.approx(42 * HOUR + 20 * MIN)
         assert sender.expiry_reply == "Delivery not attempted (message expired)"
-    assert preset_sender(preset="momentum", never_attempt_expired_messages="false").give_up == "last-attempt"
+    assert preset_sender(preset="momentum", never_attempt_expired_messages="false").give_up.name == "last-attempt"
 
 
 def test_momentum_switch_refuses_other_values():

@@ -93,7 +93,7 @@ def test_last_attempt_age_is_measured_from_arrival():
 def test_last_attempt_is_the_default_give_up_rule():
     """A custom sender without give_up uses last-attempt."""
     sc = scenario(fixed("1h", expiry="3h"))
-    assert sc.sender.give_up == "last-attempt"
+    assert sc.sender.give_up.name == "last-attempt"
 
 
 def test_last_attempt_expiry_zero_means_one_attempt():

@@ -30,7 +30,6 @@ from .engine import des_only_features, simulate
 from .presets import UnknownPresetError, get_preset
 from .results import Outcome
 from .scenario import Scenario, with_overrides
-from .sender import survives
 
 __all__ = ["CurvePoint", "Curve", "expiry_curve", "replication_seed", "confidence_interval", "series_scenarios",
            "with_outage_duration", "CURVE_METHODS"]
@@ -173,7 +172,7 @@ def expiry_curve(scenario: Scenario, expiries_s: list[float], *, series: str | N
     points: list[CurvePoint] = []
     used = set()
     for label, sc in scenarios.items():
-        if sc.sender.give_up == "attempts":
+        if sc.sender.give_up.counts_attempts:
             raise ConfigError(sc.source, "sender.give_up", "expected an expiry-based give-up rule for an expiry "
                               "curve; 'attempts' counts attempts, not age")
         # One run answers every window only if messages do not affect each other (no host-level state:
@@ -205,7 +204,7 @@ def _single_run_counts(sc: Scenario, expiries: list[float], replications: int, e
         m = simulate(longest, replication_seed(sc.seed, r), engine=engine).messages
         decisive = m.decisive_age_s
         finished = np.isin(m.outcome, (Outcome.DELIVERED, Outcome.BOUNCED))
-        through = survives(decisive[finished, None], grid[None, :], sc.sender.give_up)
+        through = sc.sender.give_up.survives(decisive[finished, None], grid[None, :])
         delivered_mask = (m.outcome[finished] == Outcome.DELIVERED)[:, None]
         delivered = np.count_nonzero(through & delivered_mask, axis=0)
         bounced = np.count_nonzero(through & ~delivered_mask, axis=0)

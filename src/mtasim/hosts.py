@@ -15,13 +15,25 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
 
 from .recipients import AttemptResult, Reply
 
-__all__ = ["HostPolicy", "HostState", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
+if TYPE_CHECKING:
+    from .sender import Sender
+
+__all__ = ["HostPolicy", "HostState", "DecidingHostState", "NextStep", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
            "EximHostRetry", "ExchangeRetryQueue",
            "suspended_reply", "connection_failures_possible"]
+
+
+class NextStep(NamedTuple):
+    """Exactly one of ``attempt_s`` and ``give_up_s`` is set; ``due_s`` is when the schedule made the
+    message due (before queue-runner alignment), when there is a next attempt."""
+
+    attempt_s: float | None
+    give_up_s: float | None
+    due_s: float | None = None
 
 
 def suspended_reply(cause: Reply, prefix: str) -> Reply:
@@ -30,10 +42,10 @@ def suspended_reply(cause: Reply, prefix: str) -> Reply:
 
 
 class HostState(Protocol):
+    """The mutable state of one destination for one run."""
+
     def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
-        """None to connect; else the deferral to record without connecting. A state may also define
-        ``next_step(t, arrival_s, sender, step)`` to set the message's next attempt or give-up after a
-        connection failure or a skipped pass (Exim: the host's record decides)."""
+        """None to connect; else the deferral to record without connecting."""
 
     def after_attempt(self, t: float, reply: Reply) -> None:
         """Learn from a real attempt's reply."""
@@ -45,12 +57,22 @@ class HostState(Protocol):
         messages of a quiet destination together; an ``until`` on the early side is always safe."""
 
 
+class DecidingHostState(HostState, Protocol):
+    """A state that also sets a message's next step after a connection failure or a held-back pass
+    (Exim's host record, Exchange's queue in Retry); its policy has ``decides_next_step = True``."""
+
+    def next_step(self, t: float, arrival_s: float, sender: "Sender") -> NextStep | None:
+        """The next attempt or the give-up that the host dictates, or None to leave the message's own."""
+
+
 class HostPolicy(Protocol):
     #: What the fast engine names when it refuses a scenario that needs this state.
     feature: str
+    #: Whether its states are DecidingHostStates.
+    decides_next_step: bool
 
-    def new_state(self) -> HostState:
-        """Fresh state for one destination."""
+    def new_state(self, sender: "Sender") -> HostState:
+        """Fresh state for one destination (the sender: its clock and rules)."""
 
     def matters(self, recipients) -> bool:
         """Whether this state can change anything for these recipients (else every engine may run)."""
@@ -88,17 +110,18 @@ class PostfixDeadDestination:
     initial_window: int = 5
     negative_feedback: int = 1
     idle_s: float = 1.0
+    decides_next_step: ClassVar[bool] = False
     feature: str = "Postfix's dead-destination state (default_destination_concurrency_failed_cohort_limit)"
 
-    def new_state(self) -> "_PostfixState":
-        return _PostfixState(self)
+    def new_state(self, sender: "Sender") -> "_PostfixState":
+        return _PostfixState(self, sender)
 
     def matters(self, recipients) -> bool:
         return connection_failures_possible(recipients)
 
 
 class _PostfixState:
-    def __init__(self, policy: PostfixDeadDestination):
+    def __init__(self, policy: PostfixDeadDestination, sender: "Sender"):
         self.p = policy
         self.window = float(policy.initial_window)
         self.failed = 0.0
@@ -154,17 +177,18 @@ class SendmailHostStatus:
 
     hoststatus_s: float = 1800.0
     persistent: bool = False
+    decides_next_step: ClassVar[bool] = False
     feature: str = "Sendmail's host-status cache"
 
-    def new_state(self) -> "_SendmailState":
-        return _SendmailState(self)
+    def new_state(self, sender: "Sender") -> "_SendmailState":
+        return _SendmailState(self, sender)
 
     def matters(self, recipients) -> bool:
         return connection_failures_possible(recipients)
 
 
 class _SendmailState:
-    def __init__(self, policy: SendmailHostStatus):
+    def __init__(self, policy: SendmailHostStatus, sender: "Sender"):
         self.p = policy
         self.failed_at = None
         self.cause: Reply | None = None
@@ -204,17 +228,18 @@ class OpenSMTPDRouteDisable:
 
     base_s: float = 15.0
     max_s: float = 3600.0
+    decides_next_step: ClassVar[bool] = False
     feature: str = "OpenSMTPD's route disabling"
 
-    def new_state(self) -> "_RouteState":
-        return _RouteState(self)
+    def new_state(self, sender: "Sender") -> "_RouteState":
+        return _RouteState(self, sender)
 
     def matters(self, recipients) -> bool:
         return connection_failures_possible(recipients)
 
 
 class _RouteState:
-    def __init__(self, policy: OpenSMTPDRouteDisable):
+    def __init__(self, policy: OpenSMTPDRouteDisable, sender: "Sender"):
         self.p = policy
         self.penalty = 0
         self.disabled_until = None
@@ -258,17 +283,19 @@ class EximHostRetry:
     """
 
     schedule: object
+    decides_next_step: ClassVar[bool] = True
     feature: str = "Exim's per-host retry records"
 
-    def new_state(self) -> "_EximHostState":
-        return _EximHostState(self)
+    def new_state(self, sender: "Sender") -> "_EximHostState":
+        return _EximHostState(self, sender)
 
     def matters(self, recipients) -> bool:
         return connection_failures_possible(recipients)
 
 
 class _EximHostState:
-    def __init__(self, policy: EximHostRetry):
+    def __init__(self, policy: EximHostRetry, sender: "Sender"):
+        self.clock = sender.clock
         self.schedule = policy.schedule
         self.timeout_s = policy.schedule.timeout_age_s        # final cutoff + Exim's 1 s clock
         self.record = None                                   # [first_failed, last_try, next_try, failures]
@@ -276,7 +303,7 @@ class _EximHostState:
         self.cause: Reply | None = None
 
     def _forced(self, t: float, arrival_s: float) -> bool:
-        return t - arrival_s >= self.timeout_s               # the ultimate address timeout
+        return self.clock(t) - self.clock(arrival_s) >= self.timeout_s              # the ultimate address timeout
 
     def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
         if self.record is None or self._forced(t, arrival_s):
@@ -292,6 +319,7 @@ class _EximHostState:
             self.record, self.expired = None, False          # the host answered: the record goes
             return
         self.cause = reply
+        t = float(self.clock(t))                            # Exim's retry records keep whole seconds
         if self.record is None:
             self.record = [t, t, t, 0]
         first, last, next_try, failures = self.record
@@ -308,15 +336,15 @@ class _EximHostState:
         # with a record, what a message is told depends on its own age (the forced attempt): not quiet
         return (None, math.inf) if self.record is None and not self.expired else None
 
-    def next_step(self, t: float, arrival_s: float, sender, step):
+    def next_step(self, t: float, arrival_s: float, sender: "Sender") -> NextStep | None:
         """After a connection failure or a skipped pass: wait for the record's next try (or the
         message's ultimate timeout), or give up once the record (or the message) is past the cutoff."""
         if self.record is None:
             return None
         if self.expired or self._forced(t, arrival_s):
-            return type(step)(None, t)
-        due = min(self.record[2], arrival_s + self.timeout_s)
-        return type(step)(sender.next_scan(due, t), None, due)
+            return NextStep(None, t)
+        due = min(self.record[2], float(self.clock(arrival_s)) + self.timeout_s)
+        return NextStep(sender.next_scan(due, t), None, due)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -334,17 +362,18 @@ class ExchangeRetryQueue:
     """
 
     ladder: object
+    decides_next_step: ClassVar[bool] = True
     feature: str = "Exchange's per-destination retry queue"
 
-    def new_state(self) -> "_ExchangeQueueState":
-        return _ExchangeQueueState(self)
+    def new_state(self, sender: "Sender") -> "_ExchangeQueueState":
+        return _ExchangeQueueState(self, sender)
 
     def matters(self, recipients) -> bool:
         return connection_failures_possible(recipients)
 
 
 class _ExchangeQueueState:
-    def __init__(self, policy: ExchangeRetryQueue):
+    def __init__(self, policy: ExchangeRetryQueue, sender: "Sender"):
         self.ladder = policy.ladder
         self.failures = 0
         self.next_try = None
@@ -367,10 +396,10 @@ class _ExchangeQueueState:
         # in Retry, each held message's next step depends on its own expiry: not quiet
         return (None, math.inf) if self.next_try is None else None
 
-    def next_step(self, t: float, arrival_s: float, sender, step):
+    def next_step(self, t: float, arrival_s: float, sender: "Sender") -> NextStep | None:
         if self.next_try is None:
             return None
         due = self.next_try
-        if sender.expiry_s is not None and due - arrival_s >= sender.expiry_s - 1e-6:
-            return type(step)(None, max(arrival_s + sender.expiry_s, t))
-        return type(step)(sender.next_scan(due, t), None, due)
+        if sender.expiry_s is not None and not sender.give_up.survives(due - arrival_s, sender.expiry_s):
+            return NextStep(None, max(arrival_s + sender.expiry_s, t))
+        return NextStep(sender.next_scan(due, t), None, due)

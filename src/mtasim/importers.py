@@ -368,7 +368,6 @@ _EXIM_RELATED = {
     "remote_max_parallel": "parallel deliveries, not modelled",
     "queue_only": "queue-only mode, not modelled",
     "queue_only_load": "queue-only mode, not modelled",
-    "queue_run_in_order": "queue-run order, not modelled",
 }
 
 

@@ -77,7 +77,7 @@ def notices(result: SimulationResult) -> Iterator[Notice]:
             last = before[-1] if len(before) else None
             status = _status_of(a.replies[replies[last]], results[last]) if last is not None else "4.0.0"
             until = None
-            if sender.expiry_s is not None and sender.give_up != "attempts":
+            if sender.expiry_s is not None and not sender.give_up.counts_attempts:
                 until = _date(sc.start, m.arrival_s[i] + sender.expiry_s)
             yield Notice(i, "delayed" if len(warnings) == 1 else f"delayed-{number}", float(warned_s), _dsn(
                 sc.reporting_mta, common, "delayed", status,

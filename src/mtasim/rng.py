@@ -30,6 +30,7 @@ class Purpose(IntEnum):
     JITTER = 2
     REPLIES = 3
     OUTAGES = 4
+    ORDER = 5      # Exim's random queue-run order (mtasim.queue_order)
 
 
 def generator(seed: int, purpose: Purpose) -> np.random.Generator:

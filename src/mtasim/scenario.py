@@ -104,6 +104,8 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     start = _start_from_node(root.get("start", None))
     reporting_mta = root.text("reporting_mta", "mta.example.org")
     sender = sender_from_node(root.get("sender"))
+    if sender.whole_seconds:                    # where the wall clock's seconds begin (mtasim.sender.clock)
+        sender = _with_clock_offset(sender, start.microsecond / 1e6)
     workload = workload_from_node(root.get("messages"))
     rnode = root.get("recipients")
     items = rnode.elements("a list of recipients such as [{domain: partner.example}]")
@@ -116,6 +118,17 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     return Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, start, reporting_mta,
                     copy.deepcopy(data))
 
+
+
+def _with_clock_offset(sender, offset_s: float):
+    """The sender with its wall-clock offset, kept through expiry rebuilds (curves, tuning)."""
+    if not offset_s:
+        return sender
+    hook = sender.expiry_hook
+    rebuilt = replace(sender, clock_offset_s=offset_s)
+    if hook is not None:
+        rebuilt = replace(rebuilt, expiry_hook=lambda e: replace(hook(e), clock_offset_s=offset_s))
+    return rebuilt
 
 
 def _start_from_node(node: Node | None) -> datetime:

@@ -19,45 +19,37 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .durations import format_duration
+from .giveup import AGE_TOLERANCE_S, GIVE_UP_RULES, FailureAges, GiveUpRule, give_up_rule
+from .hosts import HostPolicy, NextStep
+from .queue_order import queue_order
 from .recipients import AttemptResult, Reply, failure_reply
 from .schedules import Schedule
 
-__all__ = ["GIVE_UP_RULES", "WARNING_TIMINGS", "Sender", "NextStep", "Trace", "trace_schedule"]
+__all__ = ["GIVE_UP_RULES", "WARNING_TIMINGS", "AGE_TOLERANCE_S", "Sender", "NextStep", "NextSteps", "Trace",
+           "trace_schedule", "survives"]
 
-GIVE_UP_RULES = ("last-attempt", "at-deadline", "next-wait", "before-attempt", "attempts")
 WARNING_TIMINGS = ("age", "next-failure", "next-due")
 #: ``expiry_status`` value meaning "report the last deferral's status" (Postfix).
 LAST_STATUS = "last"
 #: ``expiry_status`` value: the last deferral's status with its class made permanent (Haraka).
 LAST_PERMANENT_STATUS = "last-permanent"
 _EPS = 1e-9
-#: Ages within this of the expiry count as equal to it. Attempt times are sums of waits, so an attempt
-#: meant for exactly arrival + expiry can land a rounding step either side; every rule and every curve
-#: compares ages through :func:`survives` so that they all agree.
-AGE_TOLERANCE_S = 1e-6
 
 
-def survives(age_s, expiry_s: float, give_up: str):
-    """Whether a decisive age lets a message through an expiry window (scalars or NumPy arrays).
-
-    ``last-attempt``/``at-deadline``: the age must be below the window; ``next-wait``: not beyond it.
-    """
-    if give_up == "next-wait":
-        return age_s <= expiry_s + AGE_TOLERANCE_S
-    return age_s < expiry_s - AGE_TOLERANCE_S
+def survives(age_s, expiry_s: float, give_up: "str | GiveUpRule"):
+    """Whether a decisive age lets a message through an expiry window under a give-up rule (scalars or
+    arrays); the rule's own :meth:`GiveUpRule.survives`."""
+    return give_up_rule(give_up).survives(age_s, expiry_s)
 
 
-#: Rules under which a message survives a window iff the age of its final attempt is below it.
-BY_ATTEMPT_AGE = ("at-deadline", "before-attempt")
+class NextSteps(NamedTuple):
+    """:meth:`Sender.after_failures` for many messages: NaN where not applicable; ``ages`` is what the
+    give-up rule looked at (the kernel reads the decisive age off it)."""
 
-
-class NextStep(NamedTuple):
-    """Exactly one of ``attempt_s`` and ``give_up_s`` is set; ``due_s`` is when the schedule made the
-    message due (before queue-runner alignment), when there is a next attempt."""
-
-    attempt_s: float | None
-    give_up_s: float | None
-    due_s: float | None = None
+    attempt_s: np.ndarray
+    give_up_s: np.ndarray
+    due_s: np.ndarray
+    ages: FailureAges
 
 
 @dataclass(frozen=True)
@@ -65,7 +57,8 @@ class Sender:
     """A sending MTA's retry policy in generic terms (presets translate their own names into this)."""
 
     schedule: Schedule
-    give_up: str = "last-attempt"
+    #: The give-up rule (mtasim.giveup): a rule object, or its name.
+    give_up: GiveUpRule = field(default_factory=lambda: give_up_rule("last-attempt"))
     expiry_s: float | None = None
     max_attempts: int | None = None
     #: With ``attempts``: give up at the max_attempts-th failure, or (Postal) when the message is next
@@ -87,15 +80,21 @@ class Sender:
     expiry_reply: str = "4.4.7 delivery time expired"
     preset: str | None = None
     #: Host-level state (mtasim.hosts), shared by the messages to one destination; DES only.
-    host_policy: Any = None
+    host_policy: HostPolicy | None = None
+    #: Which of several messages due at one moment goes first (mtasim.queue_order).
+    queue_order: str = "due"
+    #: True for MTAs that keep time in whole seconds (Postfix, Exim, Sendmail: ``time_t``): arrival,
+    #: failure and due times are truncated to the second of the wall clock before any arithmetic.
+    whole_seconds: bool = False
+    #: The fractional second of the scenario's ``start`` (where the wall clock's seconds begin).
+    clock_offset_s: float = 0.0
     #: How a preset whose schedule depends on its expiry rebuilds itself for another window (Exim: the
     #: retry rules' final cutoff); None: only ``expiry_s`` changes. See :meth:`with_expiry`.
     expiry_hook: Any = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
-        if self.give_up not in GIVE_UP_RULES:
-            raise ValueError(f"give_up must be one of {', '.join(GIVE_UP_RULES)}")
-        if self.give_up == "attempts":
+        object.__setattr__(self, "give_up", give_up_rule(self.give_up))
+        if self.give_up.counts_attempts:
             if not self.max_attempts or self.max_attempts < 1:
                 raise ValueError("give_up 'attempts' needs max_attempts >= 1")
         elif self.expiry_s is None or self.expiry_s < 0:
@@ -104,18 +103,70 @@ class Sender:
             raise ValueError("attempts_give_up_at must be 'failure' or 'next-attempt'")
         if self.delay_warning_at not in WARNING_TIMINGS:
             raise ValueError(f"delay_warning_at must be one of {', '.join(WARNING_TIMINGS)}")
+        queue_order(self.queue_order)                   # ValueError naming the choices
 
-    # -- the rules -----------------------------------------------------------------------------
-    def next_scan(self, due_s: float, failed_at_s: float) -> float:
-        """When the attempt for a message due at ``due_s`` happens (queue-runner alignment)."""
+    # -- the clock -------------------------------------------------------------------------------
+    def clock(self, t):
+        """``t`` as this MTA reads its clock: the start of its wall-clock second for whole-second MTAs
+        (scalars or arrays), else unchanged."""
+        if not self.whole_seconds:
+            return t
+        return np.floor(t + self.clock_offset_s) - self.clock_offset_s
+
+    # -- the rules (vectorised; each scalar form below is the same code on arrays of length one) ----
+    def next_scans(self, due_s: np.ndarray, failed_at_s: np.ndarray) -> np.ndarray:
+        """When the attempt for a message due at ``due_s`` happens: the first queue-runner scan at or after
+        ``due - tolerance`` and strictly after the failure; without a queue runner, at ``due``."""
         if self.queue_run_s <= 0:
             return due_s
         period, phase = self.queue_run_s, self.queue_run_phase_s
-        k = math.ceil((due_s - self.queue_run_tolerance_s - phase) / period - _EPS)
+        k = np.ceil((due_s - self.queue_run_tolerance_s - phase) / period - _EPS)
         scan = phase + k * period
-        if scan <= failed_at_s + _EPS:
-            scan = phase + (math.floor((failed_at_s - phase) / period + _EPS) + 1) * period
+        late = scan <= failed_at_s + _EPS
+        if late.any():
+            scan = np.where(late, phase + (np.floor((failed_at_s - phase) / period + _EPS) + 1) * period, scan)
         return scan
+
+    def after_failures(self, failures: np.ndarray, arrival_s: np.ndarray, now_s: np.ndarray,
+                       u: np.ndarray | float, connection_failure: np.ndarray,
+                       prev_wait_s: np.ndarray | None = None, prev_gap_s: np.ndarray | None = None) -> NextSteps:
+        """What follows each message's ``failures``-th failed attempt, which ended at ``now_s``.
+
+        ``prev_wait_s`` (the wait planned after the previous failure) and ``prev_gap_s`` (the time from the
+        previous failure to this one, on this sender's clock) are only needed by schedules with
+        ``needs_history``; NaN at the first failure.
+        """
+        arrival_c = self.clock(arrival_s)
+        now_c = self.clock(now_s)
+        age = now_c - arrival_c
+        if self.needs_history:
+            wait = self.schedule.waits_history(failures, age, u, connection_failure, prev_wait_s, prev_gap_s)
+        else:
+            wait = self.schedule.waits(failures, age, u, connection_failure)
+        wait = np.where(np.isinf(wait), np.nan, wait)          # no further attempt, ever
+        due = self.clock(now_c + wait)                          # whole-second MTAs: a whole second too
+        never = np.isnan(due)
+        attempt = self.next_scans(np.where(never, now_s, due), now_s)
+        ages = FailureAges(failures, arrival_s, now_s, age, due - arrival_c, attempt, self.clock(attempt) - arrival_c)
+        give_up = self.give_up.give_up_times(self, ages)
+        go = np.isnan(give_up)
+        return NextSteps(np.where(go, attempt, np.nan), give_up, np.where(go, due, np.nan), ages)
+
+    def next_scan(self, due_s: float, failed_at_s: float) -> float:
+        """:meth:`next_scans` for one message."""
+        return float(self.next_scans(np.array([due_s], dtype=float), np.array([failed_at_s], dtype=float))[0])
+
+    def after_failure(self, failures: int, arrival_s: float, now_s: float, u: float,
+                      connection_failure: bool, prev_wait_s: float = math.nan,
+                      prev_gap_s: float = math.nan) -> NextStep:
+        """:meth:`after_failures` for one message (``mtasim schedule``, the reference steps)."""
+        one = np.array
+        history = (one([prev_wait_s], dtype=float), one([prev_gap_s], dtype=float)) if self.needs_history else ()
+        steps = self.after_failures(one([failures]), one([arrival_s], dtype=float), one([now_s], dtype=float),
+                                    u, one([connection_failure]), *history)
+        attempt, give_up, due = (float(a[0]) for a in steps[:3])
+        return NextStep(None if math.isnan(attempt) else attempt, None if math.isnan(give_up) else give_up,
+                        None if math.isnan(due) else due)
 
     def with_expiry(self, expiry_s: float) -> "Sender":
         """This sender with another expiry window (curves, tuning), rebuilt by its preset where the
@@ -133,92 +184,7 @@ class Sender:
     @property
     def needs_history(self) -> bool:
         """Whether the schedule looks at the previous wait and gap (Exim's G and H rules)."""
-        return getattr(self.schedule, "needs_history", False)
-
-    def after_failure(self, failures: int, arrival_s: float, now_s: float, u: float,
-                      connection_failure: bool, prev_wait_s: float = math.nan,
-                      prev_gap_s: float = math.nan) -> NextStep:
-        """Decide what follows the ``failures``-th failed attempt, which ended at ``now_s``.
-
-        ``prev_wait_s`` (the wait planned after the previous failure) and ``prev_gap_s`` (the time from the
-        previous failure to this one) are only needed by schedules with ``needs_history``; NaN at the first.
-        """
-        out_of_attempts = self.give_up == "attempts" and failures >= self.max_attempts
-        if out_of_attempts and self.attempts_give_up_at == "failure":
-            return NextStep(None, now_s)
-        age_s = now_s - arrival_s
-        if self.give_up == "last-attempt" and not survives(age_s, self.expiry_s, "last-attempt"):
-            return NextStep(None, now_s)
-        if self.needs_history:
-            wait_s = self.schedule.wait_after_history(failures, age_s, u, connection_failure, prev_wait_s,
-                                                      prev_gap_s)
-        else:
-            wait_s = self.schedule.wait_after(failures, age_s, u, connection_failure)
-        if wait_s is None or math.isinf(wait_s):   # no further attempt, ever: give up here
-            return NextStep(None, now_s)
-        due_s = now_s + wait_s
-        # Rules compare ages (time - arrival) through survives(), never times with arrival + expiry:
-        # curves read the same ages off a single run (mtasim.curve) and must agree exactly.
-        if self.give_up == "next-wait" and not survives(due_s - arrival_s, self.expiry_s, "next-wait"):
-            return NextStep(None, now_s)
-        attempt_s = self.next_scan(due_s, now_s)
-        if self.give_up == "at-deadline" and not survives(attempt_s - arrival_s, self.expiry_s, "at-deadline"):
-            return NextStep(None, max(arrival_s + self.expiry_s, now_s))
-        if out_of_attempts or (self.give_up == "before-attempt"
-                               and not survives(attempt_s - arrival_s, self.expiry_s, "before-attempt")):
-            return NextStep(None, attempt_s)
-        return NextStep(attempt_s, None, due_s)
-
-    def next_scans(self, due_s: np.ndarray, failed_at_s: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`next_scan`, same arithmetic."""
-        if self.queue_run_s <= 0:
-            return due_s
-        period, phase = self.queue_run_s, self.queue_run_phase_s
-        k = np.ceil((due_s - self.queue_run_tolerance_s - phase) / period - _EPS)
-        scan = phase + k * period
-        late = scan <= failed_at_s + _EPS
-        if late.any():
-            scan = np.where(late, phase + (np.floor((failed_at_s - phase) / period + _EPS) + 1) * period, scan)
-        return scan
-
-    def after_failures(self, failures: np.ndarray, arrival_s: np.ndarray, now_s: np.ndarray, u: np.ndarray | float,
-                       connection_failure: np.ndarray, prev_wait_s: np.ndarray | None = None,
-                       prev_gap_s: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Vectorised :meth:`after_failure`: (attempt_s, give_up_s, due_s), NaN where not applicable."""
-        n = len(now_s)
-        nan = np.full(n, np.nan)
-        age_s = now_s - arrival_s
-        out_of_attempts = np.zeros(n, dtype=bool)
-        if self.give_up == "attempts" and self.attempts_give_up_at == "failure":
-            stop = failures >= self.max_attempts
-        elif self.give_up == "attempts":
-            stop = np.zeros(n, dtype=bool)
-            out_of_attempts = failures >= self.max_attempts
-        elif self.give_up == "last-attempt":
-            stop = ~survives(age_s, self.expiry_s, "last-attempt")
-        else:
-            stop = np.zeros(n, dtype=bool)
-        if self.needs_history:
-            wait_s = self.schedule.waits_history(failures, age_s, u, connection_failure, prev_wait_s, prev_gap_s)
-        else:
-            wait_s = self.schedule.waits(failures, age_s, u, connection_failure)
-        stop |= np.isnan(wait_s) | np.isinf(wait_s)
-        with np.errstate(invalid="ignore"):
-            due_s = now_s + np.where(stop, 0.0, wait_s)
-        if self.give_up == "next-wait":
-            stop |= ~survives(due_s - arrival_s, self.expiry_s, "next-wait")
-        attempt_s = self.next_scans(due_s, now_s)
-        give_up_s = np.where(stop, now_s, nan)
-        if self.give_up == "at-deadline":
-            late = ~stop & ~survives(attempt_s - arrival_s, self.expiry_s, "at-deadline")
-            give_up_s = np.where(late, np.maximum(arrival_s + self.expiry_s, now_s), give_up_s)
-            stop |= late
-        if self.give_up == "before-attempt":
-            out_of_attempts = ~survives(attempt_s - arrival_s, self.expiry_s, "before-attempt")
-        late = ~stop & out_of_attempts
-        give_up_s = np.where(late, attempt_s, give_up_s)
-        stop |= late
-        return np.where(stop, nan, attempt_s), give_up_s, np.where(stop, nan, due_s)
+        return hasattr(self.schedule, "waits_history")  # TODO protocol
 
     def warning_age(self, k):
         """The age of the k-th delay warning (0-based; scalars or integer arrays); NaN/None when there is
@@ -238,37 +204,30 @@ class Sender:
             return None if math.isnan(value) else value
         return out
 
-    def warnings_due_at_failure(self, arrival_s: float, now_s: float, next_attempt_s: float, sent: int) -> int:
+    def warnings_due_at_failures(self, arrival_s: np.ndarray, now_s: np.ndarray, next_attempt_s: np.ndarray,
+                                 sent: np.ndarray) -> np.ndarray:
         """How many warnings a failure at ``now_s`` that does not end the message sends, ``sent`` having
         gone out before. ``next-failure`` (Postfix, Sendmail, Courier, Exim): one, once the age reaches the
         next warning age; ``next-due`` (OpenSMTPD): one for each warning age the next attempt reaches."""
-        if self.delay_warning_s is None or self.delay_warning_at == "age":
-            return 0
-        when = now_s if self.delay_warning_at == "next-failure" else next_attempt_s
-        count = 0
-        while True:
-            age = self.warning_age(sent + count)
-            if age is None or when - arrival_s < age - self.delay_warning_tolerance_s:
-                return count
-            count += 1
-            if self.delay_warning_at == "next-failure":
-                return count
-
-    def warnings_due_at_failures(self, arrival_s: np.ndarray, now_s: np.ndarray, next_attempt_s: np.ndarray,
-                                 sent: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`warnings_due_at_failure`."""
         count = np.zeros(len(now_s), dtype=np.int64)
         if self.delay_warning_s is None or self.delay_warning_at == "age":
             return count
         when = now_s if self.delay_warning_at == "next-failure" else next_attempt_s
+        age = self.clock(when) - self.clock(arrival_s)
         active = np.ones(len(now_s), dtype=bool)
         while active.any():
-            age = self.warning_age(sent + count)
+            warn_age = self.warning_age(sent + count)
             with np.errstate(invalid="ignore"):
-                due = active & ~np.isnan(age) & (when - arrival_s >= age - self.delay_warning_tolerance_s)
+                due = active & ~np.isnan(warn_age) & (age >= warn_age - self.delay_warning_tolerance_s)
             count += due
             active = due if self.delay_warning_at == "next-due" else np.zeros_like(due)
         return count
+
+    def warnings_due_at_failure(self, arrival_s: float, now_s: float, next_attempt_s: float, sent: int) -> int:
+        """:meth:`warnings_due_at_failures` for one message."""
+        one = np.array
+        return int(self.warnings_due_at_failures(one([arrival_s], dtype=float), one([now_s], dtype=float),
+                                                 one([next_attempt_s], dtype=float), one([sent]))[0])
 
     def warnings_by_age(self, arrival_s: np.ndarray, end_s: np.ndarray) -> np.ndarray:
         """``age`` timing: how many warning ages fall strictly before each message's end (its final time,
@@ -307,7 +266,7 @@ class Sender:
         if self.queue_run_s > 0:
             lines.append(f"queue runner: every {format_duration(self.queue_run_s)}"
                          f" (phase {format_duration(self.queue_run_phase_s)})")
-        if self.give_up == "attempts":
+        if self.give_up.counts_attempts:
             lines.append(f"gives up after {self.max_attempts} failed attempts")
         else:
             lines.append(f"expiry: {format_duration(self.expiry_s)} ({self.give_up})")

@@ -56,7 +56,7 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
     if not 0 < target <= 1:
         raise ConfigError("--target", "", f"expected a fraction in (0, 1] (1 = every message), got {target}")
     sender = scenario.sender
-    if sender.give_up == "attempts":
+    if sender.give_up.counts_attempts:
         raise ConfigError(scenario.source, "sender.give_up", "expected an expiry-based give-up rule; "
                           "'attempts' has no expiry window to tune")
     if scenario.horizon_s is not None:
@@ -70,7 +70,7 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
     for r in range(replications):
         m = simulate(longest, replication_seed(scenario.seed, r), engine=engine).messages
         ages = np.where(m.outcome == Outcome.DELIVERED, m.decisive_age_s, np.inf)
-        per_rep.append(_window_needed(ages, sender.give_up))
+        per_rep.append(np.maximum(sender.give_up.window_needed(ages), 1.0))   # under 1 s means nothing
         sizes.append(len(m))
     needed = np.concatenate(per_rep)     # per message: the shortest window under which it is delivered
     n = len(needed)
@@ -83,7 +83,7 @@ def tune_expiry(scenario: Scenario, target: float, *, replications: int = 1,
     delivered = np.array([np.count_nonzero(w <= fraction_at) for w in per_rep])
     fraction, f_low, f_high = confidence_interval(delivered, np.array(sizes))
     return ExpiryAnswer(target, best, low, high, fraction, (f_low, f_high), n, replications, max_expiry_s,
-                        sender.give_up)
+                        str(sender.give_up))
 
 
 def _bisect_expiry(scenario: Scenario, target: float, replications: int, max_expiry_s: float,
@@ -111,17 +111,9 @@ def _bisect_expiry(scenario: Scenario, target: float, replications: int, max_exp
     d, n = delivered_at(best if best is not None else max_expiry_s)
     fraction, f_low, f_high = confidence_interval(d, n)
     return ExpiryAnswer(target, best, None, None, fraction, (f_low, f_high), int(n.sum()), replications,
-                        max_expiry_s, scenario.sender.give_up, "bisection")
+                        max_expiry_s, str(scenario.sender.give_up), "bisection")
 
 
-def _window_needed(decisive: np.ndarray, give_up: str) -> np.ndarray:
-    """The shortest whole-second window that lets each message through (inf: none)."""
-    tol = AGE_TOLERANCE_S                            # see mtasim.sender.survives
-    if give_up == "next-wait":                       # survives iff decisive <= E + tol
-        window = np.ceil(np.maximum(decisive - tol, 0.0))
-    else:                                            # survives iff decisive < E - tol
-        window = np.floor(np.maximum(decisive + tol, -1.0)) + 1.0
-    return np.maximum(window, 1.0)                   # a window shorter than 1 s means nothing
 
 
 def _quantile_window(needed: np.ndarray, target: float) -> float | None:

@@ -456,6 +456,8 @@ def _exim(v: Mapping[str, Any]) -> Sender:
         expiry_reply=EXIM_TIMEOUT_REPLY,
         preset="exim",
         host_policy=EximHostRetry(schedule) if v["host_retry_records"] else None,
+        queue_order="arrival" if v["queue_run_in_order"] else "random",
+        whole_seconds=True,
     )
 
 
@@ -474,6 +476,9 @@ EXIM = Preset(
               "than 24h)", minimum=1.0, maximum=RETRY_INTERVAL_MAX_S, native="24h"),
         Param("queue_interval", 30 * MINUTE, "queue runner interval, exim -q<time> (Debian QUEUEINTERVAL; "
               "upstream has none); 0 = continuous (retry exactly when due)", zero_allowed=True, native="30m"),
+        Param("queue_run_in_order", 0, "1 = a queue run takes messages in order of arrival; 0 (default) = "
+              "in an arbitrary order, drawn from the run's seed (who gets a down host's connection first)",
+              kind="count", maximum=1),
         Param("host_retry_records", 1, "simulator: 1 = connection failures update one retry record per host, "
               "shared by all its messages (Exim's behaviour; DES only); 0 = each message keeps its own",
               kind="count", maximum=1),

@@ -50,6 +50,7 @@ def _postfix(v: Mapping[str, float]) -> Sender:
             initial_window=int(v["initial_destination_concurrency"]),
             negative_feedback=int(v["default_destination_concurrency_negative_feedback"]),
         ) if v["default_destination_concurrency_failed_cohort_limit"] > 0 else None,
+        whole_seconds=True,
     )
 
 

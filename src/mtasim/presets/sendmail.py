@@ -72,6 +72,8 @@ def _sendmail(v: Mapping[str, float]) -> Sender:
         host_policy=SendmailHostStatus(hoststatus_s=v["Timeout.hoststatus"],
                                        persistent=bool(v["HostStatusDirectory"]))
         if v["Timeout.hoststatus"] > 0 else None,
+        queue_order="fewest-tries",
+        whole_seconds=True,
     )
 
 

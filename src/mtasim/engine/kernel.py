@@ -1,0 +1,249 @@
+"""The sender's rules, once, vectorised over the messages acted on at one moment (or one lock step).
+
+Both engines run this code: the fast engine in lock step over every pending message, the DES over the
+events of one destination at one moment (and over quiet stretches, where no event can change a host
+state). A :class:`Batch` is a set of pending events, one per message, as parallel arrays; :meth:`Kernel.step`
+runs each event (an attempt, the end of a timed-out connection, or a give-up timer) and returns the
+messages' next events. Host-level state (mtasim.hosts) is not the kernel's business: the DES decides,
+in the MTA's queue order, which attempts it holds back and which next steps it dictates, and passes
+those decisions in.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP
+from ..recipients import AttemptResult, Recipient
+from ..results import Outcome, Recorder
+from ..rng import Purpose, stream_key, uniform_array
+from ..sender import Sender
+from .outage_table import OutageTable
+
+__all__ = ["Batch", "Kernel", "ATTEMPT", "COMPLETE", "GIVE_UP"]
+
+#: A message's pending event and what its rules remember. ``due``: when it became due (the queue order);
+#: ``reply``/``attempt_end``: the reply and outage end of a connection under way (or the last deferral
+#: of a message waiting for its give-up timer); ``prev_*``: for schedules with history (Exim).
+FIELDS = ("id", "domain", "arrival", "t", "phase", "failures", "warned", "decisive", "outage_end", "due",
+          "reply", "attempt_end", "prev_failure", "prev_wait")
+
+
+class Batch:
+    """Pending events, one per message, as parallel arrays (see FIELDS)."""
+
+    __slots__ = FIELDS
+
+    id: np.ndarray
+    domain: np.ndarray
+    arrival: np.ndarray
+    t: np.ndarray
+    phase: np.ndarray
+    failures: np.ndarray
+    warned: np.ndarray
+    decisive: np.ndarray
+    outage_end: np.ndarray
+    due: np.ndarray
+    reply: np.ndarray
+    attempt_end: np.ndarray
+    prev_failure: np.ndarray
+    prev_wait: np.ndarray
+
+    def __init__(self, **arrays: np.ndarray) -> None:
+        for name in FIELDS:
+            setattr(self, name, arrays[name])
+
+    @classmethod
+    def arriving(cls, ids: np.ndarray, arrivals: np.ndarray, domains: np.ndarray) -> "Batch":
+        """Each message's first attempt, at its arrival."""
+        n = len(ids)
+        arrival = arrivals[ids].astype(np.float64)
+        nan = np.full(n, np.nan)
+        return cls(id=ids.astype(np.int64), domain=domains[ids].astype(np.int64), arrival=arrival, t=arrival,
+                   phase=np.full(n, ATTEMPT, dtype=np.int8), failures=np.zeros(n, dtype=np.int64),
+                   warned=np.zeros(n, dtype=np.int64), decisive=np.full(n, -np.inf), outage_end=nan, due=arrival,
+                   reply=np.zeros(n, dtype=np.int32), attempt_end=nan, prev_failure=nan, prev_wait=nan)
+
+    def __len__(self) -> int:
+        return len(self.id)
+
+    def take(self, which: np.ndarray) -> "Batch":
+        """The events selected by a mask or an index array (copies)."""
+        return Batch(**{name: getattr(self, name)[which] for name in FIELDS})
+
+    @staticmethod
+    def concat(parts: list["Batch"]) -> "Batch | None":
+        parts = [p for p in parts if len(p)]
+        if len(parts) <= 1:
+            return parts[0] if parts else None
+        return Batch(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in FIELDS})
+
+
+class Kernel:
+    """The rules of one run: a sender, its recipients' replies, the recorder, the horizon and the seed."""
+
+    def __init__(self, sender: Sender, recipients: list[Recipient], recorder: Recorder, seed: int,
+                 horizon: float | None):
+        self.sender, self.recorder = sender, recorder
+        self.table = OutageTable(recipients, recorder, sender)
+        self.stop = math.inf if horizon is None else horizon
+        self.horizon = horizon
+        self.jitter_key = stream_key(seed, Purpose.JITTER)
+        self.order_key = stream_key(seed, Purpose.ORDER)
+        self.warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
+
+    # -- replies ------------------------------------------------------------------------------------
+    def replies(self, b: Batch, held: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Each event's reply index and outage end: looked up for attempts (or the host state's held
+        deferral, ``held`` per domain, -1 to connect), remembered for the others."""
+        attempt = b.phase == ATTEMPT
+        if attempt.all():
+            reply, end = self.table.lookup(b.domain, b.t)
+        else:
+            reply, end = b.reply.copy(), b.attempt_end.copy()
+            if attempt.any():
+                reply[attempt], end[attempt] = self.table.lookup(b.domain[attempt], b.t[attempt])
+        if held is not None:
+            hold = held[b.domain]
+            reply = np.where(attempt & (hold >= 0), hold, reply).astype(np.int32)
+        return reply, end
+
+    # -- one event of each message ------------------------------------------------------------------
+    def step(self, b: Batch, reply: np.ndarray, end: np.ndarray, host: np.ndarray | None = None) -> Batch | None:
+        """Run one event of each message in ``b``; return their next events (None if there are none).
+        ``host``: (n, 3) next steps (attempt, give-up, due; NaN where the host state did not decide)."""
+        parts: list[Batch] = []
+        attempt = b.phase == ATTEMPT
+        if attempt.all():
+            self._attempts(b, reply, end, host, parts)
+            return Batch.concat(parts)
+        if attempt.any():
+            self._attempts(b.take(attempt), reply[attempt], end[attempt], None if host is None else host[attempt],
+                           parts)
+        answered = b.phase == COMPLETE
+        if answered.any():
+            self._answers(b.take(answered), reply[answered], end[answered],
+                          None if host is None else host[answered], parts)
+        expiring = b.phase == GIVE_UP
+        if expiring.any():
+            g = b.take(expiring)
+            self.recorder.finish_batch(g.id, Outcome.EXPIRED, self.table.final_status_id[g.reply], g.t, np.inf)
+        return Batch.concat(parts)
+
+    def _attempts(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
+        """Attempts start: recorded; a timed-out connection answers when it ends, the others now."""
+        tbl, sender = self.table, self.sender
+        self.recorder.attempts_batch(b.id, b.failures + 1, b.t, tbl.result[reply], tbl.text_id[reply])
+        if sender.give_up.by_attempt_age:
+            b.decisive = sender.clock(b.t) - sender.clock(b.arrival)
+        duration = tbl.duration[reply]
+        timed = duration > 0
+        if timed.any():
+            c = b.take(timed)
+            c.t, c.reply, c.attempt_end = c.t + duration[timed], reply[timed], end[timed]
+            c.phase = np.full(len(c), COMPLETE, dtype=np.int8)
+            late = c.t >= self.stop                         # still connecting at the horizon: queued
+            self.recorder.status[c.id[late]] = tbl.status_id[c.reply[late]]
+            parts.append(c.take(~late))
+            now = ~timed
+            b, reply, end, host = b.take(now), reply[now], end[now], None if host is None else host[now]
+        self._answers(b, reply, end, host, parts)
+
+    def _answers(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
+        """Replies are in: delivered, bounced, or a failure whose next step the rules decide."""
+        tbl, rec = self.table, self.recorder
+        result = tbl.result[reply]
+        done = result == AttemptResult.DELIVERED
+        bounced = result == AttemptResult.REJECTED
+        failed = ~(done | bounced)
+        if not failed.all():
+            if done.any():
+                d = b.take(done)
+                rec.finish_batch(d.id, Outcome.DELIVERED, tbl.status_id[reply[done]], d.t, d.decisive,
+                                 d.t - d.outage_end)
+            if bounced.any():
+                x = b.take(bounced)
+                rec.finish_batch(x.id, Outcome.BOUNCED, tbl.status_id[reply[bounced]], x.t, x.decisive)
+            if not failed.any():
+                return
+            b, reply, end, host = b.take(failed), reply[failed], end[failed], None if host is None else host[failed]
+        self._failures(b, reply, end, host, parts)
+
+    def _failures(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
+        """The schedule, the give-up rule and the warnings after each failed attempt."""
+        tbl, rec, sender, stop = self.table, self.recorder, self.sender, self.stop
+        b.failures = b.failures + 1
+        b.outage_end = np.where(np.isnan(end), b.outage_end, end)
+        rec.status[b.id] = tbl.status_id[reply]
+        u = uniform_array(self.jitter_key, b.id, b.failures) if sender.schedule.uses_random else 1.0
+        now_c = sender.clock(b.t)
+        history = (b.prev_wait, now_c - b.prev_failure) if sender.needs_history else ()
+        attempt, give_up, due, ages = sender.after_failures(b.failures, b.arrival, b.t, u, tbl.connection[reply],
+                                                            *history)
+        if host is not None:                                  # the host state decided (Exim, Exchange)
+            decided = ~(np.isnan(host[:, 0]) & np.isnan(host[:, 1]))
+            attempt = np.where(decided, host[:, 0], attempt)
+            give_up = np.where(decided, host[:, 1], give_up)
+            due = np.where(decided, host[:, 2], due)
+        if sender.needs_history:
+            planned = ~np.isnan(due)
+            b.prev_failure = np.where(planned, now_c, b.prev_failure)
+            b.prev_wait = np.where(planned, due - now_c, b.prev_wait)
+        gives_up = ~np.isnan(give_up)
+        if gives_up.any():
+            ends = gives_up & (give_up < stop)
+            now = ends & ~(give_up > b.t)
+            rec.finish_batch(b.id[now], Outcome.EXPIRED, tbl.final_status_id[reply[now]], give_up[now], np.inf)
+            later = ends & (give_up > b.t)
+            if later.any():
+                g = b.take(later)
+                g.t, g.reply, g.phase = give_up[later], reply[later], np.full(len(g), GIVE_UP, dtype=np.int8)
+                parts.append(g)
+        go = ~gives_up
+        b.decisive = np.where(go, sender.give_up.decisive_after_failure(b.decisive, ages), b.decisive)
+        if self.warn_at_failure:
+            count = np.where(go, sender.warnings_due_at_failures(b.arrival, b.t, attempt, b.warned), 0)
+            if count.any():
+                rec.warn_batch(b.id, b.t, count)
+                b.warned = b.warned + count
+        go &= attempt < stop
+        if not go.all():
+            b, attempt, due = b.take(go), attempt[go], due[go]
+        b.t, b.due = attempt, due
+        if (b.phase != ATTEMPT).any():
+            b.phase = np.full(len(b), ATTEMPT, dtype=np.int8)
+        parts.append(b)
+
+    # -- lock step ----------------------------------------------------------------------------------
+    def run_until(self, b: Batch | None, bound: float, held: np.ndarray | None = None) -> Batch | None:
+        """Run every event before ``bound`` in lock step (their order cannot matter: nothing they do
+        couples them); return the events at or after it. ``held``: per domain, the host state's held
+        deferral for every attempt before ``bound`` (-1: connect)."""
+        parked: list[Batch] = []
+        while b is not None and len(b):
+            b = self.step(b, *self.replies(b, held))
+            if b is not None and bound < self.stop:
+                later = b.t >= bound
+                if later.any():
+                    parked.append(b.take(later))
+                    b = b.take(~later)
+        return Batch.concat(parked)
+
+    def finish(self) -> None:
+        """After the last event: delay warnings of the ``age`` timing, which depend only on each message's
+        arrival and end (its final time, or the horizon while queued)."""
+        sender, rec = self.sender, self.recorder
+        if not sender.warns_by_age:
+            return
+        end = np.where(np.isnan(rec.final_s), self.stop, rec.final_s)
+        counts = sender.warnings_by_age(rec.arrival_s, end)
+        listed = (sender.delay_warning_s, *sender.delay_warning_later_s)
+        for k in range(int(counts.max(initial=0))):       # one call per warning: ids unique in each
+            ids = np.flatnonzero(counts > k)
+            if k < len(listed):
+                times = rec.arrival_s[ids] + listed[k]
+            else:
+                times = (rec.arrival_s[ids] + listed[-1]) + (k - len(listed) + 1) * sender.delay_warning_repeat_s
+            rec.warn_batch(ids, times, np.ones(len(ids), dtype=np.int64))
