@@ -1,8 +1,10 @@
 """Retry schedules: after the k-th failed attempt, how long until the message is due again (or never).
 
 A schedule is one small protocol, :class:`Schedule`; each kind is a frozen dataclass that reads its own
-section of the scenario (``from_node``) and answers :meth:`Schedule.wait_after`. The wait is measured
-from the failed attempt's time. Queue-runner alignment and giving up are the sender's business
+section of the scenario (``from_node``) and answers :meth:`Schedule.waits` for arrays of failures. Its rule
+is written once, vectorised: the scalar :meth:`Schedule.wait_after` (what the event-driven engine and the
+tests ask) comes from :class:`VectorSchedule`, which runs ``waits`` on one element, so both engines get
+the same bits. The wait is measured from the failed attempt's time. Queue-runner alignment and giving up are the sender's business
 (:mod:`mtasim.sender`), not the schedule's.
 """
 
@@ -18,36 +20,101 @@ from .config import Node
 from .durations import format_duration
 
 __all__ = [
-    "Schedule", "FixedSchedule", "ExponentialSchedule", "ListSchedule", "AgeBasedSchedule",
+    "Schedule", "VectorSchedule", "HistorySchedule", "FixedSchedule", "ExponentialSchedule", "ListSchedule", "AgeBasedSchedule",
     "ByFailureSchedule", "SCHEDULE_KINDS", "schedule_from_node", "register_schedule",
 ]
 
 
 @runtime_checkable
 class Schedule(Protocol):
+    """What the senders and engines ask of a schedule.
+
+    A kind implements the rule once, as :meth:`waits` on arrays; :meth:`wait_after` is the same rule on
+    one failure and is not written by hand: inherit it from :class:`VectorSchedule`.
+    """
+
     kind: ClassVar[str]
-    #: True when :meth:`wait_after` uses its random draw ``u`` (the engines only draw when needed).
+    #: True when the rule uses its random draw ``u`` (the engines only draw when needed).
     uses_random: bool
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
-        """Seconds from the ``failures``-th failed attempt (1-based) until the message is due.
-
-        ``age_s`` is the message's age at that failure, ``u`` a seeded draw in (0, 1] and
-        ``connection_failure`` tells a refused/timed-out connection from a 4xx reply. None means the
-        schedule has no further attempt: the message gives up at this failure.
-        """
 
     def waits(self, failures: np.ndarray, age_s: np.ndarray, u: np.ndarray | float,
               connection_failure: np.ndarray) -> np.ndarray:
-        """Vectorised :meth:`wait_after` (NaN where there is no further attempt), same arithmetic."""
+        """Seconds from each ``failures``-th failed attempt (1-based) until the message is due; NaN where
+        the schedule has no further attempt (the message gives up at this failure).
+
+        ``age_s`` is the message's age at that failure, ``u`` a seeded draw in (0, 1] (an array, or one
+        float for every element) and ``connection_failure`` tells a refused/timed-out connection from a
+        4xx reply. The one implementation of the rule: both engines use it.
+        """
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
+        """:meth:`waits` on one failure: a float, or None for NaN (no further attempt). Derived by
+        :class:`VectorSchedule`, never written by hand."""
 
     def describe(self) -> str:
         """One line for humans."""
 
     # A schedule that also depends on its own past (Exim's G rule compares the previous planned wait with
-    # the gap that really passed) sets ``needs_history = True`` and implements
-    # ``wait_after_history(failures, age_s, u, connection_failure, prev_wait_s, prev_gap_s)`` and its
-    # vectorised twin ``waits_history``; NaN marks the first failure.
+    # the gap that really passed) sets ``needs_history = True``, implements the vectorised
+    # ``waits_history(failures, age_s, u, connection_failure, prev_wait_s, prev_gap_s)`` (NaN previous
+    # values mark the first failure) and inherits the scalar ``wait_after_history`` from
+    # :class:`HistorySchedule`.
+
+
+def _one(value: float | None) -> float | None:
+    """A length-one result as the scalar protocol gives it: None for NaN, else a Python float."""
+    wait = float(value)
+    return None if math.isnan(wait) else wait
+
+
+class VectorSchedule:
+    """Mixin: :meth:`wait_after` from the class's vectorised :meth:`waits`, run on arrays of length one.
+
+    No fields and no ``__eq__``/``__hash__`` of its own, so a frozen dataclass that inherits it stays a
+    frozen dataclass with its generated equality and hash.
+    """
+
+    __slots__ = ()
+
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement waits()")
+
+    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
+        """Seconds from the ``failures``-th failure until the message is due, None for no further attempt:
+        :meth:`waits` on one element (same arithmetic, same bits)."""
+        return _one(self.waits(np.array([failures]), np.array([age_s], dtype=np.float64), _one_u(u),
+                               np.array([connection_failure], dtype=bool))[0])
+
+
+def _one_u(u: float | np.ndarray) -> float | np.ndarray:
+    """The draw as ``waits`` takes it: a float stays a float (broadcast), an array is made length one."""
+    return u if np.ndim(u) == 0 else np.asarray(u, dtype=np.float64).reshape(1)
+
+
+def _one_prev(value: float | None) -> np.ndarray:
+    return np.array([math.nan if value is None else value], dtype=np.float64)
+
+
+class HistorySchedule(VectorSchedule):
+    """Mixin for schedules with ``needs_history``: :meth:`wait_after_history` from :meth:`waits_history`.
+
+    ``prev_wait_s`` (the previous planned wait) and ``prev_gap_s`` (the time that really passed since the
+    previous failure) are NaN (or None) at the first failure.
+    """
+
+    __slots__ = ()
+    needs_history: ClassVar[bool] = True
+
+    def waits_history(self, failures, age_s, u, connection_failure, prev_wait_s=None,
+                      prev_gap_s=None) -> np.ndarray:
+        raise NotImplementedError(f"{type(self).__name__} must implement waits_history()")
+
+    def wait_after_history(self, failures: int, age_s: float, u: float, connection_failure: bool,
+                           prev_wait_s: float | None, prev_gap_s: float | None) -> float | None:
+        """:meth:`waits_history` on one element: a float, or None for no further attempt."""
+        return _one(self.waits_history(np.array([failures]), np.array([age_s], dtype=np.float64), _one_u(u),
+                                       np.array([connection_failure], dtype=bool), _one_prev(prev_wait_s),
+                                       _one_prev(prev_gap_s))[0])
 
 
 @dataclass(frozen=True)

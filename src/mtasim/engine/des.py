@@ -6,9 +6,10 @@ engine); this module decides *when* and *in which order* events run, and applies
 (:mod:`mtasim.hosts`), the one thing that couples messages — and only messages to one destination:
 
 * **A calendar per destination queue.** Each destination with host state and at least ``_OWN_QUEUE``
-  messages gets its own calendar and SimPy process; the smaller ones share one calendar (a process per
-  ten-message destination would cost more than it saves); messages without host state share calendars
-  of ``_CHUNK`` messages. SimPy is the clock.
+  messages gets its own calendar and SimPy process. The smaller ones share one calendar of the reference
+  engine's per-message steps (mtasim.engine.reference.MessageCalendar: the same order, event by event;
+  array operations on a handful of events cost more than they save). Messages without host state share
+  calendars of ``_CHUNK`` messages. SimPy is the clock.
 * **Moments in the MTA's order.** The events of one moment are taken in the order of
   :mod:`mtasim.queue_order` (connections under way end first, then give-up timers, then new attempts in
   the preset's queue order). A destination whose state may change at this moment has its events applied
@@ -34,6 +35,7 @@ from ..results import Recorder
 from ..sender import Sender
 from .events import PendingEvents
 from .kernel import FIELDS, Batch, Kernel
+from .reference import MessageCalendar
 
 __all__ = ["run_des"]
 
@@ -46,14 +48,14 @@ class _Store:
 
     def __init__(self, first: Batch):
         n = int(first.id.max(initial=-1)) + 1
-        self.arrays = {name: np.zeros(n, dtype=getattr(first, name).dtype) for name in FIELDS}
+        self.arrays = {name: np.zeros(n, dtype=a.dtype) for name in FIELDS if (a := getattr(first, name)) is not None}
 
     def put(self, b: Batch) -> None:
-        for name in FIELDS:
-            self.arrays[name][b.id] = getattr(b, name)
+        for name, a in self.arrays.items():
+            a[b.id] = getattr(b, name)
 
     def get(self, ids: np.ndarray) -> Batch:
-        return Batch(**{name: a[ids] for name, a in self.arrays.items()})
+        return Batch(**{name: a[ids] if (a := self.arrays.get(name)) is not None else None for name in FIELDS})
 
 
 class _Destination:
@@ -208,15 +210,17 @@ class _Run:
         self.kernel = Kernel(sender, recipients, recorder, seed, horizon)
         self.order = queue_order(sender.queue_order)
         started = int(np.searchsorted(arrivals, self.kernel.stop, side="left"))
-        first = Batch.arriving(np.arange(started, dtype=np.int64), arrivals, recipient_of)
+        policy = sender.host_policy
+        coupled = policy is not None and policy.matters(recipients)
+        first = Batch.arriving(np.arange(started, dtype=np.int64), arrivals, recipient_of,
+                               self.kernel.fields(ordered=coupled))
         n_domains = len(recipients)
         self.bound = np.full(n_domains, -math.inf)             # states to look at before they are trusted
         self.next_event = np.full(n_domains, math.inf)      # a lower bound, where events are pending
         self.pending = np.zeros(n_domains, dtype=np.int64)
         self.held = np.full(n_domains, -1, dtype=np.int32)
-        policy = sender.host_policy
-        self.host_decides = policy is not None and policy.decides_next_step
-        if policy is None or not policy.matters(recipients):
+        self.host_decides = coupled and policy.decides_next_step
+        if not coupled:
             self.store = None
             self.calendars = [_Calendar(self, first.take(slice(lo, lo + _CHUNK)), {})
                               for lo in range(0, started, _CHUNK)]
@@ -226,13 +230,22 @@ class _Run:
         own = counts >= _OWN_QUEUE
         self.calendars = [_Calendar(self, first.take(first.domain == d), {d: self._destination(d, recipients)})
                           for d in np.flatnonzero(own).tolist()]
-        small = np.flatnonzero(~own & (counts > 0)).tolist()
-        if small:
-            shared = {d: self._destination(d, recipients) for d in small}
-            self.calendars.append(_Calendar(self, first.take(~own[first.domain]), shared))
+        small = ~own[first.domain]
+        if small.any():                         # too few messages per destination for batching to pay
+            self.calendars.append(MessageCalendar(sender, recipients, horizon, seed, arrivals, recipient_of, recorder,
+                                                  first.id[small]))
 
     def _destination(self, d: int, recipients: list[Recipient]) -> _Destination:
         return _Destination(self.kernel.sender.host_policy.new_state(self.kernel.sender), recipients[d])
+
+
+def _one_by_one(calendar: MessageCalendar, env: simpy.Environment):
+    """The SimPy process of the small destinations' shared calendar: the reference steps, message by message."""
+    while calendar.heap:
+        now = calendar.first_time()
+        if now > env.now:
+            yield env.timeout(now - env.now)
+        calendar.run_moment()
 
 
 def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
@@ -241,7 +254,7 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
     run = _Run(sender, recipients, horizon, seed, arrivals, recipient_of, recorder)
     env = simpy.Environment()
     for calendar in run.calendars:
-        env.process(calendar.process(env))
+        env.process(calendar.process(env) if isinstance(calendar, _Calendar) else _one_by_one(calendar, env))
     env.run()
     run.kernel.finish()
     return horizon

@@ -26,8 +26,9 @@ def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, se
     """Simulate every message into ``recorder``; returns the horizon used (None = to the end)."""
     kernel = Kernel(sender, domains, recorder, seed, horizon)
     started = int(np.searchsorted(arrivals, kernel.stop, side="left"))     # arrivals are sorted
+    fields = kernel.fields(ordered=False)
     for lo in range(0, started, CHUNK):
         ids = np.arange(lo, min(lo + CHUNK, started), dtype=np.int64)
-        kernel.run_until(Batch.arriving(ids, arrivals, recipient_of), kernel.stop)
+        kernel.run_until(Batch.arriving(ids, arrivals, recipient_of, fields), kernel.stop)
     kernel.finish()
     return horizon

@@ -29,6 +29,8 @@ __all__ = ["Batch", "Kernel", "ATTEMPT", "COMPLETE", "GIVE_UP"]
 #: of a message waiting for its give-up timer); ``prev_*``: for schedules with history (Exim).
 FIELDS = ("id", "domain", "arrival", "t", "phase", "failures", "warned", "decisive", "outage_end", "due",
           "reply", "attempt_end", "prev_failure", "prev_wait")
+#: Fields a run may do without (None in its batches): each costs a copy per lock step.
+OPTIONAL = {"phase", "warned", "due", "reply", "attempt_end", "prev_failure", "prev_wait"}
 
 
 class Batch:
@@ -56,29 +58,36 @@ class Batch:
             setattr(self, name, arrays[name])
 
     @classmethod
-    def arriving(cls, ids: np.ndarray, arrivals: np.ndarray, domains: np.ndarray) -> "Batch":
-        """Each message's first attempt, at its arrival."""
+    def arriving(cls, ids: np.ndarray, arrivals: np.ndarray, domains: np.ndarray,
+                 fields: frozenset[str] = frozenset(FIELDS)) -> "Batch":
+        """Each message's first attempt, at its arrival; optional fields not in ``fields`` are None."""
         n = len(ids)
         arrival = arrivals[ids].astype(np.float64)
         nan = np.full(n, np.nan)
-        return cls(id=ids.astype(np.int64), domain=domains[ids].astype(np.int64), arrival=arrival, t=arrival,
-                   phase=np.full(n, ATTEMPT, dtype=np.int8), failures=np.zeros(n, dtype=np.int64),
-                   warned=np.zeros(n, dtype=np.int64), decisive=np.full(n, -np.inf), outage_end=nan, due=arrival,
-                   reply=np.zeros(n, dtype=np.int32), attempt_end=nan, prev_failure=nan, prev_wait=nan)
+        arrays = dict(id=ids.astype(np.int64), domain=domains[ids].astype(np.int64), arrival=arrival, t=arrival,
+                      phase=np.full(n, ATTEMPT, dtype=np.int8), failures=np.zeros(n, dtype=np.int64),
+                      warned=np.zeros(n, dtype=np.int64), decisive=np.full(n, -np.inf), outage_end=nan, due=arrival,
+                      reply=np.zeros(n, dtype=np.int32), attempt_end=nan, prev_failure=nan, prev_wait=nan)
+        return cls(**{k: (v if k in fields else None) for k, v in arrays.items()})
 
     def __len__(self) -> int:
         return len(self.id)
 
     def take(self, which: np.ndarray) -> "Batch":
         """The events selected by a mask or an index array (copies)."""
-        return Batch(**{name: getattr(self, name)[which] for name in FIELDS})
+        return Batch(**{name: None if (a := getattr(self, name)) is None else a[which] for name in FIELDS})
 
     @staticmethod
     def concat(parts: list["Batch"]) -> "Batch | None":
         parts = [p for p in parts if len(p)]
         if len(parts) <= 1:
             return parts[0] if parts else None
-        return Batch(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in FIELDS})
+        return Batch(**{name: None if getattr(parts[0], name) is None else
+                        np.concatenate([getattr(p, name) for p in parts]) for name in FIELDS})
+
+    def attempts(self) -> np.ndarray | None:
+        """Which events are attempts (None: all of them)."""
+        return None if self.phase is None else self.phase == ATTEMPT
 
 
 class Kernel:
@@ -94,12 +103,24 @@ class Kernel:
         self.order_key = stream_key(seed, Purpose.ORDER)
         self.warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
 
+    def fields(self, ordered: bool) -> frozenset[str]:
+        """The fields this run's batches need (``ordered``: the DES sorts moments by due time)."""
+        rule, sender = self.sender.give_up, self.sender
+        later = (self.table.duration.max(initial=0) > 0 or rule.name in ("at-deadline", "before-attempt")
+                 or rule.counts_attempts and sender.attempts_give_up_at != "failure" or ordered)
+        need = set(FIELDS) - OPTIONAL
+        need |= {"phase", "reply", "attempt_end"} if later else set()
+        need |= {"warned"} if self.warn_at_failure else set()
+        need |= {"due"} if ordered else set()
+        need |= {"prev_failure", "prev_wait"} if sender.needs_history else set()
+        return frozenset(need)
+
     # -- replies ------------------------------------------------------------------------------------
     def replies(self, b: Batch, held: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
         """Each event's reply index and outage end: looked up for attempts (or the host state's held
         deferral, ``held`` per domain, -1 to connect), remembered for the others."""
-        attempt = b.phase == ATTEMPT
-        if attempt.all():
+        attempt = b.attempts()
+        if attempt is None or attempt.all():
             reply, end = self.table.lookup(b.domain, b.t)
         else:
             reply, end = b.reply.copy(), b.attempt_end.copy()
@@ -107,7 +128,8 @@ class Kernel:
                 reply[attempt], end[attempt] = self.table.lookup(b.domain[attempt], b.t[attempt])
         if held is not None:
             hold = held[b.domain]
-            reply = np.where(attempt & (hold >= 0), hold, reply).astype(np.int32)
+            use = hold >= 0 if attempt is None else attempt & (hold >= 0)
+            reply = np.where(use, hold, reply).astype(np.int32)
         return reply, end
 
     # -- one event of each message ------------------------------------------------------------------
@@ -115,8 +137,8 @@ class Kernel:
         """Run one event of each message in ``b``; return their next events (None if there are none).
         ``host``: (n, 3) next steps (attempt, give-up, due; NaN where the host state did not decide)."""
         parts: list[Batch] = []
-        attempt = b.phase == ATTEMPT
-        if attempt.all():
+        attempt = b.attempts()
+        if attempt is None or attempt.all():
             self._attempts(b, reply, end, host, parts)
             return Batch.concat(parts)
         if attempt.any():
@@ -160,12 +182,12 @@ class Kernel:
         failed = ~(done | bounced)
         if not failed.all():
             if done.any():
-                d = b.take(done)
-                rec.finish_batch(d.id, Outcome.DELIVERED, tbl.status_id[reply[done]], d.t, d.decisive,
-                                 d.t - d.outage_end)
+                t = b.t[done]
+                rec.finish_batch(b.id[done], Outcome.DELIVERED, tbl.status_id[reply[done]], t, b.decisive[done],
+                                 t - b.outage_end[done])
             if bounced.any():
-                x = b.take(bounced)
-                rec.finish_batch(x.id, Outcome.BOUNCED, tbl.status_id[reply[bounced]], x.t, x.decisive)
+                rec.finish_batch(b.id[bounced], Outcome.BOUNCED, tbl.status_id[reply[bounced]], b.t[bounced],
+                                 b.decisive[bounced])
             if not failed.any():
                 return
             b, reply, end, host = b.take(failed), reply[failed], end[failed], None if host is None else host[failed]
@@ -176,7 +198,6 @@ class Kernel:
         tbl, rec, sender, stop = self.table, self.recorder, self.sender, self.stop
         b.failures = b.failures + 1
         b.outage_end = np.where(np.isnan(end), b.outage_end, end)
-        rec.status[b.id] = tbl.status_id[reply]
         u = uniform_array(self.jitter_key, b.id, b.failures) if sender.schedule.uses_random else 1.0
         now_c = sender.clock(b.t)
         history = (b.prev_wait, now_c - b.prev_failure) if sender.needs_history else ()
@@ -194,6 +215,7 @@ class Kernel:
         gives_up = ~np.isnan(give_up)
         if gives_up.any():
             ends = gives_up & (give_up < stop)
+            rec.status[b.id[gives_up & ~ends]] = tbl.status_id[reply[gives_up & ~ends]]     # queued at the horizon
             now = ends & ~(give_up > b.t)
             rec.finish_batch(b.id[now], Outcome.EXPIRED, tbl.final_status_id[reply[now]], give_up[now], np.inf)
             later = ends & (give_up > b.t)
@@ -208,11 +230,16 @@ class Kernel:
             if count.any():
                 rec.warn_batch(b.id, b.t, count)
                 b.warned = b.warned + count
-        go &= attempt < stop
+        queued = go & ~(attempt < stop)                       # its next attempt is past the horizon
+        if queued.any():
+            rec.status[b.id[queued]] = tbl.status_id[reply[queued]]
+            go &= ~queued
         if not go.all():
             b, attempt, due = b.take(go), attempt[go], due[go]
-        b.t, b.due = attempt, due
-        if (b.phase != ATTEMPT).any():
+        b.t = attempt
+        if b.due is not None:
+            b.due = due
+        if b.phase is not None and (b.phase != ATTEMPT).any():
             b.phase = np.full(len(b), ATTEMPT, dtype=np.int8)
         parts.append(b)
 

@@ -28,27 +28,48 @@ __all__ = ["run_reference"]
 def run_reference(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
                   arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
     """Simulate every message into ``recorder``, one event at a time; returns the horizon used."""
-    stop = math.inf if horizon is None else horizon
-    order, order_key = queue_order(sender.queue_order), stream_key(seed, Purpose.ORDER)
-    message = _message_steps(sender, recipients, stop, seed, arrivals, recipient_of, recorder)
-
-    def key(i: int, t: float, phase: int, due: float, failures: int) -> tuple:
-        one = np.array
-        keys = order.keys(one([phase]), one([due]), one([float(arrivals[i])]), one([failures]), one([i]), order_key)
-        return (t, *(float(k[0]) for k in reversed(keys)))
-
-    heap = []
-    for i in range(len(arrivals)):
-        if arrivals[i] < stop:
-            heap.append((key(i, float(arrivals[i]), ATTEMPT, float(arrivals[i]), 0), i, message(i)))
-    heapq.heapify(heap)
-    while heap:
-        _, i, steps = heapq.heappop(heap)
-        event = next(steps, None)
-        if event is not None:
-            heapq.heappush(heap, (key(i, *event), i, steps))
+    calendar = MessageCalendar(sender, recipients, horizon, seed, arrivals, recipient_of, recorder,
+                               np.arange(len(arrivals)))
+    while calendar.heap:
+        calendar.run_moment()
     Kernel(sender, recipients, recorder, seed, horizon).finish()
     return horizon
+
+
+class MessageCalendar:
+    """Messages ``ids`` as generators of their own steps, on a heap keyed by (time, kind, queue order, id).
+    The DES runs destinations too small for batching on one of these (mtasim.engine.des)."""
+
+    def __init__(self, sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
+                 arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder, ids: np.ndarray):
+        self.stop = math.inf if horizon is None else horizon
+        self.arrivals = arrivals
+        self.order, self.order_key = queue_order(sender.queue_order), stream_key(seed, Purpose.ORDER)
+        self.message = _message_steps(sender, recipients, self.stop, seed, arrivals, recipient_of, recorder)
+        self.heap = [(self.key(i, float(arrivals[i]), ATTEMPT, float(arrivals[i]), 0), i, None)
+                     for i in ids.tolist() if arrivals[i] < self.stop]
+        heapq.heapify(self.heap)
+
+    def key(self, i: int, t: float, phase: int, due: float, failures: int) -> tuple:
+        one = np.array
+        keys = self.order.keys(one([phase]), one([due]), one([float(self.arrivals[i])]), one([failures]), one([i]),
+                               self.order_key)
+        return (t, *(float(k[0]) for k in reversed(keys)))
+
+    def first_time(self) -> float:
+        return self.heap[0][0][0] if self.heap else math.inf
+
+    def run_moment(self) -> None:
+        """Every event at the earliest time, in order (events it creates at that time included)."""
+        now = self.first_time()
+        heap = self.heap
+        while heap and heap[0][0][0] == now:
+            _, i, steps = heapq.heappop(heap)
+            if steps is None:
+                steps = self.message(i)
+            event = next(steps, None)
+            if event is not None:
+                heapq.heappush(heap, (self.key(i, *event), i, steps))
 
 
 def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, seed: int, arrivals: np.ndarray,
