@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from conftest import SCENARIOS
+from helpers import SETTINGS, assert_same, both, scenarios
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_properties import SETTINGS, scenarios
 
 import mtasim
 from mtasim.engine import EngineUnavailableError, des_only_features, fast
@@ -16,32 +16,6 @@ from mtasim.rng import uniform, uniform_array
 from mtasim.schedules import (AgeBasedSchedule, ByFailureSchedule, ExponentialSchedule, FixedSchedule,
                               ListSchedule)
 from mtasim.sender import Sender
-
-
-def assert_same(a, b):
-    """Per-message outcome, status, attempts, warnings and times agree (times within 1e-9 s)."""
-    ma, mb = a.messages, b.messages
-    assert np.array_equal(ma.outcome, mb.outcome), "outcomes differ"
-    assert np.array_equal(ma.attempts, mb.attempts), "attempt counts differ"
-    assert [ma.status_text(i) for i in range(len(ma))] == [mb.status_text(i) for i in range(len(mb))]
-    for name in ("arrival_s", "final_s", "warned_s", "decisive_age_s", "recovery_lag_s"):
-        x, y = getattr(ma, name), getattr(mb, name)
-        assert np.array_equal(np.isnan(x), np.isnan(y)), f"{name}: NaN pattern differs"
-        ok = ~np.isnan(x)
-        assert np.allclose(x[ok], y[ok], rtol=0, atol=1e-9), f"{name} differs"
-    assert a.total_attempts == b.total_attempts
-    ta, tb = a.attempts, b.attempts
-    assert np.array_equal(ta.message_id, tb.message_id) and np.array_equal(ta.attempt, tb.attempt)
-    assert np.allclose(ta.time_s, tb.time_s, rtol=0, atol=1e-9)
-    assert np.array_equal(ta.result, tb.result)
-    assert [ta.replies[i] for i in ta.reply] == [tb.replies[i] for i in tb.reply]
-    for x, y in zip(a.warnings, b.warnings):                 # every delay warning, not only the first
-        assert np.allclose(x, y, rtol=0, atol=1e-9), "delay warnings differ"
-
-
-def both(sc, seed=None):
-    return (mtasim.simulate(sc, seed, engine="des", attempts=True),
-            mtasim.simulate(sc, seed, engine="fast", attempts=True))
 
 
 @SETTINGS

@@ -13,7 +13,7 @@ import json
 import numpy as np
 import pytest
 from conftest import HOUR, MIN, run_one, scenario
-from test_fast_engine import assert_same, both
+from helpers import assert_same, both
 
 import mtasim
 from mtasim import ConfigError, Outcome, get_preset, trace_schedule

@@ -9,142 +9,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from hypothesis import HealthCheck, example, given, settings
-from hypothesis import strategies as st
+from helpers import SETTINGS, scenarios, seconds
+from hypothesis import example, given
 
 import mtasim
 from mtasim import Outcome
-from mtasim.durations import parse_duration
 from mtasim.recipients import AttemptResult
 from mtasim.sender import AGE_TOLERANCE_S
 
-FAILURES = ("451 4.3.0 x", "550 5.1.1 y", "refused", "timeout")
-#: Outage failures as drawn: 4xx replies and connection failures twice as likely as a 5xx (which ends retries).
-OUTAGE_FAILURES = FAILURES + ("451 4.3.0 x", "refused", "timeout")
-GIVE_UPS = ("last-attempt", "at-deadline", "next-wait", "before-attempt", "attempts")
 CONNECT_TIMEOUT_S = 30.0          # the default connect_timeout (scenarios here do not set one)
-SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-# -- strategies -----------------------------------------------------------------------------------
-def minutes(lo: int, hi: int):
-    """A duration of lo..hi whole minutes, written as seconds (a number) or as text ("90m")."""
-    return st.integers(lo, hi).flatmap(lambda m: st.sampled_from([m * 60, f"{m}m"]))
-
-
-def seconds(d) -> float:
-    return parse_duration(d, allow_zero=True)
-
-
-@st.composite
-def schedules(draw):
-    kind = draw(st.sampled_from(["fixed", "exponential", "exponential-jitter", "list-repeat", "list-stop",
-                                 "age-based"]))
-    if kind == "fixed":
-        return {"kind": "fixed", "interval": draw(minutes(5, 180))}
-    if kind.startswith("exponential"):
-        first = draw(st.integers(5, 60))
-        sched = {"kind": "exponential", "first": f"{first}m",
-                 "factor": draw(st.sampled_from([1, 1.5, 2, 3])),
-                 "max": f"{first * draw(st.integers(1, 16))}m"}
-        if kind == "exponential-jitter":
-            sched["jitter"] = draw(st.sampled_from(["full", "equal"]))
-        elif draw(st.booleans()):
-            sched["jitter"] = "none"
-        return sched
-    if kind.startswith("list"):
-        sched = {"kind": "list", "intervals": draw(st.lists(minutes(5, 240), min_size=1, max_size=4))}
-        if kind == "list-stop":
-            sched["then"] = "stop"
-        elif draw(st.booleans()):
-            sched["then"] = "repeat"
-        return sched
-    low = draw(st.integers(5, 30))
-    return {"kind": "age-based", "min": f"{low}m", "max": f"{draw(st.integers(low, 120))}m"}
-
-
-@st.composite
-def senders(draw, give_up=None):
-    sender = {"schedule": draw(schedules())}
-    rule = give_up or draw(st.sampled_from(GIVE_UPS))
-    if rule != "last-attempt" or draw(st.booleans()):      # last-attempt is the default: sometimes implicit
-        sender["give_up"] = rule
-    if rule == "attempts":
-        sender["max_attempts"] = draw(st.integers(1, 15))
-        if draw(st.booleans()):
-            sender["attempts_give_up_at"] = draw(st.sampled_from(["failure", "next-attempt"]))
-    else:
-        sender["expiry"] = draw(minutes(0 if rule == "last-attempt" else 1, 48 * 60))
-    if draw(st.booleans()):
-        period = draw(st.integers(1, 60))
-        sender["queue_run"] = f"{period}m"
-        if draw(st.booleans()):
-            sender["queue_run_phase"] = draw(st.integers(0, period * 60))
-    if draw(st.booleans()):
-        sender["delay_warning"] = draw(minutes(5, 12 * 60))
-        if draw(st.integers(0, 3)) == 0:           # sometimes several ages, and a repeat gap
-            first = seconds(sender["delay_warning"])
-            sender["delay_warning"] = [first, first + draw(st.integers(1, 600)) * 60]
-            if draw(st.booleans()):
-                sender["delay_warning_repeat"] = f"{draw(st.integers(1, 600))}m"
-        if draw(st.booleans()):
-            sender["delay_warning_at"] = draw(st.sampled_from(["age", "next-failure", "next-due"]))
-    return sender
-
-
-@st.composite
-def recipients(draw):
-    out = []
-    for i in range(draw(st.integers(1, 3))):
-        # Outages as (gap, length) steps from an early start, so they tend to cover the arrivals;
-        # a zero gap makes two outages adjacent (end == next start), which is allowed.
-        outages, t = [], draw(st.integers(0, 4 * 60))
-        for _ in range(draw(st.sampled_from([1, 1, 2, 3, 0]))):
-            length = draw(st.integers(1, 40 * 60))
-            outages.append({"start": f"{t}m", "end": f"{t + length}m", "failure": draw(st.sampled_from(OUTAGE_FAILURES))})
-            t += length + draw(st.integers(0, 10 * 60))
-        r = {"domain": f"r{i}.example", "outages": outages}
-        if draw(st.booleans()):
-            r["share"] = draw(st.one_of(st.integers(1, 5), st.floats(0.1, 5.0)))
-        out.append(r)
-    return out
-
-
-@st.composite
-def workloads(draw):
-    kind = draw(st.sampled_from(["at", "times", "uniform", "poisson"]))
-    if kind == "at":
-        n = draw(st.integers(1, 40))
-        if draw(st.booleans()):
-            return {"count": n}
-        return {"count": n, "arrival": {"kind": "at", "time": draw(minutes(0, 12 * 60))}}
-    if kind == "times":
-        times = draw(st.lists(st.one_of(minutes(0, 24 * 60), st.floats(0, 86400.0)), min_size=1, max_size=40))
-        messages = {"arrival": {"kind": "times", "times": times}}
-        if draw(st.booleans()):
-            messages["count"] = len(times)
-        return messages
-    start = draw(st.integers(0, 12 * 60))
-    length = draw(st.integers(1, 24 * 60))
-    window = {"start": f"{start}m", "end": f"{start + length}m"}
-    if kind == "uniform":
-        return {"count": draw(st.integers(1, 40)), "arrival": {"kind": "uniform", **window}}
-    expected = draw(st.integers(1, 40))            # rate "k/Lm" over a window of L minutes: about k messages
-    return {"arrival": {"kind": "poisson", "rate": f"{expected}/{length}m", **window}}
-
-
-@st.composite
-def scenarios(draw, give_up=None):
-    data = {
-        "name": "generated",
-        "seed": draw(st.integers(0, 2**32)),
-        "sender": draw(senders(give_up)),
-        "messages": draw(workloads()),
-        "recipients": draw(recipients()),
-    }
-    if draw(st.booleans()):
-        data["horizon"] = draw(minutes(30, 72 * 60))
-    return data
 
 
 # -- helpers --------------------------------------------------------------------------------------

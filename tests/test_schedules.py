@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 
 import pytest
@@ -10,12 +11,15 @@ import pytest
 import mtasim
 from mtasim import ConfigError
 from mtasim.schedules import (
+    SCHEDULE_KINDS,
     AgeBasedSchedule,
     ByFailureSchedule,
     ExponentialSchedule,
     FixedSchedule,
+    HistorySchedule,
     ListSchedule,
     Schedule,
+    VectorSchedule,
 )
 
 MIN, HOUR = 60.0, 3600.0
@@ -187,6 +191,22 @@ def test_every_kind_follows_the_protocol(schedule):
     assert isinstance(schedule, Schedule)
     text = schedule.describe()
     assert text and "\n" not in text
+
+
+def test_every_kind_derives_its_scalar_wait_from_its_vectorised_rule():
+    """Each kind writes its rule once, as ``waits`` (and ``waits_history``); the scalar ``wait_after``
+    (and ``wait_after_history``) are inherited from the mixin, so a hand-kept scalar twin cannot come back."""
+    import mtasim.presets  # noqa: F401  (registers the MTA-specific kinds)
+
+    assert {"fixed", "exponential", "exim", "kumomta", "timetable"} <= set(SCHEDULE_KINDS)
+    for kind, cls in SCHEDULE_KINDS.items():
+        assert issubclass(cls, VectorSchedule), kind
+        assert "wait_after" not in vars(cls), f"{kind}: {cls.__name__} defines its own wait_after"
+        assert "wait_after_history" not in vars(cls), f"{kind}: {cls.__name__} defines its own wait_after_history"
+        assert cls.waits is not VectorSchedule.waits, f"{kind}: {cls.__name__} has no waits"
+        if hasattr(cls, "waits_history"):
+            assert issubclass(cls, HistorySchedule) and cls.waits_history is not HistorySchedule.waits_history, kind
+        assert dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen, kind
 
 
 # -- reading from a scenario ----------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Callable, Iterable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 from .durations import DurationError, parse_duration
 
@@ -73,6 +73,12 @@ class Node:
         if isinstance(key, str):
             self._used.add(key)
         return Node(self.value[key], self.source, self._join(key))
+
+    @overload
+    def get(self, key: str) -> "Node": ...
+
+    @overload
+    def get(self, key: str, default: Any) -> "Node | None": ...
 
     def get(self, key: str, default: Any = _MISSING) -> "Node | None":
         """The child node, or None when absent and a default was given; an error when required."""

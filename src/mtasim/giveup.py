@@ -36,7 +36,7 @@ class FailureAges(NamedTuple):
     age: np.ndarray           # its age on the sender's clock
     due_age: np.ndarray       # the age at which the schedule makes the message due again (NaN: never)
     attempt: np.ndarray       # the time of the next attempt (queue-runner aligned)
-    attempt_age: np.ndarray   # its age on the sender's clock
+    attempt_age: np.ndarray | None   # its age on the sender's clock (rules with ``by_attempt_age`` only)
 
 
 @dataclass(frozen=True)

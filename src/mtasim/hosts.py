@@ -15,11 +15,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple, Protocol
 
 from .recipients import AttemptResult, Reply
 
 if TYPE_CHECKING:
+    from .schedules import Schedule
     from .sender import Sender
 
 __all__ = ["HostPolicy", "HostState", "DecidingHostState", "NextStep", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
@@ -36,8 +37,9 @@ class NextStep(NamedTuple):
     due_s: float | None = None
 
 
-def suspended_reply(cause: Reply, prefix: str) -> Reply:
+def suspended_reply(cause: Reply | None, prefix: str) -> Reply:
     """The deferral of a message the host state held back: the cached failure's status, no connection."""
+    assert cause is not None, "a state holds messages back only after a failure"
     return Reply(AttemptResult.SUSPENDED, cause.status, f"{prefix}{cause.text}")
 
 
@@ -190,7 +192,7 @@ class SendmailHostStatus:
 class _SendmailState:
     def __init__(self, policy: SendmailHostStatus, sender: "Sender"):
         self.p = policy
-        self.failed_at = None
+        self.failed_at: float | None = None
         self.cause: Reply | None = None
 
     def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
@@ -242,7 +244,7 @@ class _RouteState:
     def __init__(self, policy: OpenSMTPDRouteDisable, sender: "Sender"):
         self.p = policy
         self.penalty = 0
-        self.disabled_until = None
+        self.disabled_until: float | None = None
         self.cause: Reply | None = None
 
     def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
@@ -282,7 +284,7 @@ class EximHostRetry:
     H rules draw their random gap with the nominal draw 1 here.
     """
 
-    schedule: object
+    schedule: Any                               # an EximSchedule (mtasim.presets.exim)
     decides_next_step: ClassVar[bool] = True
     feature: str = "Exim's per-host retry records"
 
@@ -298,7 +300,7 @@ class _EximHostState:
         self.clock = sender.clock
         self.schedule = policy.schedule
         self.timeout_s = policy.schedule.timeout_age_s        # final cutoff + Exim's 1 s clock
-        self.record = None                                   # [first_failed, last_try, next_try, failures]
+        self.record: list[float] | None = None               # [first_failed, last_try, next_try, failures]
         self.expired = False
         self.cause: Reply | None = None
 
@@ -322,8 +324,8 @@ class _EximHostState:
         t = float(self.clock(t))                            # Exim's retry records keep whole seconds
         if self.record is None:
             self.record = [t, t, t, 0]
-        first, last, next_try, failures = self.record
-        failures += 1
+        first, last, next_try, previous = self.record
+        failures = int(previous) + 1
         prev_wait = next_try - last if failures > 1 else math.nan
         prev_gap = t - last if failures > 1 else math.nan
         wait = self.schedule.wait_after_history(failures, t - first, 1.0, True, prev_wait, prev_gap)
@@ -361,7 +363,7 @@ class ExchangeRetryQueue:
     message still expires at exactly its own MessageExpirationTimeout (at-deadline).
     """
 
-    ladder: object
+    ladder: "Schedule"                          # the connection-failure schedule of the preset
     decides_next_step: ClassVar[bool] = True
     feature: str = "Exchange's per-destination retry queue"
 
@@ -376,7 +378,7 @@ class _ExchangeQueueState:
     def __init__(self, policy: ExchangeRetryQueue, sender: "Sender"):
         self.ladder = policy.ladder
         self.failures = 0
-        self.next_try = None
+        self.next_try: float | None = None
         self.cause: Reply | None = None
 
     def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
@@ -387,7 +389,8 @@ class _ExchangeQueueState:
     def after_attempt(self, t: float, reply: Reply) -> None:
         if reply.result.is_connection_failure:
             self.failures += 1
-            self.next_try = t + self.ladder.wait_after(self.failures, 0.0, 1.0, True)
+            wait = self.ladder.wait_after(self.failures, 0.0, 1.0, True)
+            self.next_try = t + (math.inf if wait is None else wait)
             self.cause = reply
         else:
             self.failures, self.next_try = 0, None          # the queue connected: out of Retry

@@ -148,13 +148,15 @@ class Recorder:
             ids[j], nums[j], times[j], results[j], replies[j] = message_id, number, time_s, result, self.replies(reply)
             self._fill = j + 1
 
-    def attempts_batch(self, ids: np.ndarray, numbers: np.ndarray, times_s: np.ndarray, results: np.ndarray,
-                       reply_ids: np.ndarray) -> None:
-        """Many attempts at once (the fast engine); ``reply_ids`` index :attr:`replies`."""
+    def attempts_batch(self, ids: np.ndarray, numbers: np.ndarray, times_s: np.ndarray, results: np.ndarray | None,
+                       reply_ids: np.ndarray | None) -> None:
+        """Many attempts at once (the engines); ``reply_ids`` index :attr:`replies`. Without an attempt table
+        only the counts are kept, and ``results``/``reply_ids`` may be None."""
         self.attempts[ids] = numbers
         self.total_attempts += len(ids)
         if not self.every:
             return
+        results, reply_ids = np.asarray(results), np.asarray(reply_ids)
         keep = ids % self.every == 0 if self.every > 1 else slice(None)
         self._chunks.append((ids[keep].astype(np.int64), numbers[keep].astype(np.int32), times_s[keep].copy(),
                              results[keep].astype(np.int8), reply_ids[keep].astype(np.int32)))

@@ -1,18 +1,19 @@
 """Retry schedules: after the k-th failed attempt, how long until the message is due again (or never).
 
 A schedule is one small protocol, :class:`Schedule`; each kind is a frozen dataclass that reads its own
-section of the scenario (``from_node``) and answers :meth:`Schedule.waits` for arrays of failures. Its rule
-is written once, vectorised: the scalar :meth:`Schedule.wait_after` (what the event-driven engine and the
-tests ask) comes from :class:`VectorSchedule`, which runs ``waits`` on one element, so both engines get
-the same bits. The wait is measured from the failed attempt's time. Queue-runner alignment and giving up are the sender's business
-(:mod:`mtasim.sender`), not the schedule's.
+section of the scenario (``from_node``) and answers :meth:`Schedule.waits` for arrays of failures. The rule
+is written once, vectorised: the scalar :meth:`Schedule.wait_after` (one failure) comes from
+:class:`VectorSchedule`, which runs ``waits`` on arrays of length one, so every caller gets the same bits.
+The wait is measured from the failed attempt's time. Queue-runner alignment and giving up are the
+sender's business (:mod:`mtasim.sender`), not the schedule's.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import ClassVar, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -20,8 +21,9 @@ from .config import Node
 from .durations import format_duration
 
 __all__ = [
-    "Schedule", "VectorSchedule", "HistorySchedule", "FixedSchedule", "ExponentialSchedule", "ListSchedule", "AgeBasedSchedule",
-    "ByFailureSchedule", "SCHEDULE_KINDS", "schedule_from_node", "register_schedule",
+    "Schedule", "VectorSchedule", "HistorySchedule", "FixedSchedule", "ExponentialSchedule", "ListSchedule",
+    "AgeBasedSchedule", "ByFailureSchedule", "SCHEDULE_KINDS", "schedule_from_node", "register_schedule",
+    "integer_table",
 ]
 
 
@@ -61,10 +63,20 @@ class Schedule(Protocol):
     # :class:`HistorySchedule`.
 
 
-def _one(value: float | None) -> float | None:
-    """A length-one result as the scalar protocol gives it: None for NaN, else a Python float."""
+def _one(value: float) -> float | None:
+    """A result of ``waits`` as the scalar protocol gives it: None for NaN, else a Python float."""
     wait = float(value)
     return None if math.isnan(wait) else wait
+
+
+def _one_u(u: float | np.ndarray) -> float | np.ndarray:
+    """The draw as ``waits`` takes it: a float stays a float (broadcast), an array is made length one."""
+    return u if np.ndim(u) == 0 else np.asarray(u, dtype=np.float64).reshape(1)
+
+
+def _one_prev(value: float | None) -> np.ndarray:
+    """A previous wait or gap as a length-one array (None, like NaN, marks the first failure)."""
+    return np.array([math.nan if value is None else value], dtype=np.float64)
 
 
 class VectorSchedule:
@@ -84,15 +96,6 @@ class VectorSchedule:
         :meth:`waits` on one element (same arithmetic, same bits)."""
         return _one(self.waits(np.array([failures]), np.array([age_s], dtype=np.float64), _one_u(u),
                                np.array([connection_failure], dtype=bool))[0])
-
-
-def _one_u(u: float | np.ndarray) -> float | np.ndarray:
-    """The draw as ``waits`` takes it: a float stays a float (broadcast), an array is made length one."""
-    return u if np.ndim(u) == 0 else np.asarray(u, dtype=np.float64).reshape(1)
-
-
-def _one_prev(value: float | None) -> np.ndarray:
-    return np.array([math.nan if value is None else value], dtype=np.float64)
 
 
 class HistorySchedule(VectorSchedule):
@@ -117,8 +120,24 @@ class HistorySchedule(VectorSchedule):
                                        _one_prev(prev_gap_s))[0])
 
 
+def integer_table(fn: Callable[[int], float], ints: np.ndarray) -> np.ndarray:
+    """``fn(k)`` for each integer ``k`` of ``ints``, called once per distinct value (for Python's float
+    power: ``np.power`` can differ from it in the last bit, and both engines must compute the same waits).
+
+    A table of every value from 0 to the largest when that is small, else only the values present (a
+    huge failure count must not build a huge table)."""
+    k = np.asarray(ints, dtype=np.int64)
+    if k.size == 0:
+        return np.empty(k.shape)
+    low, high = int(k.min()), int(k.max())
+    if low >= 0 and high < max(64, k.size):
+        return np.array([fn(e) for e in range(high + 1)], dtype=np.float64)[k]
+    present, where = np.unique(k, return_inverse=True)
+    return np.array([fn(int(e)) for e in present], dtype=np.float64)[where].reshape(k.shape)
+
+
 @dataclass(frozen=True)
-class FixedSchedule:
+class FixedSchedule(VectorSchedule):
     """Wait the same ``interval`` after every failure (Sendmail's queue runs, Exchange's ladder rungs)."""
 
     interval_s: float
@@ -128,9 +147,6 @@ class FixedSchedule:
     @classmethod
     def from_node(cls, node: Node) -> "FixedSchedule":
         return cls(node.duration("interval"))
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        return self.interval_s
 
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         return np.full(len(failures), self.interval_s)
@@ -144,7 +160,7 @@ _LOG_FLOAT_MAX = math.log(1.7e308)
 
 
 @dataclass(frozen=True)
-class ExponentialSchedule:
+class ExponentialSchedule(VectorSchedule):
     """``min(first * factor**(k-1), max)`` after the k-th failure, optionally jittered.
 
     Jitter follows the usual back-off vocabulary: ``full`` draws the wait uniformly in (0, base],
@@ -170,36 +186,23 @@ class ExponentialSchedule:
             raise node.error(f"expected max >= first ({format_duration(first)})", "max")
         return cls(first, factor, max_s, node.choice("jitter", JITTER_KINDS, "none"))
 
-    def base_wait(self, failures: int) -> float:
-        exponent = failures - 1
-        if self.factor > 1.0:
-            log_wait = math.log(self.first_s) + exponent * math.log(self.factor)
-            if log_wait >= math.log(self.max_s) or log_wait > _LOG_FLOAT_MAX:
-                return self.max_s if log_wait >= math.log(self.max_s) else math.inf
-        return min(self.first_s * self.factor ** exponent, self.max_s)
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        base = self.base_wait(failures)
-        if self.jitter == "full":
-            return base * u
-        if self.jitter == "equal":
-            return base * (0.5 + 0.5 * u)
-        return base
-
-    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+    def base_waits(self, failures) -> np.ndarray:
+        """The un-jittered wait after each failure."""
         exponent = np.asarray(failures, dtype=np.float64) - 1.0
         if self.factor > 1.0:
+            # Decide the cap (and an overflowing power) on logarithms, so a huge failure count gives the
+            # cap, or inf without a cap, instead of an OverflowError.
             log_wait = math.log(self.first_s) + exponent * math.log(self.factor)
             capped = log_wait >= math.log(self.max_s)
             huge = log_wait > _LOG_FLOAT_MAX
-            # Python's float power, through a table of the exponents present: np.power can differ from it
-            # in the last bit, and both engines must compute the same waits.
-            exps = np.where(capped | huge, 0, exponent).astype(np.int64)
-            powers = np.array([self.factor ** e for e in range(int(exps.max(initial=0)) + 1)])
-            base = np.minimum(self.first_s * powers[exps], self.max_s)
-            base = np.where(capped, self.max_s, np.where(huge, math.inf, base))
         else:
-            base = np.full(len(exponent), min(self.first_s, self.max_s))
+            capped = huge = np.zeros(exponent.shape, dtype=bool)
+        exps = np.where(capped | huge, 0, exponent).astype(np.int64)
+        base = np.minimum(self.first_s * integer_table(lambda e: self.factor ** e, exps), self.max_s)
+        return np.where(capped, self.max_s, np.where(huge, math.inf, base))
+
+    def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
+        base = self.base_waits(failures)
         if self.jitter == "full":
             return base * u
         if self.jitter == "equal":
@@ -213,7 +216,7 @@ class ExponentialSchedule:
 
 
 @dataclass(frozen=True)
-class ListSchedule:
+class ListSchedule(VectorSchedule):
     """The k-th wait is the k-th item; past the end repeat the last item or stop (give up)."""
 
     intervals_s: tuple[float, ...]
@@ -228,11 +231,6 @@ class ListSchedule:
             raise node.error("expected at least one interval", "intervals")
         return cls(tuple(item.as_duration() for item in items), node.choice("then", ("repeat", "stop"), "repeat"))
 
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
-        if failures <= len(self.intervals_s):
-            return self.intervals_s[failures - 1]
-        return self.intervals_s[-1] if self.then == "repeat" else None
-
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         table = np.append(np.asarray(self.intervals_s), self.intervals_s[-1] if self.then == "repeat" else np.nan)
         return table[np.minimum(np.asarray(failures) - 1, len(self.intervals_s))]
@@ -243,7 +241,7 @@ class ListSchedule:
 
 
 @dataclass(frozen=True)
-class AgeBasedSchedule:
+class AgeBasedSchedule(VectorSchedule):
     """Wait as long as the message has been queued, clamped to [min, max] (Postfix's qmgr)."""
 
     min_s: float
@@ -258,9 +256,6 @@ class AgeBasedSchedule:
             raise node.error(f"expected max >= min ({format_duration(low)})", "max")
         return cls(low, high)
 
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        return min(max(age_s, self.min_s), self.max_s)
-
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         return np.minimum(np.maximum(age_s, self.min_s), self.max_s)
 
@@ -269,7 +264,7 @@ class AgeBasedSchedule:
 
 
 @dataclass(frozen=True)
-class ByFailureSchedule:
+class ByFailureSchedule(VectorSchedule):
     """One schedule for connection failures, another for 4xx replies (Exchange's two retry timers)."""
 
     connection: Schedule
@@ -284,10 +279,6 @@ class ByFailureSchedule:
     def from_node(cls, node: Node) -> "ByFailureSchedule":
         return cls(schedule_from_node(node.get("connection")), schedule_from_node(node.get("reply")))
 
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
-        chosen = self.connection if connection_failure else self.reply
-        return chosen.wait_after(failures, age_s, u, connection_failure)
-
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         return np.where(connection_failure, self.connection.waits(failures, age_s, u, connection_failure),
                         self.reply.waits(failures, age_s, u, connection_failure))
@@ -296,16 +287,18 @@ class ByFailureSchedule:
         return f"connection failures: {self.connection.describe()}; 4xx replies: {self.reply.describe()}"
 
 
-SCHEDULE_KINDS: dict[str, type] = {
+SCHEDULE_KINDS: dict[str, Any] = {
     cls.kind: cls
     for cls in (FixedSchedule, ExponentialSchedule, ListSchedule, AgeBasedSchedule, ByFailureSchedule)
 }
 
 
-def register_schedule(cls: type) -> type:
+def register_schedule(cls: Any) -> Any:
     """Class decorator: make an MTA-specific schedule (defined in its preset's module) a ``kind`` that
-    custom senders can name too. The class needs ``kind``, ``from_node``, ``wait_after``, ``waits``
-    (the vectorised twin, same arithmetic) and ``describe``."""
+    custom senders can name too. The class needs ``kind``, ``from_node``, ``waits`` (the rule, vectorised;
+    NaN for no further attempt) and ``describe``, and inherits :class:`VectorSchedule` for the scalar
+    ``wait_after`` (a schedule with ``needs_history`` implements ``waits_history`` and inherits
+    :class:`HistorySchedule`): the scalar form is derived, never written by hand."""
     if cls.kind in SCHEDULE_KINDS and SCHEDULE_KINDS[cls.kind] is not cls:
         raise ValueError(f"schedule kind '{cls.kind}' is defined twice")
     SCHEDULE_KINDS[cls.kind] = cls

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -23,7 +24,7 @@ from .giveup import AGE_TOLERANCE_S, GIVE_UP_RULES, FailureAges, GiveUpRule, giv
 from .hosts import HostPolicy, NextStep
 from .queue_order import queue_order
 from .recipients import AttemptResult, Reply, failure_reply
-from .schedules import Schedule
+from .schedules import HistorySchedule, Schedule
 
 __all__ = ["GIVE_UP_RULES", "WARNING_TIMINGS", "AGE_TOLERANCE_S", "Sender", "NextStep", "NextSteps", "Trace",
            "trace_schedule", "survives"]
@@ -111,6 +112,8 @@ class Sender:
         (scalars or arrays), else unchanged."""
         if not self.whole_seconds:
             return t
+        if not self.clock_offset_s:
+            return np.floor(t)
         return np.floor(t + self.clock_offset_s) - self.clock_offset_s
 
     # -- the rules (vectorised; each scalar form below is the same code on arrays of length one) ----
@@ -139,15 +142,17 @@ class Sender:
         arrival_c = self.clock(arrival_s)
         now_c = self.clock(now_s)
         age = now_c - arrival_c
-        if self.needs_history:
-            wait = self.schedule.waits_history(failures, age, u, connection_failure, prev_wait_s, prev_gap_s)
+        schedule = self.schedule
+        if isinstance(schedule, HistorySchedule):
+            wait = schedule.waits_history(failures, age, u, connection_failure, prev_wait_s, prev_gap_s)
         else:
-            wait = self.schedule.waits(failures, age, u, connection_failure)
+            wait = schedule.waits(failures, age, u, connection_failure)
         wait = np.where(np.isinf(wait), np.nan, wait)          # no further attempt, ever
         due = self.clock(now_c + wait)                          # whole-second MTAs: a whole second too
         never = np.isnan(due)
         attempt = self.next_scans(np.where(never, now_s, due), now_s)
-        ages = FailureAges(failures, arrival_s, now_s, age, due - arrival_c, attempt, self.clock(attempt) - arrival_c)
+        attempt_age = self.clock(attempt) - arrival_c if self.give_up.by_attempt_age else None
+        ages = FailureAges(failures, arrival_s, now_s, age, due - arrival_c, attempt, attempt_age)
         give_up = self.give_up.give_up_times(self, ages)
         go = np.isnan(give_up)
         return NextSteps(np.where(go, attempt, np.nan), give_up, np.where(go, due, np.nan), ages)
@@ -184,7 +189,7 @@ class Sender:
     @property
     def needs_history(self) -> bool:
         """Whether the schedule looks at the previous wait and gap (Exim's G and H rules)."""
-        return hasattr(self.schedule, "waits_history")  # TODO protocol
+        return isinstance(self.schedule, HistorySchedule)
 
     def warning_age(self, k):
         """The age of the k-th delay warning (0-based; scalars or integer arrays); NaN/None when there is
@@ -269,7 +274,7 @@ class Sender:
         if self.give_up.counts_attempts:
             lines.append(f"gives up after {self.max_attempts} failed attempts")
         else:
-            lines.append(f"expiry: {format_duration(self.expiry_s)} ({self.give_up})")
+            lines.append(f"expiry: {format_duration(self.expiry_s or 0.0)} ({self.give_up})")
         if self.delay_warning_s is not None:
             ages = ", ".join(format_duration(a) for a in (self.delay_warning_s, *self.delay_warning_later_s))
             repeat = (f", then every {format_duration(self.delay_warning_repeat_s)}"
@@ -292,7 +297,7 @@ class Trace(NamedTuple):
 
 
 def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str = "refused",
-                   draw: "callable | None" = None) -> Trace:
+                   draw: Callable[[int], float] | None = None) -> Trace:
     """Attempt times of one message arriving at t = 0 whose every attempt fails with ``failure``.
 
     ``draw(attempt)`` supplies the jitter draw; by default the nominal value 1 (no shortening).
@@ -308,15 +313,17 @@ def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str
             return Trace(attempts, None, reply.status, warnings)
         attempts.append(t)
         end = t + reply.duration_s
+        end_c = float(sender.clock(end))                  # on the sender's clock, as the engines keep it
         step = sender.after_failure(len(attempts), 0.0, end, draw(len(attempts)) if draw else 1.0,
                                     reply.result in (AttemptResult.REFUSED, AttemptResult.TIMEOUT),
-                                    prev_wait, end - prev_end)
+                                    prev_wait, end_c - prev_end)
         if step.due_s is not None:
-            prev_end, prev_wait = end, step.due_s - end
+            prev_end, prev_wait = end_c, step.due_s - end_c
         if step.give_up_s is not None:
             if sender.warns_by_age:
                 count = int(sender.warnings_by_age(np.array([0.0]), np.array([step.give_up_s]))[0])
                 warnings.extend(sender.warning_age(k) for k in range(count))
             return Trace(attempts, step.give_up_s, sender.final_status(reply.status), warnings)
+        assert step.attempt_s is not None                 # no give-up: a next attempt
         warnings.extend([end] * sender.warnings_due_at_failure(0.0, end, step.attempt_s, len(warnings)))
         t = step.attempt_s

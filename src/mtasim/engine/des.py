@@ -24,13 +24,14 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import cast
 
 import numpy as np
 import simpy
 
-from ..hosts import HostState
+from ..hosts import DecidingHostState, HostState
 from ..queue_order import ATTEMPT, COMPLETE, queue_order
-from ..recipients import Recipient
+from ..recipients import Recipient, Reply
 from ..results import Recorder
 from ..sender import Sender
 from .events import PendingEvents
@@ -69,7 +70,7 @@ class _Destination:
         self.next_window = 0
         self.timeouts: list[float] = []         # when pending timed-out connections end: they teach the state
 
-    def quiet_until(self, now: float) -> tuple[object, float]:
+    def quiet_until(self, now: float) -> tuple[Reply | None, float]:
         """(held deferral or None, time) such that every event of this destination before that time is
         decided alike without changing its state; the time is ``now`` when none is."""
         quiet = self.state.quiet()
@@ -104,6 +105,7 @@ class _Calendar:
         if b is None or not len(b):
             return
         run = self.run
+        assert run.store is not None                # calendars with host state park their events
         run.store.put(b)
         np.minimum.at(run.next_event, b.domain, b.t)
         np.add.at(run.pending, b.domain, 1)
@@ -114,6 +116,7 @@ class _Calendar:
         self.pending.push(b.id, b.t)
 
     def _take(self, ids: np.ndarray) -> Batch:
+        assert self.run.store is not None
         b = self.run.store.get(ids)
         np.subtract.at(self.run.pending, b.domain, 1)
         return b
@@ -197,7 +200,7 @@ class _Calendar:
         failed = held is not None or (answer.result.is_connection_failure
                                       and (b.phase[j] == COMPLETE or not answer.duration_s))
         if failed and self.run.host_decides:
-            step = state.next_step(now, float(b.arrival[j]), sender)
+            step = cast(DecidingHostState, state).next_step(now, float(b.arrival[j]), sender)
             if step is not None:
                 host[j] = [math.nan if v is None else v for v in step]
 
@@ -219,9 +222,10 @@ class _Run:
         self.next_event = np.full(n_domains, math.inf)      # a lower bound, where events are pending
         self.pending = np.zeros(n_domains, dtype=np.int64)
         self.held = np.full(n_domains, -1, dtype=np.int32)
-        self.host_decides = coupled and policy.decides_next_step
+        self.host_decides = coupled and policy is not None and policy.decides_next_step
+        self.store: _Store | None = None
+        self.calendars: list[_Calendar | MessageCalendar] = []
         if not coupled:
-            self.store = None
             self.calendars = [_Calendar(self, first.take(slice(lo, lo + _CHUNK)), {})
                               for lo in range(0, started, _CHUNK)]
             return
@@ -236,7 +240,9 @@ class _Run:
                                                   first.id[small]))
 
     def _destination(self, d: int, recipients: list[Recipient]) -> _Destination:
-        return _Destination(self.kernel.sender.host_policy.new_state(self.kernel.sender), recipients[d])
+        policy = self.kernel.sender.host_policy
+        assert policy is not None
+        return _Destination(policy.new_state(self.kernel.sender), recipients[d])
 
 
 def _one_by_one(calendar: MessageCalendar, env: simpy.Environment):

@@ -12,6 +12,7 @@ those decisions in.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
@@ -53,7 +54,7 @@ class Batch:
     prev_failure: np.ndarray
     prev_wait: np.ndarray
 
-    def __init__(self, **arrays: np.ndarray) -> None:
+    def __init__(self, **arrays: Any) -> None:
         for name in FIELDS:
             setattr(self, name, arrays[name])
 
@@ -73,7 +74,7 @@ class Batch:
     def __len__(self) -> int:
         return len(self.id)
 
-    def take(self, which: np.ndarray) -> "Batch":
+    def take(self, which: "np.ndarray | slice") -> "Batch":
         """The events selected by a mask or an index array (copies)."""
         return Batch(**{name: None if (a := getattr(self, name)) is None else a[which] for name in FIELDS})
 
@@ -157,10 +158,13 @@ class Kernel:
     def _attempts(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
         """Attempts start: recorded; a timed-out connection answers when it ends, the others now."""
         tbl, sender = self.table, self.sender
-        self.recorder.attempts_batch(b.id, b.failures + 1, b.t, tbl.result[reply], tbl.text_id[reply])
+        if self.recorder.every:
+            self.recorder.attempts_batch(b.id, b.failures + 1, b.t, tbl.result[reply], tbl.text_id[reply])
+        else:                                               # counted only: no attempt table
+            self.recorder.attempts_batch(b.id, b.failures + 1, b.t, None, None)
         if sender.give_up.by_attempt_age:
             b.decisive = sender.clock(b.t) - sender.clock(b.arrival)
-        duration = tbl.duration[reply]
+        duration = tbl.duration[reply] if tbl.any_timed else np.zeros(0)
         timed = duration > 0
         if timed.any():
             c = b.take(timed)
@@ -272,5 +276,6 @@ class Kernel:
             if k < len(listed):
                 times = rec.arrival_s[ids] + listed[k]
             else:
-                times = (rec.arrival_s[ids] + listed[-1]) + (k - len(listed) + 1) * sender.delay_warning_repeat_s
+                repeat = sender.delay_warning_repeat_s or 0.0          # counts > len(listed) only with a repeat
+                times = (rec.arrival_s[ids] + listed[-1]) + (k - len(listed) + 1) * repeat
             rec.warn_batch(ids, times, np.ones(len(ids), dtype=np.int64))

@@ -29,6 +29,8 @@ class OutageTable:
                 self.starts[i, j], self.ends[i, j], self.reply[i, j] = o.start_s, o.end_s, index[o.reply]
         self.width = width
         self.replies, self._index = replies, index
+        if len(domains) == 1:               # one domain: its window bounds interleaved, for one search
+            self._bounds = np.column_stack((self.starts[0], self.ends[0])).ravel()
         self._recorder, self._sender = recorder, sender
         self._arrays(replies)
 
@@ -36,6 +38,8 @@ class OutageTable:
         recorder, sender = self._recorder, self._sender
         self.result = np.array([r.result for r in replies], dtype=np.int8)
         self.duration = np.array([r.duration_s for r in replies])
+        #: Whether any reply takes time (timeouts): else attempts answer at once.
+        self.any_timed = bool((self.duration > 0).any())
         self.connection = np.array([r.result.is_connection_failure for r in replies])
         self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
         self.status_id = np.array([recorder.statuses(r.status) for r in replies], dtype=np.int32)
@@ -61,11 +65,11 @@ class OutageTable:
         """
         if self.width == 0:
             return np.zeros(len(t), dtype=np.int32), np.full(len(t), np.nan)
-        if len(self.starts) == 1:                          # one domain: a plain sorted search
-            j = np.maximum(np.searchsorted(self.starts[0], t, side="right") - 1, 0)
-            start, end = self.starts[0, j], self.ends[0, j]
-            hit = (start <= t) & (t < end)
-            return np.where(hit, self.reply[0, j], 0).astype(np.int32), np.where(hit, end, np.nan)
+        if len(self.starts) == 1:                          # one domain: inside a window iff after a start
+            bound = np.searchsorted(self._bounds, t, side="right")     # ... and not after its end
+            hit = (bound & 1).astype(bool)
+            j = np.minimum(bound >> 1, self.width - 1)
+            return np.where(hit, self.reply[0, j], 0).astype(np.int32), np.where(hit, self.ends[0, j], np.nan)
         if self.width <= 4:
             j = np.zeros(len(t), dtype=np.int64)
             for k in range(1, self.width):

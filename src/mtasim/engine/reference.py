@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import heapq
 import math
+from typing import cast
 
 import numpy as np
 
+from ..hosts import DecidingHostState, HostState
 from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP, queue_order
 from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient
 from ..results import Outcome, Recorder
@@ -81,13 +83,13 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
     warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
     policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
         else None
-    host_states: dict[int, object] = {}
+    host_states: dict[int, HostState] = {}
     one = np.array
 
     def message(i: int):
         arrival = float(arrivals[i])
         recipient = recipients[recipient_of[i]]
-        host = None
+        host: HostState | None = None
         if policy is not None:
             host = host_states.get(recipient_of[i])
             if host is None:
@@ -130,9 +132,9 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
             steps = sender.after_failures(one([failures]), one([arrival]), one([t]), u,
                                           one([reply.result.is_connection_failure]), *history)
             attempt_s, give_up_s, due_s = (float(v[0]) for v in steps[:3])
-            if host is not None and policy.decides_next_step and (reply.result.is_connection_failure
-                                                                  or held is not None):
-                decided = host.next_step(t, arrival, sender)
+            if policy is not None and policy.decides_next_step and (reply.result.is_connection_failure
+                                                                    or held is not None):
+                decided = cast(DecidingHostState, host).next_step(t, arrival, sender)
                 if decided is not None:
                     attempt_s, give_up_s, due_s = (math.nan if v is None else v for v in decided)
             if not math.isnan(due_s):

@@ -9,7 +9,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..config import Node
-from ..schedules import register_schedule
+from ..schedules import VectorSchedule, register_schedule
 from ..sender import Sender
 from . import HOUR, Param, Preset
 
@@ -22,7 +22,7 @@ JITTER_S = 60.0
 
 @register_schedule
 @dataclass(frozen=True)
-class ChasquidSchedule:
+class ChasquidSchedule(VectorSchedule):
     """chasquid's ``nextDelay()``: the wait depends on the message's age when the round ends: 1 min if
     younger than 1 min, 5 min if younger than 5 min, 10 min if younger than 10 min, otherwise 20 min;
     plus a random 0-60 s (``rand.N(60 s)``, here ``60 s * (1 - u)``, so u = 1 adds nothing: the nominal
@@ -34,13 +34,6 @@ class ChasquidSchedule:
     @classmethod
     def from_node(cls, node: Node) -> ChasquidSchedule:
         return cls()
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        base = LAST_WAIT_S
-        for below_s, wait_s in reversed(AGE_BUCKETS_S):
-            if age_s < below_s:
-                base = wait_s
-        return base + JITTER_S * (1.0 - u)
 
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         age = np.asarray(age_s, dtype=np.float64)

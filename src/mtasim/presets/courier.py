@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
-from ..schedules import register_schedule
+from ..schedules import VectorSchedule, register_schedule
 from ..sender import Sender
 from . import DAY, HOUR, MINUTE, Param, Preset
 
@@ -20,7 +20,7 @@ MAX_RETRYMAXDELTA = 62
 
 @register_schedule
 @dataclass(frozen=True)
-class CourierSchedule:
+class CourierSchedule(VectorSchedule):
     """courierd's retry rule (``msgq::done()``): after the n-th completed attempt (n from 1, counting the
     one just finished), wait ``retryalpha`` if n is not a multiple of ``retrybeta``, otherwise
     ``retrygamma * 2**min(n // retrybeta, retrymaxdelta)``. With the defaults: bursts of 3 attempts
@@ -40,11 +40,6 @@ class CourierSchedule:
                    node.number("retrybeta", 3, integer=True, minimum=1),
                    node.duration("retrygamma", 15 * MINUTE),
                    node.number("retrymaxdelta", 3, integer=True, minimum=0, maximum=MAX_RETRYMAXDELTA))
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        if failures % self.beta:
-            return self.alpha_s
-        return self.gamma_s * 2.0 ** min(failures // self.beta, self.maxdelta)
 
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         n = np.asarray(failures, dtype=np.int64)

@@ -15,7 +15,7 @@ import numpy as np
 from ..config import Node
 from ..durations import format_duration
 from ..hosts import EximHostRetry
-from ..schedules import register_schedule
+from ..schedules import HistorySchedule, register_schedule
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, MINUTE, QUEUE_RUN_PHASE, Param, Preset, PresetValueError
 
@@ -178,7 +178,7 @@ def format_retry_rules(rules: tuple[RetryRule, ...]) -> str:
 # ------------------------------------------------------------------------------------------------
 @register_schedule
 @dataclass(frozen=True)
-class EximSchedule:
+class EximSchedule(HistorySchedule):
     """Exim's ``retry_update()`` for one message's own retry record, first failure = arrival.
 
     After a failure at age ``a`` the first parameter set whose cutoff >= ``a`` applies (on Exim's
@@ -204,7 +204,7 @@ class EximSchedule:
     rules: tuple[RetryRule, ...]
     retry_interval_max_s: float = RETRY_INTERVAL_MAX_S
     kind: ClassVar[str] = "exim"
-    needs_history: ClassVar[bool] = True
+    # needs_history (True) and the scalar wait_after_history / wait_after come from HistorySchedule.
 
     def __post_init__(self) -> None:
         if not 0 < self.retry_interval_max_s <= RETRY_INTERVAL_MAX_S:
@@ -240,7 +240,7 @@ class EximSchedule:
                                      f"(Exim's retry_interval_max cannot be set higher), got {cap_node.value!r}")
         return cls(rules, cap)
 
-    # -- the arithmetic, vectorised; the scalar methods run it on one element (same bits) -------------
+    # -- the arithmetic, vectorised; HistorySchedule runs it on one element for the scalar methods ----
     def waits_history(self, failures, age_s, u, connection_failure, prev_wait_s=None,
                       prev_gap_s=None) -> np.ndarray:
         age = np.asarray(age_s, dtype=np.float64)
@@ -274,23 +274,16 @@ class EximSchedule:
         timed_out = age >= last - AGE_TOLERANCE_S
         return np.where(chosen & ~timed_out, wait, np.nan)
 
-    def wait_after_history(self, failures: int, age_s: float, u: float, connection_failure: bool,
-                           prev_wait_s: float, prev_gap_s: float) -> float | None:
-        wait = float(self.waits_history(np.array([failures]), np.array([age_s], dtype=np.float64), u,
-                                        np.array([connection_failure]), np.array([prev_wait_s], dtype=np.float64),
-                                        np.array([prev_gap_s], dtype=np.float64))[0])
-        return None if math.isnan(wait) else wait
-
     # -- without history (the Schedule protocol): as if every earlier retry came exactly when due -------
     def _nominal_prev_waits(self, count: int) -> np.ndarray:
         """The planned wait before the k-th failure (k = 1..count; NaN for the first) when every retry
-        happens exactly when due, with the nominal draw 1."""
+        happens exactly when due, with the nominal draw 1. It ends early where the schedule stops: the
+        failures after that take its last entry."""
         out = [math.nan]
         age, prev = 0.0, math.nan
         for k in range(1, count):
             wait = self.wait_after_history(k, age, 1.0, False, prev, prev)
             if wait is None:
-                out.extend([prev] * (count - len(out)))
                 break
             out.append(wait)
             age, prev = age + wait, wait
@@ -301,11 +294,6 @@ class EximSchedule:
         table = self._nominal_prev_waits(int(k.max(initial=1)))
         prev = table[np.clip(k, 1, len(table)) - 1]
         return self.waits_history(k, age_s, u, connection_failure, prev, prev)
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
-        wait = float(self.waits(np.array([failures]), np.array([age_s], dtype=np.float64), u,
-                                np.array([connection_failure]))[0])
-        return None if math.isnan(wait) else wait
 
     def describe(self) -> str:
         rules = format_retry_rules(self.rules) or "(none: fail at the first temporary error)"

@@ -16,8 +16,6 @@ gives one message's schedule as if it were the only one for its destination.
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
@@ -30,6 +28,7 @@ from ..schedules import (
     ExponentialSchedule,
     FixedSchedule,
     ListSchedule,
+    VectorSchedule,
     register_schedule,
 )
 from ..sender import AGE_TOLERANCE_S, Sender
@@ -118,7 +117,7 @@ class _SecondsList(Param):
 # ------------------------------------------------------------------------------------------------
 @register_schedule
 @dataclass(frozen=True)
-class TimetableSchedule:
+class TimetableSchedule(VectorSchedule):
     """Attempts at fixed ages after arrival: after a failure at age ``a`` the message is due at the first
     listed age later than ``a`` (ages within 1e-6 s of ``a`` count as ``a``: a slot just tried is not
     due again); past the last listed age, every ``then_every`` after it, or no further attempt.
@@ -154,21 +153,6 @@ class TimetableSchedule:
         every_node = node.get("then_every", None)
         every = every_node.as_duration() if every_node is not None else None
         return cls(tuple(ages), every)
-
-    def _due_age(self, age_s: float) -> float | None:
-        x = age_s + AGE_TOLERANCE_S
-        i = bisect.bisect_right(self.ages_s, x)
-        if i < len(self.ages_s):
-            return self.ages_s[i]
-        if self.then_every_s is None:
-            return None
-        last = self.ages_s[-1]
-        k = math.floor((x - last) / self.then_every_s) + 1
-        return last + k * self.then_every_s
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float | None:
-        due = self._due_age(age_s)
-        return None if due is None else due - age_s
 
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         age = np.asarray(age_s, dtype=np.float64)

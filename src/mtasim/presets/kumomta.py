@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
-from ..schedules import ExponentialSchedule, register_schedule
+from ..schedules import ExponentialSchedule, VectorSchedule, register_schedule
 from ..sender import Sender
 from . import DAY, MINUTE, QUEUE_RUN_PHASE, Param, Preset
 
@@ -21,7 +21,7 @@ JITTER_CAP_S = 60.0
 
 @register_schedule
 @dataclass(frozen=True)
-class KumoMTASchedule:
+class KumoMTASchedule(VectorSchedule):
     """KumoMTA's back-off: after a failure with ``n`` earlier failures the message waits
     ``min(retry_interval * 2**n, max_retry_interval) + jitter`` with
     ``jitter = trunc(r*m - m/2)``, ``m = min(retry_interval/20, 60 s)`` and ``r`` uniform in [0, 1)
@@ -50,15 +50,10 @@ class KumoMTASchedule:
         # Python's float power through the shared (tested) exponential arithmetic, in both engines.
         return ExponentialSchedule(self.retry_interval_s, 2.0, self.max_retry_interval_s)
 
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        m = self.jitter_magnitude_s
-        jitter = math.trunc(m * (1.0 - u) - m / 2.0)
-        return max(self._base.base_wait(failures) + jitter, 0.0)
-
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         m = self.jitter_magnitude_s
         jitter = np.trunc(m * (1.0 - np.asarray(u, dtype=np.float64)) - m / 2.0)
-        base = self._base.waits(failures, age_s, 1.0, connection_failure)
+        base = self._base.base_waits(failures)
         return np.maximum(base + jitter, 0.0)
 
     def describe(self) -> str:

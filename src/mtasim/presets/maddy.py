@@ -11,7 +11,7 @@ import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
-from ..schedules import register_schedule
+from ..schedules import VectorSchedule, integer_table, register_schedule
 from ..sender import Sender
 from . import MINUTE, Param, Preset
 
@@ -25,7 +25,7 @@ MAX_TRIES_LIMIT = 74
 
 @register_schedule
 @dataclass(frozen=True)
-class MaddySchedule:
+class MaddySchedule(VectorSchedule):
     """maddy's retry delay: ``first * int(scale**(n-1))`` after the n-th failure, measured from it.
 
     The power is truncated to an integer *before* multiplying (Go ``time.Duration(math.Pow(...))``), so
@@ -49,14 +49,9 @@ class MaddySchedule:
             return math.inf
         return float(int(power)) if math.isfinite(power) else math.inf
 
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        return self.first_s * self.factor(failures - 1)
-
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
-        # Python's float power through a table of the exponents present, as in wait_after (bit for bit).
-        exponents = np.asarray(failures, dtype=np.int64) - 1
-        table = np.array([self.factor(e) for e in range(int(exponents.max(initial=0)) + 1)])
-        return self.first_s * table[exponents]
+        # Python's float power (not np.power), once per exponent present.
+        return self.first_s * integer_table(self.factor, np.asarray(failures, dtype=np.int64) - 1)
 
     def describe(self) -> str:
         return f"maddy: {format_duration(self.first_s)} x int({self.scale:g}^(n-1)) after the n-th failure"

@@ -12,7 +12,7 @@ import numpy as np
 from ..config import Node
 from ..durations import format_duration
 from ..hosts import OpenSMTPDRouteDisable
-from ..schedules import register_schedule
+from ..schedules import VectorSchedule, register_schedule
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, HOUR, Param, Preset, PresetValueError
 
@@ -27,7 +27,7 @@ EXPIRY_STATUS_BY_MAJOR = {6: "4.4.7", 7: "5.4.7"}
 
 @register_schedule
 @dataclass(frozen=True)
-class OpenSMTPDSchedule:
+class OpenSMTPDSchedule(VectorSchedule):
     """OpenSMTPD's ``scheduler_next()``: due at ``ctime + base * step**2``, where ``step`` is the smallest
     integer >= the envelope's retry count (failures so far) that puts the due time in the future.
 
@@ -54,11 +54,6 @@ class OpenSMTPDSchedule:
         step = np.where(base * step * step <= now, step + 1.0, step)   # ... whatever sqrt rounded to
         step = np.maximum(step, np.asarray(failures, dtype=np.float64))
         return base * step * step - age
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        # The vectorised arithmetic on one element: both engines get the same bits.
-        return float(self.waits(np.array([failures]), np.array([age_s], dtype=np.float64), u,
-                                np.array([connection_failure]))[0])
 
     def describe(self) -> str:
         return (f"opensmtpd: due at arrival + {format_duration(self.base_s)} x step^2, step >= the failure "

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 
 from ..config import Node
-from ..schedules import register_schedule
+from ..schedules import VectorSchedule, register_schedule
 from ..sender import AGE_TOLERANCE_S, Sender
 from . import DAY, Param, Preset, PresetValueError
 
@@ -35,7 +35,7 @@ def _floor_sqrt_whole_seconds(age_s: np.ndarray) -> np.ndarray:
 
 @register_schedule
 @dataclass(frozen=True)
-class QmailSchedule:
+class QmailSchedule(VectorSchedule):
     """qmail-send's ``nextretry()``: due at ``birth + (floor(sqrt(age)) + skip)**2``, anchored at arrival.
 
     With attempts on time the k-th retry falls at ``(skip * k)**2`` s after arrival (remote: 0, 6m40s,
@@ -54,11 +54,6 @@ class QmailSchedule:
         age = np.asarray(age_s, dtype=np.float64)
         root = _floor_sqrt_whole_seconds(age) + float(self.skip)
         return root * root - age
-
-    def wait_after(self, failures: int, age_s: float, u: float, connection_failure: bool) -> float:
-        # The vectorised arithmetic on one element: both engines get the same bits.
-        return float(self.waits(np.array([failures]), np.array([age_s], dtype=np.float64), u,
-                                np.array([connection_failure]))[0])
 
     def describe(self) -> str:
         return f"qmail: due at arrival + (floor(sqrt(age)) + {self.skip})^2 s"
