@@ -18,7 +18,7 @@ import numpy as np
 
 from ..hosts import DecidingHostState, HostState
 from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP, queue_order
-from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient
+from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
 from ..sender import Sender
@@ -78,83 +78,113 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
                    recipient_of: np.ndarray, recorder: Recorder):
     """``message(i)``: message i's life as a generator. Each ``next()`` runs its pending event and yields
     the next one as (time, kind, due time, failures so far), or ends."""
-    jitter_key = stream_key(seed, Purpose.JITTER)
-    rule = sender.give_up
-    warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
     policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
         else None
-    host_states: dict[int, HostState] = {}
-    one = np.array
+    run = _Run(sender, recipients, stop, stream_key(seed, Purpose.JITTER), recorder, policy)
 
     def message(i: int):
-        arrival = float(arrivals[i])
-        recipient = recipients[recipient_of[i]]
-        host: HostState | None = None
+        d = int(recipient_of[i])
+        host = None
         if policy is not None:
-            host = host_states.get(recipient_of[i])
+            host = run.hosts.get(d)
             if host is None:
-                host = host_states[recipient_of[i]] = policy.new_state(sender)
-        failures = warned = 0
-        t = arrival
-        decisive = -math.inf        # what decides survival under a shorter expiry (see Recorder)
-        outage_end = math.nan       # end of the outage behind the last failure
-        prev_failure = prev_wait = math.nan      # for schedules with history (Exim)
-        while True:
-            outage = recipient.outage_at(t)
-            reply = DELIVERED_REPLY if outage is None else outage.reply
-            held = host.before_attempt(t, arrival) if host is not None else None
-            if held is not None:
-                reply = held
-            recorder.attempt(i, failures + 1, t, reply.result, reply.text)
-            if rule.by_attempt_age:
-                decisive = float(sender.clock(t) - sender.clock(arrival))
-            if reply.duration_s:
-                t += reply.duration_s
-                if t >= stop:                      # still connecting at the horizon: its (known) deferral
-                    recorder.defer(i, reply.status)
-                    return
-                yield t, COMPLETE, t, failures
-            if host is not None and held is None:
-                host.after_attempt(t, reply)
-            if reply.result == AttemptResult.DELIVERED:
-                recorder.finish(i, Outcome.DELIVERED, reply.status, t, decisive, t - outage_end)
-                return
-            if reply.result == AttemptResult.REJECTED:
-                recorder.finish(i, Outcome.BOUNCED, reply.status, t, decisive)
-                return
-            failures += 1
-            if outage is not None:
-                outage_end = outage.end_s
-            recorder.defer(i, reply.status)
-            u = uniform(jitter_key, i, failures) if sender.schedule.uses_random else 1.0
-            now_c = float(sender.clock(t))
-            history = (one([prev_wait]), one([now_c - prev_failure])) if sender.needs_history else ()
-            steps = sender.after_failures(one([failures]), one([arrival]), one([t]), u,
-                                          one([reply.result.is_connection_failure]), *history)
-            attempt_s, give_up_s, due_s = (float(v[0]) for v in steps[:3])
-            if policy is not None and policy.decides_next_step and (reply.result.is_connection_failure
-                                                                    or held is not None):
-                decided = cast(DecidingHostState, host).next_step(t, arrival, sender)
-                if decided is not None:
-                    attempt_s, give_up_s, due_s = (math.nan if v is None else v for v in decided)
-            if not math.isnan(due_s):
-                prev_failure, prev_wait = now_c, due_s - now_c
-            if not math.isnan(give_up_s):
-                if give_up_s >= stop:
-                    return
-                if give_up_s > t:
-                    yield give_up_s, GIVE_UP, give_up_s, failures
-                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), give_up_s, math.inf)
-                return
-            decisive = float(rule.decisive_after_failure(one([decisive]), steps.ages)[0])
-            if warn_at_failure:
-                count = sender.warnings_due_at_failure(arrival, t, attempt_s, warned)
-                if count:
-                    warned += count
-                    recorder.warn(i, t, count)
-            t = attempt_s
-            if t >= stop:
-                return
-            yield t, ATTEMPT, due_s, failures
+                host = run.hosts[d] = policy.new_state(sender)
+        return _Message(run, i, float(arrivals[i]), recipients[d], host).life()
 
     return message
+
+
+class _Run:
+    """What the messages of one reference run share."""
+
+    def __init__(self, sender: Sender, recipients: list[Recipient], stop: float, jitter_key: int,
+                 recorder: Recorder, policy):
+        self.sender, self.recipients, self.stop = sender, recipients, stop
+        self.jitter_key, self.recorder, self.policy = jitter_key, recorder, policy
+        self.hosts: dict[int, HostState] = {}
+        self.decides = policy is not None and policy.decides_next_step
+
+
+class _Message:
+    """One message, written plainly: what it remembers and what each of its events does."""
+
+    def __init__(self, run: _Run, i: int, arrival: float, recipient: Recipient, host: HostState | None):
+        self.run, self.i, self.arrival, self.recipient, self.host = run, i, arrival, recipient, host
+        self.failures = self.warned = 0
+        self.decisive = -math.inf           # what decides survival under a shorter expiry (see Recorder)
+        self.outage_end = math.nan          # end of the outage behind the last failure
+        self.prev_failure = self.prev_wait = math.nan      # for schedules with history (Exim)
+
+    def life(self):
+        run, sender, recorder, i = self.run, self.run.sender, self.run.recorder, self.i
+        t = self.arrival
+        while True:
+            outage = self.recipient.outage_at(t)
+            reply = DELIVERED_REPLY if outage is None else outage.reply
+            held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
+            reply = held or reply
+            recorder.attempt(i, self.failures + 1, t, reply.result, reply.text)
+            if sender.give_up.by_attempt_age:
+                self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
+            if reply.duration_s:
+                t += reply.duration_s
+                if t >= run.stop:                  # still connecting at the horizon: its (known) deferral
+                    recorder.defer(i, reply.status)
+                    return
+                yield t, COMPLETE, t, self.failures
+            if self.host is not None and held is None:
+                self.host.after_attempt(t, reply)
+            if reply.result in (AttemptResult.DELIVERED, AttemptResult.REJECTED):
+                self._finish(reply, t)
+                return
+            if outage is not None:
+                self.outage_end = outage.end_s
+            attempt_s, give_up_s, due_s = self._after_failure(reply, held is not None, t)
+            if not math.isnan(give_up_s):
+                if give_up_s >= run.stop:
+                    return
+                if give_up_s > t:
+                    yield give_up_s, GIVE_UP, give_up_s, self.failures
+                recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), give_up_s, math.inf)
+                return
+            t = attempt_s
+            if t >= run.stop:
+                return
+            yield t, ATTEMPT, due_s, self.failures
+
+    def _finish(self, reply: Reply, t: float) -> None:
+        if reply.result == AttemptResult.DELIVERED:
+            self.run.recorder.finish(self.i, Outcome.DELIVERED, reply.status, t, self.decisive, t - self.outage_end)
+        else:
+            self.run.recorder.finish(self.i, Outcome.BOUNCED, reply.status, t, self.decisive)
+
+    def _after_failure(self, reply: Reply, held: bool, t: float) -> tuple[float, float, float]:
+        """The sender's rules after a failed attempt (the host's, where it decides): (attempt, give-up, due)."""
+        run, sender, one = self.run, self.run.sender, np.array
+        self.failures += 1
+        run.recorder.defer(self.i, reply.status)
+        u = uniform(run.jitter_key, self.i, self.failures) if sender.schedule.uses_random else 1.0
+        now_c = float(sender.clock(t))
+        history = (one([self.prev_wait]), one([now_c - self.prev_failure])) if sender.needs_history else ()
+        steps = sender.after_failures(one([self.failures]), one([self.arrival]), one([t]), u,
+                                      one([reply.result.is_connection_failure]), *history)
+        attempt_s, give_up_s, due_s = (float(v[0]) for v in steps[:3])
+        if run.decides and (reply.result.is_connection_failure or held):
+            decided = cast(DecidingHostState, self.host).next_step(t, self.arrival, sender)
+            if decided is not None:
+                attempt_s, give_up_s, due_s = (math.nan if v is None else v for v in decided)
+        if not math.isnan(due_s):
+            self.prev_failure, self.prev_wait = now_c, due_s - now_c
+        if math.isnan(give_up_s):
+            self.decisive = float(sender.give_up.decisive_after_failure(one([self.decisive]), steps.ages)[0])
+            self._warn(t, attempt_s)
+        return attempt_s, give_up_s, due_s
+
+    def _warn(self, t: float, attempt_s: float) -> None:
+        sender = self.run.sender
+        if sender.delay_warning_s is None or sender.delay_warning_at == "age":
+            return
+        count = sender.warnings_due_at_failure(self.arrival, t, attempt_s, self.warned)
+        if count:
+            self.warned += count
+            self.run.recorder.warn(self.i, t, count)
