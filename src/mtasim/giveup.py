@@ -37,6 +37,7 @@ class FailureAges(NamedTuple):
     due_age: np.ndarray       # the age at which the schedule makes the message due again (NaN: never)
     attempt: np.ndarray       # the time of the next attempt (queue-runner aligned)
     attempt_age: np.ndarray | None   # its age on the sender's clock (rules with ``by_attempt_age`` only)
+    never: np.ndarray | None  # where the schedule has no further attempt (None: nowhere)
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,9 @@ class GiveUpRule:
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         """When each message gives up after this failure (NaN: it is attempted again at ``f.attempt``).
         Common to every rule: a schedule without a further attempt gives up now."""
-        return np.where(np.isnan(f.due_age), f.now, np.nan)
+        if f.never is None:
+            return np.full(len(f.now), np.nan)
+        return np.where(f.never, f.now, np.nan)
 
     def decisive_after_failure(self, decisive: np.ndarray, f: FailureAges) -> np.ndarray:
         """The decisive age of a message that goes on after this failure."""
@@ -95,8 +98,9 @@ class AtDeadline(GiveUpRule):
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         late = ~self.survives(f.attempt_age, sender.expiry_s)
-        return np.where(late & ~np.isnan(f.due_age), np.maximum(f.arrival + sender.expiry_s, f.now),
-                        super().give_up_times(sender, f))
+        if f.never is not None:
+            late &= ~f.never
+        return np.where(late, np.maximum(f.arrival + sender.expiry_s, f.now), super().give_up_times(sender, f))
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,9 @@ class BeforeAttempt(GiveUpRule):
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         late = ~self.survives(f.attempt_age, sender.expiry_s)
-        return np.where(late & ~np.isnan(f.due_age), f.attempt, super().give_up_times(sender, f))
+        if f.never is not None:
+            late &= ~f.never
+        return np.where(late, f.attempt, super().give_up_times(sender, f))
 
 
 @dataclass(frozen=True)
@@ -142,8 +148,10 @@ class Attempts(GiveUpRule):
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         out = f.failures >= sender.max_attempts
-        when = f.now if sender.attempts_give_up_at == "failure" else np.where(np.isnan(f.due_age), f.now,
-                                                                              f.attempt)
+        if sender.attempts_give_up_at == "failure":
+            when = f.now
+        else:                                   # when next picked up (now, if there is no next pickup)
+            when = f.attempt if f.never is None else np.where(f.never, f.now, f.attempt)
         return np.where(out, when, super().give_up_times(sender, f))
 
 

@@ -147,14 +147,19 @@ class Sender:
             wait = schedule.waits_history(failures, age, u, connection_failure, prev_wait_s, prev_gap_s)
         else:
             wait = schedule.waits(failures, age, u, connection_failure)
-        wait = np.where(np.isinf(wait), np.nan, wait)          # no further attempt, ever
         due = self.clock(now_c + wait)                          # whole-second MTAs: a whole second too
-        never = np.isnan(due)
-        attempt = self.next_scans(np.where(never, now_s, due), now_s)
+        never = ~np.isfinite(due)                               # no further attempt, ever (NaN or inf)
+        if never.any():
+            due = np.where(never, np.nan, due)
+            attempt = self.next_scans(np.where(never, now_s, due), now_s)
+        else:
+            never, attempt = None, self.next_scans(due, now_s)
         attempt_age = self.clock(attempt) - arrival_c if self.give_up.by_attempt_age else None
-        ages = FailureAges(failures, arrival_s, now_s, age, due - arrival_c, attempt, attempt_age)
+        ages = FailureAges(failures, arrival_s, now_s, age, due - arrival_c, attempt, attempt_age, never)
         give_up = self.give_up.give_up_times(self, ages)
         go = np.isnan(give_up)
+        if go.all():
+            return NextSteps(attempt, give_up, due, ages)
         return NextSteps(np.where(go, attempt, np.nan), give_up, np.where(go, due, np.nan), ages)
 
     def next_scan(self, due_s: float, failed_at_s: float) -> float:

@@ -31,7 +31,7 @@ __all__ = ["Batch", "Kernel", "ATTEMPT", "COMPLETE", "GIVE_UP"]
 FIELDS = ("id", "domain", "arrival", "t", "phase", "failures", "warned", "decisive", "outage_end", "due",
           "reply", "attempt_end", "prev_failure", "prev_wait")
 #: Fields a run may do without (None in its batches): each costs a copy per lock step.
-OPTIONAL = {"phase", "warned", "due", "reply", "attempt_end", "prev_failure", "prev_wait"}
+OPTIONAL = {"domain", "phase", "warned", "due", "reply", "attempt_end", "prev_failure", "prev_wait"}
 
 
 class Batch:
@@ -112,7 +112,8 @@ class Kernel:
         need = set(FIELDS) - OPTIONAL
         need |= {"phase", "reply", "attempt_end"} if later else set()
         need |= {"warned"} if self.warn_at_failure else set()
-        need |= {"due"} if ordered else set()
+        need |= {"due", "domain"} if ordered else set()
+        need |= {"domain"} if len(self.table.starts) > 1 else set()      # one domain: no lookup by domain
         need |= {"prev_failure", "prev_wait"} if sender.needs_history else set()
         return frozenset(need)
 
@@ -126,7 +127,8 @@ class Kernel:
         else:
             reply, end = b.reply.copy(), b.attempt_end.copy()
             if attempt.any():
-                reply[attempt], end[attempt] = self.table.lookup(b.domain[attempt], b.t[attempt])
+                domain = None if b.domain is None else b.domain[attempt]
+                reply[attempt], end[attempt] = self.table.lookup(domain, b.t[attempt])
         if held is not None:
             hold = held[b.domain]
             use = hold >= 0 if attempt is None else attempt & (hold >= 0)
@@ -182,8 +184,11 @@ class Kernel:
         tbl, rec = self.table, self.recorder
         result = tbl.result[reply]
         done = result == AttemptResult.DELIVERED
-        bounced = result == AttemptResult.REJECTED
-        failed = ~(done | bounced)
+        if tbl.any_rejected:
+            bounced = result == AttemptResult.REJECTED
+            failed = ~(done | bounced)
+        else:
+            bounced, failed = done[:0], ~done
         if not failed.all():
             if done.any():
                 t = b.t[done]
@@ -203,8 +208,8 @@ class Kernel:
         b.failures = b.failures + 1
         b.outage_end = np.where(np.isnan(end), b.outage_end, end)
         u = uniform_array(self.jitter_key, b.id, b.failures) if sender.schedule.uses_random else 1.0
-        now_c = sender.clock(b.t)
-        history = (b.prev_wait, now_c - b.prev_failure) if sender.needs_history else ()
+        now_c = sender.clock(b.t) if sender.needs_history else None
+        history = (b.prev_wait, now_c - b.prev_failure) if now_c is not None else ()
         attempt, give_up, due, ages = sender.after_failures(b.failures, b.arrival, b.t, u, tbl.connection[reply],
                                                             *history)
         if host is not None:                                  # the host state decided (Exim, Exchange)
@@ -212,7 +217,7 @@ class Kernel:
             attempt = np.where(decided, host[:, 0], attempt)
             give_up = np.where(decided, host[:, 1], give_up)
             due = np.where(decided, host[:, 2], due)
-        if sender.needs_history:
+        if now_c is not None:
             planned = ~np.isnan(due)
             b.prev_failure = np.where(planned, now_c, b.prev_failure)
             b.prev_wait = np.where(planned, due - now_c, b.prev_wait)
@@ -228,13 +233,14 @@ class Kernel:
                 g.t, g.reply, g.phase = give_up[later], reply[later], np.full(len(g), GIVE_UP, dtype=np.int8)
                 parts.append(g)
         go = ~gives_up
-        b.decisive = np.where(go, sender.give_up.decisive_after_failure(b.decisive, ages), b.decisive)
+        decisive = sender.give_up.decisive_after_failure(b.decisive, ages)
+        b.decisive = decisive if not gives_up.any() else np.where(go, decisive, b.decisive)
         if self.warn_at_failure:
             count = np.where(go, sender.warnings_due_at_failures(b.arrival, b.t, attempt, b.warned), 0)
             if count.any():
                 rec.warn_batch(b.id, b.t, count)
                 b.warned = b.warned + count
-        queued = go & ~(attempt < stop)                       # its next attempt is past the horizon
+        queued = go & ~(attempt < stop) if stop < math.inf else go[:0]     # next attempt past the horizon
         if queued.any():
             rec.status[b.id[queued]] = tbl.status_id[reply[queued]]
             go &= ~queued

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..recipients import DELIVERED_REPLY, Recipient, Reply
+from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
 from ..results import Recorder
 from ..sender import Sender
 
@@ -40,6 +40,7 @@ class OutageTable:
         self.duration = np.array([r.duration_s for r in replies])
         #: Whether any reply takes time (timeouts): else attempts answer at once.
         self.any_timed = bool((self.duration > 0).any())
+        self.any_rejected = bool((self.result == AttemptResult.REJECTED).any())
         self.connection = np.array([r.result.is_connection_failure for r in replies])
         self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
         self.status_id = np.array([recorder.statuses(r.status) for r in replies], dtype=np.int32)
@@ -57,7 +58,7 @@ class OutageTable:
             self._arrays(self.replies)
         return i
 
-    def lookup(self, domain: np.ndarray, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def lookup(self, domain: np.ndarray | None, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Reply index and outage end (NaN outside outages) for attempts starting at ``t``.
 
         Windows of a domain are sorted and disjoint, so the only candidate is the last window starting
