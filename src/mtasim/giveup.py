@@ -83,7 +83,9 @@ class LastAttempt(GiveUpRule):
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         late = ~self.survives(f.age, sender.expiry_s)
-        return np.where(late, f.now, super().give_up_times(sender, f))
+        if f.never is not None:
+            late |= f.never
+        return np.where(late, f.now, np.nan)
 
     def decisive_after_failure(self, decisive: np.ndarray, f: FailureAges) -> np.ndarray:
         return f.age

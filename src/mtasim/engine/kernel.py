@@ -65,18 +65,24 @@ class Batch:
         n = len(ids)
         arrival = arrivals[ids].astype(np.float64)
         nan = np.full(n, np.nan)
-        arrays = dict(id=ids.astype(np.int64), domain=domains[ids].astype(np.int64), arrival=arrival, t=arrival,
-                      phase=np.full(n, ATTEMPT, dtype=np.int8), failures=np.zeros(n, dtype=np.int64),
-                      warned=np.zeros(n, dtype=np.int64), decisive=np.full(n, -np.inf), outage_end=nan, due=arrival,
-                      reply=np.zeros(n, dtype=np.int32), attempt_end=nan, prev_failure=nan, prev_wait=nan)
-        return cls(**{k: (v if k in fields else None) for k, v in arrays.items()})
+        arrays = dict(id=lambda: ids.astype(np.int64), domain=lambda: domains[ids].astype(np.int64),
+                      arrival=lambda: arrival, t=lambda: arrival, phase=lambda: np.full(n, ATTEMPT, dtype=np.int8),
+                      failures=lambda: np.zeros(n, dtype=np.int64), warned=lambda: np.zeros(n, dtype=np.int64),
+                      decisive=lambda: np.full(n, -np.inf), outage_end=lambda: nan, due=lambda: arrival,
+                      reply=lambda: np.zeros(n, dtype=np.int32), attempt_end=lambda: nan, prev_failure=lambda: nan,
+                      prev_wait=lambda: nan)
+        return cls(**{k: (make() if k in fields else None) for k, make in arrays.items()})
 
     def __len__(self) -> int:
         return len(self.id)
 
     def take(self, which: "np.ndarray | slice") -> "Batch":
         """The events selected by a mask or an index array (copies)."""
-        return Batch(**{name: None if (a := getattr(self, name)) is None else a[which] for name in FIELDS})
+        if isinstance(which, np.ndarray) and which.dtype == bool:
+            which = np.flatnonzero(which)           # one pass over the mask, then a take per field
+        if isinstance(which, slice):
+            return Batch(**{name: None if (a := getattr(self, name)) is None else a[which] for name in FIELDS})
+        return Batch(**{name: None if (a := getattr(self, name)) is None else a.take(which) for name in FIELDS})
 
     @staticmethod
     def concat(parts: list["Batch"]) -> "Batch | None":
@@ -182,17 +188,16 @@ class Kernel:
     def _answers(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
         """Replies are in: delivered, bounced, or a failure whose next step the rules decide."""
         tbl, rec = self.table, self.recorder
-        result = tbl.result[reply]
-        done = result == AttemptResult.DELIVERED
+        done = reply == 0                                   # reply 0 is the one delivering reply
         if tbl.any_rejected:
-            bounced = result == AttemptResult.REJECTED
+            bounced = tbl.result[reply] == AttemptResult.REJECTED
             failed = ~(done | bounced)
         else:
             bounced, failed = done[:0], ~done
         if not failed.all():
             if done.any():
                 t = b.t[done]
-                rec.finish_batch(b.id[done], Outcome.DELIVERED, tbl.status_id[reply[done]], t, b.decisive[done],
+                rec.finish_batch(b.id[done], Outcome.DELIVERED, tbl.status_id[0], t, b.decisive[done],
                                  t - b.outage_end[done])
             if bounced.any():
                 rec.finish_batch(b.id[bounced], Outcome.BOUNCED, tbl.status_id[reply[bounced]], b.t[bounced],

@@ -31,6 +31,11 @@ class OutageTable:
         self.replies, self._index = replies, index
         if len(domains) == 1:               # one domain: its window bounds interleaved, for one search
             self._bounds = np.column_stack((self.starts[0], self.ends[0])).ravel()
+            # searchsorted gives k: odd inside window k // 2, even outside any: each k's reply and end
+            inside = np.arange(2 * width + 1) % 2 == 1
+            window = np.minimum(np.arange(2 * width + 1) // 2, max(width - 1, 0))
+            self._reply_at = np.where(inside, self.reply[0, window] if width else 0, 0).astype(np.int32)
+            self._end_at = np.where(inside, self.ends[0, window] if width else np.nan, np.nan)
         self._recorder, self._sender = recorder, sender
         self._arrays(replies)
 
@@ -66,11 +71,9 @@ class OutageTable:
         """
         if self.width == 0:
             return np.zeros(len(t), dtype=np.int32), np.full(len(t), np.nan)
-        if len(self.starts) == 1:                          # one domain: inside a window iff after a start
-            bound = np.searchsorted(self._bounds, t, side="right")     # ... and not after its end
-            hit = (bound & 1).astype(bool)
-            j = np.minimum(bound >> 1, self.width - 1)
-            return np.where(hit, self.reply[0, j], 0).astype(np.int32), np.where(hit, self.ends[0, j], np.nan)
+        if len(self.starts) == 1:                          # one domain: one search among its bounds
+            bound = np.searchsorted(self._bounds, t, side="right")
+            return self._reply_at[bound], self._end_at[bound]
         if self.width <= 4:
             j = np.zeros(len(t), dtype=np.int64)
             for k in range(1, self.width):
