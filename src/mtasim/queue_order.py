@@ -52,6 +52,12 @@ class QueueOrder:
         message id), then attempts in this queue order."""
         return np.lexsort(self.keys(phase, due, arrival, failures, ids, random_key))
 
+    def key(self, phase: int, due: float, arrival: float, failures: int, i: int, random_key: int) -> tuple:
+        """One event's place in its moment, as a tuple (the reference engine's heap): the same
+        :meth:`attempt_keys` on plain numbers, most significant first."""
+        keys = self.attempt_keys(due, arrival, failures, i, random_key)[1:] if phase == ATTEMPT else []
+        return (phase, *(float(k) for k in reversed(keys)), i)
+
     def keys(self, phase, due, arrival, failures, ids, random_key: int) -> list[np.ndarray]:
         """The sort keys, least significant first (np.lexsort); the first key is always the id."""
         attempt = phase == ATTEMPT

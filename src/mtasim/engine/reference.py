@@ -53,10 +53,7 @@ class MessageCalendar:
         heapq.heapify(self.heap)
 
     def key(self, i: int, t: float, phase: int, due: float, failures: int) -> tuple:
-        one = np.array
-        keys = self.order.keys(one([phase]), one([due]), one([float(self.arrivals[i])]), one([failures]), one([i]),
-                               self.order_key)
-        return (t, *(float(k[0]) for k in reversed(keys)))
+        return (t, *self.order.key(phase, due, float(self.arrivals[i]), failures, i, self.order_key))
 
     def first_time(self) -> float:
         return self.heap[0][0][0] if self.heap else math.inf
