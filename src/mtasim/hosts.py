@@ -3,12 +3,14 @@
 Real MTAs do not let every queued message find out for itself that a destination is down: Postfix marks
 a destination dead after a few failed connections and defers the rest of its mail without connecting,
 Sendmail caches a host's failure (for one queue run, or for ``Timeout.hoststatus`` with a host-status
-directory). Such state couples messages to each other, so only the DES runs it
-(:func:`mtasim.engine.des_only_features`). An attempt that the state skips is recorded with result
-``suspended``: it counts as a pass of the message (its own schedule continues) but made no connection.
+directory). Such state couples messages to each other, so the fast engine cannot run it
+(:func:`mtasim.engine.des_only_features`); the DES and the reference engine apply it to the events of a
+moment in the MTA's queue order (mtasim.queue_order). An attempt that the state skips is recorded with
+result ``suspended``: it counts as a pass of the message (its own schedule continues) but made no
+connection.
 
-A policy is a small frozen description on the :class:`~mtasim.sender.Sender`; ``new_state()`` gives the
-mutable state of one destination for one run.
+A policy is a small frozen description on the :class:`~mtasim.sender.Sender`; ``new_state(sender)`` gives
+the mutable state of one destination for one run (the sender: its clock, for whole-second MTAs).
 """
 
 from __future__ import annotations
@@ -173,8 +175,8 @@ class SendmailHostStatus:
     After a failed connection the host's status is cached: without ``HostStatusDirectory`` only inside
     one queue-run process, so the other messages for that host in the same run are skipped without a
     connection; with it (Debian), for ``Timeout.hoststatus`` across runs. A skipped job still counts as
-    processed (its expiry and warning checks run). Order within a run follows the simulation's event
-    order, not Sendmail's fewest-tries-first (a simplification).
+    processed (its expiry and warning checks run). Within a run the jobs with the fewest tries go first
+    (the preset's ``fewest-tries`` queue order), so they are the ones that get the connection.
     """
 
     hoststatus_s: float = 1800.0

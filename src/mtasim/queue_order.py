@@ -16,10 +16,10 @@ Every engine takes the events of one moment in this order (docs/queue-order-and-
   first (similar size, class and recipients assumed); ties by arrival, then id.
 * ``random`` (Exim): a queue runner takes messages in an arbitrary order unless ``queue_run_in_order``
   is set; the draw is counter-based per (message, attempt), from the run's own seeded stream.
+* ``arrival`` (Exim with ``queue_run_in_order``): by arrival, then id.
 
 Sources: sendmail/queue.c ``sortq()``/``workcmpf0()`` (8.11 and earlier: ``orderq()``), cf/README
 (``QueueSortOrder``, ``RetryFactor``); Exim's specification, ``queue_run_in_order`` and option ``-q``.
-* ``arrival`` (Exim with ``queue_run_in_order``): by arrival, then id.
 """
 
 from __future__ import annotations

@@ -1,20 +1,22 @@
 """The sending MTA's per-message policy: when the next attempt happens, when it gives up, when it warns.
 
-This is pure logic shared by every engine and by ``mtasim schedule``. The rules are DESIGN §2:
+Pure logic shared by every engine and by ``mtasim schedule``, written once, vectorised (the scalar forms
+run the same code on arrays of length one). The rules are DESIGN §2:
 
 * the schedule gives the time the message becomes *due*, measured from the failed attempt;
 * with a queue runner of period P and phase φ the attempt happens at the first scan
   ``φ + kP >= due - tolerance`` strictly after the failure; without one, exactly at ``due``;
-* giving up is one of ``last-attempt``, ``at-deadline``, ``next-wait`` or ``attempts``;
-* a delay warning is sent once, at ``arrival + W`` (``age``) or at the first failure at or after it
-  that does not end the message (``next-failure``).
+* giving up is a rule object (mtasim.giveup): ``last-attempt``, ``at-deadline``, ``next-wait``,
+  ``before-attempt`` or ``attempts``;
+* delay warnings at ``arrival + W`` (``age``), or at failures (``next-failure``, ``next-due``);
+* whole-second MTAs (Postfix, Exim, Sendmail) read every time through :meth:`Sender.clock` first.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
 from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import Any, NamedTuple
 
 import numpy as np
