@@ -12,6 +12,9 @@ from hypothesis import strategies as st
 import mtasim
 from mtasim.durations import parse_duration
 
+HOUR = 3600.0
+MIN = 60.0
+
 __all__ = ["assert_same", "both", "SETTINGS", "minutes", "seconds", "schedules", "senders", "recipients",
            "workloads", "scenarios", "FAILURES", "OUTAGE_FAILURES", "GIVE_UPS"]
 
@@ -171,3 +174,20 @@ def scenarios(draw, give_up=None):
     if draw(st.booleans()):
         data["horizon"] = draw(minutes(30, 72 * 60))
     return data
+
+
+def hm(h, m=0, s=0.0):
+    """Hours, minutes and seconds as seconds."""
+    return h * HOUR + m * MIN + s
+
+
+# §10, "Exim, Debian -q30m": F,2h,15m due every 15 min but the runs are every 30 min: 0:00 ... 2:00 (at 2:00
+# the age is exactly 2 h, not past the cutoff, so F: due 2:15, run 2:30). 2:30: G, lastgap = min(15, 30) =
+# 15 min < 1 h, so 1 h: 3:30. 3:30: 60 -> 90 min: 5:00. 5:00: 90 -> 135: due 7:15, run 7:30. 7:30:
+# min(135, 150) = 135 -> 202.5: due 10:52:30, run 11:00. 11:00: min(202.5, 210) -> 303.75: due 16:03:45,
+# run 16:30. 16:30 is past 16 h: F,6h: 22:30, 28:30, ... 94:30; next 100:30 is past 96 h, pulled back to
+# the ultimate address timeout: the run at 96:00 (age exactly 4 d, not greater) skips it, 96:30 tries.
+Q30_ROW = ([hm(0, 30 * k) for k in range(6)]                                   # 0:00 .. 2:30
+           + [hm(3, 30), hm(5), hm(7, 30), hm(11), hm(16, 30)]
+           + [hm(16, 30) + 6 * HOUR * k for k in range(1, 14)]                 # 22:30 .. 94:30
+           + [hm(96, 30)])

@@ -7,6 +7,7 @@ import copy
 import numpy as np
 import pytest
 from conftest import scenario
+from helpers import Q30_ROW
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -152,7 +153,6 @@ def test_exim_messages_sharing_a_refusing_host_share_one_retry_record():
 
 def test_exim_single_message_with_host_record_matches_the_worked_example():
     """One message alone: the shared record is its own, so the DES run gives the §10 Debian -q30m row."""
-    from test_presets_exim import Q30_ROW
     sc = scenario({"preset": "exim"}, [{"start": 0, "end": "10d", "failure": "refused"}])
     result = mtasim.simulate(sc, attempts=True)
     assert result.engine == "des"

@@ -16,7 +16,7 @@ import math
 import numpy as np
 import pytest
 from conftest import HOUR, MIN, run_one
-from helpers import assert_same, both
+from helpers import Q30_ROW, assert_same, both, hm
 
 import mtasim
 from mtasim import ConfigError, Outcome, get_preset, trace_schedule
@@ -56,10 +56,6 @@ def cli_schedule(capsys, *args):
     return json.loads(capsys.readouterr().out)
 
 
-def hm(h, m=0, s=0.0):
-    return h * HOUR + m * MIN + s
-
-
 def outage_scenario(sender, seed=5):
     """60 messages over 6 h to a domain refusing for 30 h, one timing out for 20 h, one answering 451 for 5 d."""
     return mtasim.scenario_from_dict({
@@ -74,17 +70,6 @@ def outage_scenario(sender, seed=5):
 
 
 # ================================================================================================
-# §10, "Exim, Debian -q30m": F,2h,15m due every 15 min but the runs are every 30 min: 0:00 ... 2:00 (at 2:00
-# the age is exactly 2 h, not past the cutoff, so F: due 2:15, run 2:30). 2:30: G, lastgap = min(15, 30) =
-# 15 min < 1 h, so 1 h: 3:30. 3:30: 60 -> 90 min: 5:00. 5:00: 90 -> 135: due 7:15, run 7:30. 7:30:
-# min(135, 150) = 135 -> 202.5: due 10:52:30, run 11:00. 11:00: min(202.5, 210) -> 303.75: due 16:03:45,
-# run 16:30. 16:30 is past 16 h: F,6h: 22:30, 28:30, ... 94:30; next 100:30 is past 96 h, pulled back to
-# the ultimate address timeout: the run at 96:00 (age exactly 4 d, not greater) skips it, 96:30 tries.
-Q30_ROW = ([hm(0, 30 * k) for k in range(6)]                                   # 0:00 .. 2:30
-           + [hm(3, 30), hm(5), hm(7, 30), hm(11), hm(16, 30)]
-           + [hm(16, 30) + 6 * HOUR * k for k in range(1, 14)]                 # 22:30 .. 94:30
-           + [hm(96, 30)])
-
 # §10, "Exim, continuous queue runner": every 15 min to 2:00 and 2:15 (2:00 is not past 2 h), then G from
 # 2:15: 1 h -> 3:15; 1.5 h -> 4:45; 2.25 h -> 7:00; 3.375 h -> 10:22:30; 5.0625 h -> 15:26:15 (age < 16 h);
 # 7.59375 h = 27,337.5 s, which Exim's retry.c computes in whole seconds (int arithmetic on time_t): 27,337 s

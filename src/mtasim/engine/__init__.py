@@ -52,7 +52,9 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         raise EngineUnavailableError(f"{scenario.source}: the fast engine cannot run this scenario: it needs "
                                      f"{', '.join(needs_des)}; use --engine des or auto")
     chosen = engine if engine != "auto" else "des" if needs_des else "fast"
-    memory.check_memory(scenario.workload.expected_count, chosen, attempts, bool(needs_des))
+    messages = scenario.workload.expected_count
+    destinations = sum(r.domains for r in scenario.recipients)
+    memory.check_memory(messages, chosen, attempts, memory.model(chosen, bool(needs_des), messages / destinations))
     seed = scenario.seed if seed is None else int(seed)
     arrivals = scenario.workload.arrivals(seed)
     entries = scenario.recipients

@@ -40,7 +40,10 @@ from .reference import MessageCalendar
 
 __all__ = ["run_des"]
 
-_OWN_QUEUE = 250                            # destinations with fewer messages share one calendar
+#: Destinations with fewer messages share one calendar of per-message steps: below about 1,000 messages
+#: (spread over days) few events share a moment and array operations cost more than they save (measured
+#: with benchmarks/engines.py's scenario over 1-200 destinations).
+_OWN_QUEUE = 1000
 _CHUNK = 1 << 20                            # without host state, calendars of this many messages
 
 
