@@ -292,6 +292,24 @@ def test_exim_without_catch_all_takes_the_first_star_rule_and_says_so(capsys, tm
     assert same_trace(imported_sender(out), get_preset("exim").sender({"retry_rules": "F,1d,20m; G,3d,1h,2"}))
 
 
+@pytest.mark.parametrize("line, expected", [("queue_run_in_order", 1), ("no_queue_run_in_order", 0),
+                                            ("queue_run_in_order = true", 1), ("queue_run_in_order = false", 0)])
+def test_exim_queue_run_in_order_is_imported_as_the_preset_switch(capsys, tmp_path, line, expected):
+    """Exim's boolean, in each of its spellings, becomes queue_run_in_order 1/0, and the sender's queue
+    order follows it (arrival order, else a random order per queue run)."""
+    conf = write(tmp_path, "configure", f"{line}\nbegin retry\n* * F,2h,15m; G,16h,1h,1.5; F,4d,6h\n")
+    status, out, err = run_import(capsys, "exim", conf)
+    assert status == 0, err
+    assert yaml.safe_load(out)["sender"]["queue_run_in_order"] == expected
+    assert imported_sender(out).queue_order == ("arrival" if expected else "random")
+
+
+def test_exim_queue_run_in_order_with_a_bad_value_is_one_line(capsys, tmp_path):
+    conf = write(tmp_path, "configure", "queue_run_in_order = maybe\nbegin retry\n* * F,2h,15m\n")
+    status, out, err = run_import(capsys, "exim", conf)
+    assert_one_line_error(status, out, err, "line 1", "queue_run_in_order", "maybe")
+
+
 # -- Exchange ---------------------------------------------------------------------------------------
 GET_TRANSPORT_SERVICE = r"""
 [PS] C:\Windows\system32>Get-TransportService EX01 | Format-List

@@ -459,6 +459,23 @@ class _EximFile:
                 self.rules.append(_exim_rule(path, line, body))
 
 
+#: Exim main options that are booleans and preset parameters (0/1).
+_EXIM_BOOLEANS = ("queue_run_in_order",)
+
+
+def _exim_boolean(name: str, value: str) -> str:
+    """An Exim boolean option as 1 or 0: ``name`` / ``no_name`` / ``not_name`` alone, or ``name = true``
+    (yes, false, no); other options pass through."""
+    if name not in _EXIM_BOOLEANS:
+        return value
+    text = value.strip().lower()
+    if text in (name, "true", "yes"):
+        return "1"
+    if text in (f"no_{name}", f"not_{name}", "false", "no"):
+        return "0"
+    return value
+
+
 def _exim_logical_lines(text: str) -> list[tuple[int, str]]:
     """(first line number, text) with comments dropped and backslash continuations joined."""
     out: list[tuple[int, str]] = []
@@ -584,7 +601,10 @@ def import_exim(paths: Sequence[str]) -> ImportResult:
     for p in params:
         if p.name in cfg.options and p.name not in found:
             value, path, line = cfg.options[p.name]
-            found[p.name] = Found(p.name, value, path, line)
+            found[p.name] = Found(p.name, _exim_boolean(p.name, value), path, line)
+    if "queue_run_in_order" in found:
+        header.append(f"queue_run_in_order: {found['queue_run_in_order'].raw} (1: each queue run takes messages "
+                      "in order of arrival; 0: in a random order).")
     if "queue_interval" in by_name and "QUEUEINTERVAL" in cfg.debian:
         value, path, line = cfg.debian["QUEUEINTERVAL"]
         if value:
