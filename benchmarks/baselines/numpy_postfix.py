@@ -124,20 +124,15 @@ def from_scenario(scenario) -> dict:
 
 
 # -- self-check -------------------------------------------------------------------------------------
-def _scenario(messages: int, host_state: bool = False):
-    """benchmarks/engines.py's scenario(), copied (the benchmark scenario)."""
-    import mtasim
+def _scenario(messages: int):
+    """The benchmark scenario (benchmarks/engines.py), without host-level state."""
+    import sys
+    from pathlib import Path
 
-    outages = [{"start": f"{5 * k + 1}h", "end": f"{5 * k + 1 + (k % 4 + 1)}h",
-                "failure": "451 4.3.0 try later" if k % 2 else "refused"} for k in range(16)]
-    return mtasim.scenario_from_dict({
-        "name": f"postfix, 16 outages, {messages:,} messages",
-        "seed": 1,
-        "sender": {"preset": "postfix", "maximal_queue_lifetime": "1d", "queue_run_phase": "37s",
-                   "default_destination_concurrency_failed_cohort_limit": 1 if host_state else 0},
-        "messages": {"count": messages, "arrival": {"kind": "uniform", "start": 0, "end": "3d"}},
-        "recipients": [{"domain": "d.example", "outages": outages}],
-    })
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from engines import scenario
+
+    return scenario(messages)
 
 
 def _scalar(arrivals, starts, ends, connection, lifetime_s, min_backoff_s, max_backoff_s, period_s, phase_s,

@@ -73,6 +73,11 @@ class GiveUpRule:
         """The decisive age of a message that goes on after this failure."""
         return decisive
 
+    def too_late(self, sender, f: FailureAges) -> np.ndarray:
+        """Where the next attempt would come at or after the deadline (rules that look at it)."""
+        late = ~self.survives(f.attempt_age, sender.expiry_s)
+        return late if f.never is None else late & ~f.never
+
 
 @dataclass(frozen=True)
 class LastAttempt(GiveUpRule):
@@ -99,10 +104,8 @@ class AtDeadline(GiveUpRule):
     by_attempt_age: ClassVar[bool] = True
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
-        late = ~self.survives(f.attempt_age, sender.expiry_s)
-        if f.never is not None:
-            late &= ~f.never
-        return np.where(late, np.maximum(f.arrival + sender.expiry_s, f.now), super().give_up_times(sender, f))
+        return np.where(self.too_late(sender, f), np.maximum(f.arrival + sender.expiry_s, f.now),
+                        super().give_up_times(sender, f))
 
 
 @dataclass(frozen=True)
@@ -114,10 +117,7 @@ class BeforeAttempt(GiveUpRule):
     by_attempt_age: ClassVar[bool] = True
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
-        late = ~self.survives(f.attempt_age, sender.expiry_s)
-        if f.never is not None:
-            late &= ~f.never
-        return np.where(late, f.attempt, super().give_up_times(sender, f))
+        return np.where(self.too_late(sender, f), f.attempt, super().give_up_times(sender, f))
 
 
 @dataclass(frozen=True)
