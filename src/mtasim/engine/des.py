@@ -44,7 +44,7 @@ __all__ = ["run_des"]
 #: (spread over days) few events share a moment and array operations cost more than they save (measured
 #: with benchmarks/engines.py's scenario over 1-200 destinations).
 _OWN_QUEUE = 1000
-_CHUNK = 1 << 20                            # without host state, calendars of this many messages
+_CHUNK = 1 << 15                            # without host state, calendars of this many (see fast.CHUNK)
 
 
 class _Store:
@@ -161,7 +161,8 @@ class _Calendar:
         """Every event before ``cap``, in lock step: no state can change, so order cannot matter."""
         b = self._take(self.pending.pop_before(cap))
         self.run.next_event[b.domain] = cap                  # a lower bound of what stays pending
-        self.park(self.kernel.run_until(b, cap, self.run.held))
+        for lo in range(0, len(b), _CHUNK):                 # in cache-sized chunks (see fast.CHUNK)
+            self.park(self.kernel.run_until(b.take(slice(lo, lo + _CHUNK)), cap, self.run.held))
 
     def _moment(self, now: float) -> None:
         """Every event at ``now``, in the MTA's order; destinations whose state may change here apply

@@ -12,10 +12,10 @@ class EngineUnavailableError(ValueError):
 #: Bytes per message: the per-message records (about 60 B) plus the engine's own share. The DES with host
 #: state parks every message's pending event in arrays and keeps calendar runs (measured: 270 B per message
 #: at 10^6), and on its shared calendar of small destinations a heap entry and a generator per message in
-#: flight (measured: 400 B); the fast engine (and the DES without host state) works through chunks of 2^20
-#: messages (~300 B each).
+#: flight (measured: 400 B); the fast engine (and the DES without host state) works through chunks of 2^15
+#: messages.
 BYTES_PER_MESSAGE = {"fast": 72, "des": 350, "des, small destinations": 550, "reference": 2000}
-_CHUNK_BYTES = 300 * (1 << 20)
+_CHUNK_BYTES = 64 * (1 << 20)                  # a chunk's arrays, and what numpy keeps around
 _BYTES_PER_ATTEMPT_ROW = 25
 
 
