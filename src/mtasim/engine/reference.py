@@ -45,15 +45,15 @@ class MessageCalendar:
     def __init__(self, sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
                  arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder, ids: np.ndarray):
         self.stop = math.inf if horizon is None else horizon
-        self.arrivals = arrivals
+        self.arrivals = arrivals.tolist()                 # plain floats: one conversion, not one per event
         self.order, self.order_key = queue_order(sender.queue_order), stream_key(seed, Purpose.ORDER)
         self.message = _message_steps(sender, recipients, self.stop, seed, arrivals, recipient_of, recorder)
-        self.heap = [(self.key(i, float(arrivals[i]), ATTEMPT, float(arrivals[i]), 0), i, None)
-                     for i in ids.tolist() if arrivals[i] < self.stop]
+        self.heap = [(self.key(i, self.arrivals[i], ATTEMPT, self.arrivals[i], 0), i, None)
+                     for i in ids.tolist() if self.arrivals[i] < self.stop]
         heapq.heapify(self.heap)
 
     def key(self, i: int, t: float, phase: int, due: float, failures: int) -> tuple:
-        return (t, *self.order.key(phase, due, float(self.arrivals[i]), failures, i, self.order_key))
+        return (t, *self.order.key(phase, due, self.arrivals[i], failures, i, self.order_key))
 
     def first_time(self) -> float:
         return self.heap[0][0][0] if self.heap else math.inf
