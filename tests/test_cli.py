@@ -1,4 +1,4 @@
-"""The command line (DESIGN §4) and the files `run --out` writes (DESIGN §5)."""
+"""The command line (README, Command line) and the files `run --out` writes (README, Output files)."""
 
 from __future__ import annotations
 

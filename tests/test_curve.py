@@ -34,7 +34,7 @@ def failures(a: float) -> int:
 
 
 def delivers_by_hand(rule: str, a: float, expiry: float) -> bool:
-    """The give-up rules of DESIGN §2.4 applied to the attempts listed above."""
+    """The give-up rules of README, Semantics, rule 4 applied to the attempts listed above."""
     n = failures(a)
     if n == 0:
         return True                                   # the first attempt is always made and delivers

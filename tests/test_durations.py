@@ -1,4 +1,5 @@
-"""parse_duration, format_hms and format_duration (DESIGN §3: durations with units, plain seconds, TimeSpan)."""
+"""parse_duration, format_hms and format_duration (README, Scenario files: durations with units, plain seconds,
+TimeSpan)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The fast engine gives the DES's per-message results exactly (DESIGN §2, rule 8), on generated and shipped
+"""The fast engine gives the DES's per-message results exactly (README, Semantics, rule 8), on generated and shipped
 scenarios, and its vectorised rules are the scalar rules applied element-wise."""
 
 from __future__ import annotations

@@ -16,7 +16,7 @@ from mtasim import Outcome
 from mtasim.engine import EngineUnavailableError, des_only_features
 from mtasim.recipients import DELIVERED_REPLY, AttemptResult, failure_reply
 
-#: Postfix with the compressed timings of the real runs in mta-retry-facts.md §12.
+#: Postfix with the compressed timings of the real runs in docs/mta-retry-facts.md §12.
 POSTFIX_FAST = {"preset": "postfix", "queue_run_delay": "5s", "minimal_backoff_time": "5s",
                 "maximal_backoff_time": "40s", "maximal_queue_lifetime": "300s"}
 

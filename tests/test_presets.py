@@ -1,7 +1,7 @@
 """Presets reproduce the worked examples of the reference sheets, and refuse bad native parameters.
 
-Postfix: mta-retry-facts.md §1 and the §10 worked-example table. Exchange Server / Edge:
-provider-and-recipient-facts.md A.2. Exchange Online: A.3. All expected times are computed by hand below.
+Postfix: docs/mta-retry-facts.md §1 and the §10 worked-example table. Exchange Server / Edge:
+docs/provider-and-recipient-facts.md A.2. Exchange Online: A.3. All expected times are computed by hand below.
 """
 
 from __future__ import annotations

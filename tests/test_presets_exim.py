@@ -1,6 +1,6 @@
 """The exim preset reproduces its worked examples and boundaries, and refuses bad rules and values.
 
-mta-retry-facts.md §2 (retry rules, retry_update(), the ultimate address timeout, 5.0.0), the §10 rows
+docs/mta-retry-facts.md §2 (retry rules, retry_update(), the ultimate address timeout, 5.0.0), the §10 rows
 "Exim, Debian -q30m" and "Exim, continuous queue runner", and the Exim 4.96 run in §12
 (``F,60s,10s; G,300s,20s,1.5`` with ``-q5s``). The default rule has no H set, so there is no jitter: the
 default draw is the rows' nominal case and the CLI (whose draws come from the seed) prints the same times.

@@ -1,6 +1,6 @@
 """The haraka, maddy and postal presets (give-up by count) reproduce their worked examples and refuse bad values.
 
-Haraka: mta-retry-facts.md §6 and its §10 row (waits 2^(i+5) s, the 13th failure bounces at 72:48, 4.x.x made
+Haraka: docs/mta-retry-facts.md §6 and its §10 row (waits 2^(i+5) s, the 13th failure bounces at 72:48, 4.x.x made
 5.x.x). maddy: §8.4 and its §10 row (15 min x int(1.25^(n-1)) as the code computes it, the 20th failure is
 final at 66:00). Postal: §8.2 and its §10 row (5 min x 1.3^n, 18 attempts, hard-failed without a try at the
 next pick-up, 30:57:35). None of them has jitter, so the default draw is the row's nominal case and the CLI

@@ -1,6 +1,6 @@
 """Hosted senders and commercial MTAs (src/mtasim/presets/hosted.py) reproduce the reference by hand.
 
-Facts: shared/reference/provider-and-recipient-facts.md A.3, A.5-A.8 (and mta-retry-facts.md §2/§10 for
+Facts: docs/provider-and-recipient-facts.md A.3, A.5-A.8 (and docs/mta-retry-facts.md §2/§10 for
 SpamExperts, whose cadence is Exim's default rule). None of these presets has jitter or a queue runner,
 so every trace uses the default draw and the CLI gives the same times. Every expected list below is built
 from the published waits, never copied from a run.
@@ -64,7 +64,7 @@ MAILERQ = minutes([0, 10, 20, 50, 80, 140, 200, 320] + [320 + 120 * k for k in r
 # 2 h..10 h, 14 h..34 h, 42 h..90 h (attempt 28); attempt 29 would be at 98 h > 96 h: the 96 h window binds.
 MIMECAST = (minutes([0, 1, 6, 15, 30, 60]) + [h * HOUR for h in range(2, 11)] + [h * HOUR for h in range(14, 35, 4)]
             + [h * HOUR for h in range(42, 91, 8)])
-# SpamExperts = Exim F,2h,15m; G,16h,1h,1.5; F,4d,6h from arrival (mta-retry-facts.md §10, continuous row):
+# SpamExperts = Exim F,2h,15m; G,16h,1h,1.5; F,4d,6h from arrival (docs/mta-retry-facts.md §10, continuous row):
 # 0..2:00 every 15 min; 2:15; G gaps 1 h, 1.5 h, 2.25 h, 3.375 h, 5.0625 h, 7.59375 h; then every 6 h while
 # < 96 h (23:01:52.5 + 6 h k, k <= 12); the final attempt pulled back to the 96 h cutoff.
 _G = at([1 * HOUR, 1.5 * HOUR, 2.25 * HOUR, 3.375 * HOUR, 5.0625 * HOUR, 7.59375 * HOUR])

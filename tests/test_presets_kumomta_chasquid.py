@@ -1,6 +1,6 @@
 """KumoMTA and chasquid presets reproduce the worked examples and refuse bad native parameters.
 
-KumoMTA: mta-retry-facts.md §7 and the §10 row (9 attempts, expired at 85:00 with 551 5.4.7).
+KumoMTA: docs/mta-retry-facts.md §7 and the §10 row (9 attempts, expired at 85:00 with 551 5.4.7).
 chasquid: §8.3 and the §10 row (63 attempts, no attempt at 20:16). Both add random jitter; the §10 rows
 assume its nominal value 0, which is the draw u = 0.5 for KumoMTA (jitter = trunc(m(1 - u) - m/2)) and
 u = 1 for chasquid (jitter = 60 s (1 - u)), the trace's default. Expected times are computed by hand.

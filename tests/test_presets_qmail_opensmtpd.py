@@ -1,6 +1,6 @@
 """The qmail and opensmtpd presets reproduce their worked examples and boundaries, and refuse bad values.
 
-qmail: mta-retry-facts.md §4 and its §10 row (remote: attempts at (20k)^2 s, 40 of them, bounce at 169:00).
+qmail: docs/mta-retry-facts.md §4 and its §10 row (remote: attempts at (20k)^2 s, 40 of them, bounce at 169:00).
 OpenSMTPD: §5, its §10 row (400 s * k^2, 30 attempts, expiry by timer at exactly 96:00, warning at 2:46:40)
 and the 6.8.0p2 run in §12. Neither MTA has jitter, so the default draw is the row's nominal case and the
 CLI (whose draws come from the seed) prints the same times. Every expected time is worked out by hand here.

@@ -1,6 +1,6 @@
 """Sendmail and Courier presets reproduce the worked examples and refuse bad native parameters.
 
-Sendmail: mta-retry-facts.md §3, the §10 row (721 queue-run passes) and the §12 run of 8.17.1.9.
+Sendmail: docs/mta-retry-facts.md §3, the §10 row (721 queue-run passes) and the §12 run of 8.17.1.9.
 Courier: §8.1 and the §10 row (238 attempts, the code's 30 min first long wait). Every expected time is
 computed by hand below. Neither preset has jitter, so the nominal trace is the only trace.
 """

@@ -1,4 +1,4 @@
-"""Sender rules through the engine (DESIGN §2): attempt times, give-up rules and their boundaries,
+"""Sender rules through the engine (README, Semantics): attempt times, give-up rules and their boundaries,
 queue-runner alignment, failure kinds, delay warnings, the horizon and jitter reproducibility.
 
 Every expected time below is worked out by hand from the rule named in the test's docstring.

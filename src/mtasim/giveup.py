@@ -1,4 +1,4 @@
-"""Give-up rules: when a sending MTA stops retrying a message (DESIGN §2.4), one strategy object each.
+"""Give-up rules: when a sending MTA stops retrying a message (README, Semantics, rule 4), one strategy object each.
 
 A rule answers three questions, always from ages (time − arrival, on the sender's clock), never from
 absolute times, so that a delivery-vs-expiry curve read off one long run (:mod:`mtasim.curve`) agrees

@@ -97,7 +97,7 @@ def connection_failures_possible(recipients) -> bool:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PostfixDeadDestination:
-    """Postfix qmgr's dead destination (mta-retry-facts.md §1, §12; postfix/src/qmgr/qmgr_queue.c).
+    """Postfix qmgr's dead destination (docs/mta-retry-facts.md §1, §12; postfix/src/qmgr/qmgr_queue.c).
 
     Each site-level failure (connection refused or timed out; a 4xx at RCPT never counts) adds 1/window
     to the destination's failed-cohort count and lowers the concurrency window by the negative feedback;
@@ -170,7 +170,7 @@ class _PostfixState:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class SendmailHostStatus:
-    """Sendmail's host-status (MCI) cache (mta-retry-facts.md §3, §12; sendmail/mci.c, deliver.c).
+    """Sendmail's host-status (MCI) cache (docs/mta-retry-facts.md §3, §12; sendmail/mci.c, deliver.c).
 
     After a failed connection the host's status is cached: without ``HostStatusDirectory`` only inside
     one queue-run process, so the other messages for that host in the same run are skipped without a
@@ -221,7 +221,7 @@ class _SendmailState:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OpenSMTPDRouteDisable:
-    """OpenSMTPD's route backoff (mta-retry-facts.md §5, §12; usr.sbin/smtpd/mta.c mta_route_disable()).
+    """OpenSMTPD's route backoff (docs/mta-retry-facts.md §5, §12; usr.sbin/smtpd/mta.c mta_route_disable()).
 
     A failed connection on a route disables it for ``base_s`` x penalty^2 (capped at ``max_s``); the
     penalty rises by one per such failure and falls by one when the timer re-enables the route, so with
@@ -272,7 +272,7 @@ class _RouteState:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class EximHostRetry:
-    """Exim's per-host retry records for connection failures (mta-retry-facts.md §2, §12; src/src/retry.c).
+    """Exim's per-host retry records for connection failures (docs/mta-retry-facts.md §2, §12; src/src/retry.c).
 
     One record per destination, shared by every message to it: the first failure opens it
     (first_failed = last_try = next_try = now), each later failed connection moves ``next_try`` by the
@@ -354,7 +354,7 @@ class _EximHostState:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class ExchangeRetryQueue:
-    """Exchange's next-hop queue in Retry (provider-and-recipient-facts.md A.2; learn.microsoft.com
+    """Exchange's next-hop queue in Retry (docs/provider-and-recipient-facts.md A.2; learn.microsoft.com
     "Message retry, resubmit, and expiration intervals").
 
     A failed connection puts the destination's queue into Retry: the queue, not each message, tries to

@@ -142,7 +142,7 @@ class Recipient:
 @dataclass(frozen=True)
 class Distribution:
     """A duration drawn per domain: ``fixed`` (value), ``uniform`` (low, high) or ``lognormal`` (median,
-    sigma). Repair times are usually modelled as lognormal (provider-and-recipient-facts.md B.5)."""
+    sigma). Repair times are usually modelled as lognormal (docs/provider-and-recipient-facts.md B.5)."""
 
     kind: str
     a: float

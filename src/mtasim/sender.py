@@ -1,7 +1,7 @@
 """The sending MTA's per-message policy: when the next attempt happens, when it gives up, when it warns.
 
 Pure logic shared by every engine and by ``mtasim schedule``, written once, vectorised (the scalar forms
-run the same code on arrays of length one). The rules are DESIGN §2:
+run the same code on arrays of length one). The rules are README, Semantics:
 
 * the schedule gives the time the message becomes *due*, measured from the failed attempt;
 * with a queue runner of period P and phase φ the attempt happens at the first scan

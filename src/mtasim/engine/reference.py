@@ -1,4 +1,4 @@
-"""The reference engine: one message's life step by step (DESIGN §2), written plainly, driven by a heap.
+"""The reference engine: one message's life step by step (README, Semantics), written plainly, driven by a heap.
 
 This is the oracle the other engines are tested against (``mtasim.simulate(..., engine="reference")``).
 Each message is a generator that applies the rules event by event, with the host-level state of

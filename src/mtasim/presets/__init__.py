@@ -4,7 +4,7 @@ A preset is one self-contained entry: its parameters (name, default, allowed ran
 ``build`` function that turns their values into a generic :class:`~mtasim.sender.Sender`. Each MTA lives
 in a module of this package that defines a module-level ``PRESETS`` tuple; the registry collects them,
 so adding a preset means adding one module and nothing else. Facts and sources are in
-``shared/reference/`` (mta-retry-facts.md, provider-and-recipient-facts.md), cited per preset.
+``docs/`` (docs/mta-retry-facts.md, docs/provider-and-recipient-facts.md), cited per preset.
 """
 
 from __future__ import annotations

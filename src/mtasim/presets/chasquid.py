@@ -1,4 +1,4 @@
-"""chasquid (Go). Facts: shared/reference/mta-retry-facts.md §8.3, §10."""
+"""chasquid (Go). Facts: docs/mta-retry-facts.md §8.3, §10."""
 
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ def _chasquid(v: Mapping[str, float]) -> Sender:
     Not modelled: ``give_up_send_after`` <= 0 (chasquid would then make no attempt at all; here the
     first attempt is always made, so the minimum is 1 s).
 
-    Sources: mta-retry-facts.md §8.3 (albertito/chasquid ``internal/queue/queue.go`` ``SendLoop()``,
+    Sources: docs/mta-retry-facts.md §8.3 (albertito/chasquid ``internal/queue/queue.go`` ``SendLoop()``,
     ``nextDelay()``; ``internal/config/config.go`` (default 20h); ``internal/queue/dsn.go``;
     ``docs/man/chasquid.conf.5.md``) and the §10 worked example.
     """
@@ -75,7 +75,8 @@ def _chasquid(v: Mapping[str, float]) -> Sender:
 CHASQUID = Preset(
     name="chasquid",
     summary="chasquid: waits of 1/5/10 min while young, then 20 min, each plus 0-60 s; gives up at 20 h (4.0.0)",
-    sources="mta-retry-facts.md §8.3, §10 (internal/queue/queue.go SendLoop, nextDelay; internal/config/config.go)",
+    sources="docs/mta-retry-facts.md §8.3, §10 (internal/queue/queue.go SendLoop, nextDelay; "
+            "internal/config/config.go)",
     params=(
         Param("give_up_send_after", 20 * HOUR, "no attempt once the message is this old; DSN 4.0.0",
               minimum=1.0, zero_allowed=True, native="20h"),

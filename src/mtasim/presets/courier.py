@@ -1,4 +1,4 @@
-"""Courier-MTA (courierd). Facts: shared/reference/mta-retry-facts.md §8.1, §10, §11."""
+"""Courier-MTA (courierd). Facts: docs/mta-retry-facts.md §8.1, §10, §11."""
 
 from __future__ import annotations
 
@@ -71,7 +71,7 @@ def _courier(v: Mapping[str, float]) -> Sender:
     a burst (not with the defaults: the 4:00 attempt is the 10th, and 10 and 11 both give retryalpha).
     Host-level state (esmtp per-host backoff) was not examined and is not modelled.
 
-    Sources: mta-retry-facts.md §8.1 (svarshavchik/courier ``courier/courier/cdmsgq3.C``
+    Sources: docs/mta-retry-facts.md §8.1 (svarshavchik/courier ``courier/courier/cdmsgq3.C``
     ``msgq::done()``, ``courier/courier/submit2.C``, ``courier/courier/libs/comreadtime.c`` and
     ``comconfig.c`` (defaults), ``courier/courier/module.dsn/dsn.C``; ``courier/courier/doc/courier.sgml``),
     §10 worked example, §11 (doc/code disagreement).
@@ -91,7 +91,7 @@ def _courier(v: Mapping[str, float]) -> Sender:
 COURIER = Preset(
     name="courier",
     summary="Courier: bursts of 3 tries 5 min apart, then waits of 30/60/120 min; 5.0.0 after 7 d; warning at 4 h",
-    sources="mta-retry-facts.md §8.1, §10 (courier/courier/cdmsgq3.C msgq::done, libs/comreadtime.c, submit2.C)",
+    sources="docs/mta-retry-facts.md §8.1, §10 (courier/courier/cdmsgq3.C msgq::done, libs/comreadtime.c, submit2.C)",
     params=(
         Param("retryalpha", 5 * MINUTE, "wait between the attempts of a burst", minimum=1.0, zero_allowed=True,
               native="5m"),

@@ -1,5 +1,5 @@
 """Microsoft Exchange: Exchange Server (Mailbox transport), Exchange Edge Transport and Exchange Online.
-Facts: shared/reference/provider-and-recipient-facts.md A.2 and A.3."""
+Facts: docs/provider-and-recipient-facts.md A.2 and A.3."""
 
 from __future__ import annotations
 
@@ -35,7 +35,7 @@ def _exchange_server(v: Mapping[str, float], name: str) -> Sender:
     delivers every waiting message when it connects. Which timer applies to a 4xx reply is not documented:
     we use MessageRetryInterval, message by message.
 
-    Sources: provider-and-recipient-facts.md A.2 (learn.microsoft.com "Message retry, resubmit, and
+    Sources: docs/provider-and-recipient-facts.md A.2 (learn.microsoft.com "Message retry, resubmit, and
     expiration intervals"; Set-TransportService reference) and A.3 for the NDR text.
     """
     ladder = _exchange_ladder(v)
@@ -84,7 +84,7 @@ def _exchange_params(transient_interval: float, outbound_interval: float) -> tup
 EXCHANGE_SERVER = Preset(
     name="exchange-server",
     summary="Exchange Server (Mailbox transport): 4x1 min, 6x5 min, then every 10 min; 48 h; DSN at 4 h",
-    sources="provider-and-recipient-facts.md A.2 (learn.microsoft.com message-intervals, Set-TransportService)",
+    sources="docs/provider-and-recipient-facts.md A.2 (learn.microsoft.com message-intervals, Set-TransportService)",
     params=_exchange_params(300.0, 600.0),
     build=lambda v: _exchange_server(v, "exchange-server"),
     order=20,
@@ -93,7 +93,7 @@ EXCHANGE_SERVER = Preset(
 EXCHANGE_EDGE = Preset(
     name="exchange-edge",
     summary="Exchange Edge Transport: 4x1 min, 6x10 min, then every 30 min; 48 h; DSN at 4 h",
-    sources="provider-and-recipient-facts.md A.2 (Edge column of the defaults table)",
+    sources="docs/provider-and-recipient-facts.md A.2 (Edge column of the defaults table)",
     params=_exchange_params(600.0, 1800.0),
     build=lambda v: _exchange_server(v, "exchange-edge"),
     order=21,
@@ -114,7 +114,7 @@ def _exchange_online(v: Mapping[str, float]) -> Sender:
     cap over about six retries (the steps in between are our estimate). No delay DSN: its timing in
     Exchange Online is undocumented.
 
-    Sources: provider-and-recipient-facts.md A.3 (Set-TransportConfig MessageExpiration; EOP queued,
+    Sources: docs/provider-and-recipient-facts.md A.3 (Set-TransportConfig MessageExpiration; EOP queued,
     deferred and bounced messages FAQ; fix-error-code-550-4-4-7-in-exchange-online).
     """
     return exchange_online_sender(v["MessageExpiration"], "exchange-online")
@@ -135,7 +135,8 @@ def exchange_online_sender(expiry_s: float, name: str) -> Sender:
 EXCHANGE_ONLINE = Preset(
     name="exchange-online",
     summary="Exchange Online: 15 min retries growing to 60 min, 24 h expiry (tenant range 12-24 h)",
-    sources="provider-and-recipient-facts.md A.3 (Set-TransportConfig, EOP queued/deferred FAQ, 550 4.4.7 article)",
+    sources="docs/provider-and-recipient-facts.md A.3 (Set-TransportConfig, EOP queued/deferred FAQ, "
+            "550 4.4.7 article)",
     params=(
         Param("MessageExpiration", DAY, "maximum time in queue (tenant-configurable 12 h - 24 h)",
               minimum=12 * 3600.0, maximum=DAY, aliases=("MessageExpirationTimeout",), native="1.00:00:00"),

@@ -1,5 +1,5 @@
 """Exim 4: retry rules (F/G/H), the queue runner and the ultimate address timeout. Facts:
-shared/reference/mta-retry-facts.md §2, §9, §10, §12."""
+docs/mta-retry-facts.md §2, §9, §10, §12."""
 
 from __future__ import annotations
 
@@ -388,7 +388,7 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     at most one per attempt (24 h: at 28:30, 52:30, 76:30 with ``-q30m``): ``next-failure`` with the
     later ages and the repeat gap.
 
-    Sources: mta-retry-facts.md §2 (exim ``src/src/retry.c`` ``retry_update()``,
+    Sources: docs/mta-retry-facts.md §2 (exim ``src/src/retry.c`` ``retry_update()``,
     ``retry_ultimate_address_timeout()``, ``retry_check_address()``; ``src/src/readconf.c``
     ``readconf_retries()``, ``retry_arg()``; ``src/src/globals.c`` (``retry_interval_max``,
     ``delay_warning``); ``src/src/deliver.c`` ``deliver_message()``, ``send_bounce_message()``,
@@ -453,7 +453,7 @@ EXIM = Preset(
     name="exim",
     summary="Exim 4 (Debian -q30m): F,2h,15m; G,16h,1h,1.5; F,4d,6h, one final try at the first run more "
             "than 4 d after arrival, then 'retry timeout exceeded' (5.0.0)",
-    sources="mta-retry-facts.md §2, §10, §12 (exim src/src/retry.c retry_update(), "
+    sources="docs/mta-retry-facts.md §2, §10, §12 (exim src/src/retry.c retry_update(), "
             "retry_ultimate_address_timeout(); readconf.c readconf_retries(); deliver.c; configure.default)",
     params=(
         _RulesParam("retry_rules", DEFAULT_RETRY_RULES,  # type: ignore[arg-type]

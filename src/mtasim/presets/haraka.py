@@ -1,4 +1,4 @@
-"""Haraka outbound. Facts: shared/reference/mta-retry-facts.md §6, §9, §10."""
+"""Haraka outbound. Facts: docs/mta-retry-facts.md §6, §9, §10."""
 
 from __future__ import annotations
 
@@ -103,7 +103,7 @@ def _haraka(v: Mapping[str, Any]) -> Sender:
     timer per message). Before bouncing, each recipient's DSN status has its leading 4 made a 5 (``4.4.1``
     -> ``5.4.1``) and the reason is "Too many failures (<last error>)". No delay warnings in core.
 
-    Sources: mta-retry-facts.md §6 (haraka/Haraka ``outbound/config.js`` ``set_temp_fail_intervals()`` and
+    Sources: docs/mta-retry-facts.md §6 (haraka/Haraka ``outbound/config.js`` ``set_temp_fail_intervals()`` and
     its syntax checks; ``outbound/hmail.js`` ``temp_fail()``, ``convert_temp_failed_to_bounce()``,
     ``deferred_respond()``; ``docs/Outbound.md``; ``config/outbound.ini``) and the §10 worked example.
 
@@ -135,7 +135,7 @@ HARAKA = Preset(
     name="haraka",
     summary="Haraka outbound: waits 2^(i+5) s (64 s, 128 s, ... 36.4 h) from each failure; the 13th "
             "failure bounces with the last 4.x.x made 5.x.x",
-    sources="mta-retry-facts.md §6, §9, §10 (outbound/config.js set_temp_fail_intervals(), outbound/hmail.js "
+    sources="docs/mta-retry-facts.md §6, §9, §10 (outbound/config.js set_temp_fail_intervals(), outbound/hmail.js "
             "temp_fail())",
     params=(
         Param("maxTempFailures", MAX_TEMP_FAILURES, "outbound.ini: the failure that bounces the message; waits "

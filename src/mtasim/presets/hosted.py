@@ -1,6 +1,6 @@
 """Hosted senders and commercial MTAs: the ESPs SendGrid, SparkPost and Mailgun; the commercial MTAs
 Momentum and MailerQ; the hosted gateways Mimecast, SpamExperts, SocketLabs and EveryCloud; and the
-pre-2019 48 h Exchange Online. Facts: shared/reference/provider-and-recipient-facts.md A.3, A.5-A.8.
+pre-2019 48 h Exchange Online. Facts: docs/provider-and-recipient-facts.md A.3, A.5-A.8.
 
 Most of these services publish a window and a cadence but no settings a customer can change. Where a
 service has documented parameter names (Momentum, MailerQ, Exchange) the preset uses them, in the
@@ -188,7 +188,7 @@ def _sendgrid(v: Mapping[str, float]) -> Sender:
     hours"); the status is the last deferral's, since SendGrid reports the expiry as that deferral
     turned into a Block, not with an SMTP code of its own (our reading).
 
-    Sources: provider-and-recipient-facts.md A.5 (SendGrid row: twilio.com/docs/sendgrid/ui/sending-email/
+    Sources: docs/provider-and-recipient-facts.md A.5 (SendGrid row: twilio.com/docs/sendgrid/ui/sending-email/
     deferrals, /glossary/throttling, support.sendgrid.com 360041316874) and A.8. Preemptive (internal)
     deferrals and IP-level throttles are host-level behaviour, not modelled.
     """
@@ -211,7 +211,7 @@ def _check_cap(v: Mapping[str, float], cap: str, first: str) -> None:
 SENDGRID = Preset(
     name="sendgrid",
     summary="SendGrid: 72 h, then an 'expired' event; cadence unpublished (estimate: 15 min doubling to 4 h)",
-    sources="provider-and-recipient-facts.md A.5, A.8 (twilio.com/docs/sendgrid deferrals and throttling pages)",
+    sources="docs/provider-and-recipient-facts.md A.5, A.8 (twilio.com/docs/sendgrid deferrals and throttling pages)",
     params=(
         _what_if("expiry", 72 * HOUR, "retry window, then an expired event (SendGrid: 72 h)", "SendGrid",
                  minimum=MINUTE, maximum=30 * DAY, native="72h"),
@@ -244,7 +244,7 @@ def _sparkpost(v: Mapping[str, float]) -> Sender:
     ``momentum``); SparkPost's own text says 72 h is the most a message "can be attempted", so that final
     attempt is not modelled. The customer cannot change any of this: ``expiry`` is a what-if.
 
-    Sources: provider-and-recipient-facts.md A.5 (support.sparkpost.com/docs/faq/how-are-messages-retried,
+    Sources: docs/provider-and-recipient-facts.md A.5 (support.sparkpost.com/docs/faq/how-are-messages-retried,
     /understanding-delays-bounces) and A.8. Adaptive delivery's internal deferrals ("Sending IP temporarily
     suspended") are host-level behaviour, not modelled.
     """
@@ -261,7 +261,7 @@ def _sparkpost(v: Mapping[str, float]) -> Sender:
 SPARKPOST = Preset(
     name="sparkpost",
     summary="SparkPost: retries 20 min doubling (0:20, 1:00, 2:20, ... 42:20), fails at 72 h with 554 5.4.7",
-    sources="provider-and-recipient-facts.md A.5, A.8 (support.sparkpost.com FAQ: how are messages retried; "
+    sources="docs/provider-and-recipient-facts.md A.5, A.8 (support.sparkpost.com FAQ: how are messages retried; "
             "understanding delays and bounces)",
     params=(
         _what_if("expiry", 72 * HOUR, "message expiration (SparkPost: 72 h, not customer-settable)", "SparkPost",
@@ -294,7 +294,7 @@ def _mailgun(v: Mapping[str, float]) -> Sender:
     8 h. Status 5.4.7 is our mapping of "Too old" (A.1: expiry is a permanent x.4.7); Mailgun publishes
     no enhanced code for it.
 
-    Sources: provider-and-recipient-facts.md A.5 (help.mailgun.com/hc/en-us/articles/28956111811355) and
+    Sources: docs/provider-and-recipient-facts.md A.5 (help.mailgun.com/hc/en-us/articles/28956111811355) and
     A.8. No host-level behaviour is modelled.
     """
     return Sender(
@@ -310,7 +310,7 @@ def _mailgun(v: Mapping[str, float]) -> Sender:
 MAILGUN = Preset(
     name="mailgun",
     summary="Mailgun: retries after 10, 15, 30, 60, 120, 240 min (0:10 ... 7:55), drops as 'Too old' at 8 h",
-    sources="provider-and-recipient-facts.md A.5, A.8 (help.mailgun.com 'Will Mailgun retry my failed messages')",
+    sources="docs/provider-and-recipient-facts.md A.5, A.8 (help.mailgun.com 'Will Mailgun retry my failed messages')",
     params=(
         _what_if("expiry", 8 * HOUR, "retry expiration, then 'Too old' (Mailgun: 8 h)", "Mailgun",
                  minimum=MINUTE, maximum=30 * DAY, native="8h"),
@@ -339,7 +339,7 @@ def _momentum(v: Mapping[str, float]) -> Sender:
     ends the message (derived). Status 5.4.7 with SparkPost's bounce text (SparkPost runs Momentum); the
     stock Momentum text was not found (unconfirmed).
 
-    Sources: provider-and-recipient-facts.md A.6 (support.sparkpost.com/momentum/3/3-reference/
+    Sources: docs/provider-and-recipient-facts.md A.6 (support.sparkpost.com/momentum/3/3-reference/
     3-reference-conf-ref-retry-interval, ...-max-retries; momentum/4/config/ref-message-expiration,
     ref-never-attempt-expired-messages). Not modelled: max_retries as a number and max_retry_interval
     (no default published), per-binding/domain scopes, and Momentum's per-domain queues (host-level).
@@ -359,7 +359,7 @@ def _momentum(v: Mapping[str, float]) -> Sender:
 MOMENTUM = Preset(
     name="momentum",
     summary="Momentum: retry_interval 1200 s doubling, message_expiration 24 h; an expired message is tried once",
-    sources="provider-and-recipient-facts.md A.6 (support.sparkpost.com Momentum reference: retry_interval, "
+    sources="docs/provider-and-recipient-facts.md A.6 (support.sparkpost.com Momentum reference: retry_interval, "
             "max_retries, message_expiration, never_attempt_expired_messages)",
     params=(
         _Param("retry_interval", 1200.0, "base retry period, doubled after each failure", minimum=1.0,
@@ -397,7 +397,7 @@ def _mailerq(v: Mapping[str, Any]) -> Sender:
     Defaults: attempts 0:00, 0:10, 0:20, 0:50, 1:20, 2:20, 3:20, 5:20, then every 2 h to 23:20; the next
     pick-up, 25:20, is past 24 h: failed then without an attempt (derived).
 
-    Sources: provider-and-recipient-facts.md A.6 (CopernicaMarketingSoftware/Documentation
+    Sources: docs/provider-and-recipient-facts.md A.6 (CopernicaMarketingSoftware/Documentation
     ``Mailerq/5.3/other-configuration.md``; read here in ``Mailerq/4.3/other-configuration.md`` and the
     Delivery Throttling page). Not modelled: flood patterns, domain/IP throttles (host-level) and the
     per-message JSON overrides ``maxdelivertime``/``maxattempts``/``retries``.
@@ -422,7 +422,7 @@ def _mailerq(v: Mapping[str, Any]) -> Sender:
 MAILERQ = Preset(
     name="mailerq",
     summary="MailerQ: retry-interval 600,600,1800,1800,3600,3600,7200 s (last repeats), max-delivertime 86400 s",
-    sources="provider-and-recipient-facts.md A.6 (CopernicaMarketingSoftware/Documentation Mailerq "
+    sources="docs/provider-and-recipient-facts.md A.6 (CopernicaMarketingSoftware/Documentation Mailerq "
             "other-configuration.md)",
     params=(
         _Param("max-delivertime", DAY, "seconds to keep trying after the first attempt", minimum=1.0,
@@ -469,7 +469,7 @@ def _mimecast(v: Mapping[str, float]) -> Sender:
     6th failure, 1:00 (``next-failure`` at 1 h, 1 s tolerance against rounding). The final status is a
     hard bounce; its code is not published: 5.4.7 (estimate).
 
-    Sources: provider-and-recipient-facts.md A.7 (mimecastsupport.zendesk.com 34000735764115 "Message
+    Sources: docs/provider-and-recipient-facts.md A.7 (mimecastsupport.zendesk.com 34000735764115 "Message
     Tracking: Monitoring Delivery Queue") and A.8; warning: community.mimecast.com DOC-1349 and DOC-1362
     (vendor, not in the reference sheet); policy: mimecastsupport.zendesk.com 34000527409939. No
     host-level behaviour is modelled.
@@ -492,7 +492,7 @@ def _mimecast(v: Mapping[str, float]) -> Sender:
 MIMECAST = Preset(
     name="mimecast",
     summary="Mimecast: 0, +1, +5, +9, +15, +30 min, then 1 h, 4 h, 8 h waits; 96 h or 30 attempts (96 h binds)",
-    sources="provider-and-recipient-facts.md A.7, A.8 (mimecastsupport.zendesk.com Delivery Queue article; "
+    sources="docs/provider-and-recipient-facts.md A.7, A.8 (mimecastsupport.zendesk.com Delivery Queue article; "
             "community.mimecast.com DOC-1349)",
     params=(
         _what_if("expiry", 96 * HOUR, "retry window (Mimecast: 96 h; changed only by Mimecast Support)",
@@ -512,7 +512,7 @@ MIMECAST = Preset(
 # ------------------------------------------------------------------------------------------------
 def spamexperts_ages(growth_start_s: float, expiry_s: float) -> tuple[float, ...]:
     """Attempt ages of a message whose every attempt fails at once, from Exim's rule
-    ``F,2h,15m; G,16h,<growth_start>,1.5; F,<expiry>,6h`` (mta-retry-facts.md §2) counted from the first
+    ``F,2h,15m; G,16h,<growth_start>,1.5; F,<expiry>,6h`` (docs/mta-retry-facts.md §2) counted from the first
     failure at arrival: a set applies while the time since the first failure is <= its cutoff; G's gap
     is the growth start when the previous (planned) gap is shorter, else 1.5 times it; gaps are capped at
     24 h (retry_interval_max); a retry due past the final cutoff is pulled back to it and made there.
@@ -540,7 +540,7 @@ def _spamexperts(v: Mapping[str, float]) -> Sender:
     2 h, then intervals growing by 1.5 up to 16 h after the first failure, then every 6 h; a bounce
     "after 4 days" (resellers' pages, [3rd]).
 
-    That is Exim's default retry rule ``F,2h,15m; G,16h,1h,1.5; F,4d,6h`` (mta-retry-facts.md §2), so we
+    That is Exim's default retry rule ``F,2h,15m; G,16h,1h,1.5; F,4d,6h`` (docs/mta-retry-facts.md §2), so we
     read it with Exim's semantics, the first failure being the message's arrival: the attempt times are
     those of the §10 row "Exim, continuous queue runner": 0:00, 0:15, ... 2:00, 2:15, 3:15, 4:45, 7:00,
     10:22:30, 15:26:15, 23:01:52.5, then every 6 h to 95:01:52.5, and a final attempt at the cutoff.
@@ -554,8 +554,8 @@ def _spamexperts(v: Mapping[str, float]) -> Sender:
     window: the vendor's current page says the bounce comes after 60 days, not 4; 4 d is the reference
     sheet's value and the default here, ``expiry`` changes it ("can be overridden via the Software API").
 
-    Sources: provider-and-recipient-facts.md A.7 (support.openprovider.eu 216644328;
-    dashboard.webhostingmagic.com knowledgebase 390), mta-retry-facts.md §2 and §10; vendor page
+    Sources: docs/provider-and-recipient-facts.md A.7 (support.openprovider.eu 216644328;
+    dashboard.webhostingmagic.com knowledgebase 390), docs/mta-retry-facts.md §2 and §10; vendor page
     documentation.n-able.com/spamexperts/userguide .../incoming/message-queueing.htm (not in the
     reference sheet). Not modelled: Exim's per-host retry records shared by all messages to a host and
     SpamExperts's 4-day valid-recipient cache (host-level), frozen bounces.
@@ -573,7 +573,8 @@ def _spamexperts(v: Mapping[str, float]) -> Sender:
 SPAMEXPERTS = Preset(
     name="spamexperts",
     summary="SpamExperts: 15 min for 2 h, then x1.5 from 1 h to 16 h, then 6 h; bounce after 4 d (Exim's rule)",
-    sources="provider-and-recipient-facts.md A.7 (SpamExperts resellers' help pages); mta-retry-facts.md §2, §10",
+    sources="docs/provider-and-recipient-facts.md A.7 (SpamExperts resellers' help pages); "
+            "docs/mta-retry-facts.md §2, §10",
     params=(
         _Param("expiry", 4 * DAY, "bounce after (reference: 4 d; the vendor's current page: 60 d)",
                minimum=15 * MINUTE, maximum=60 * DAY, native="4d",
@@ -602,7 +603,7 @@ def _socketlabs(v: Mapping[str, float]) -> Sender:
     95:00 (96 attempts, derived). Accounts can have "customized delivery retry settings": the
     parameters here are what-ifs in generic names (SocketLabs documents none).
 
-    Sources: provider-and-recipient-facts.md A.7 (help.socketlabs.com/docs/temporary-failure-retry-rate).
+    Sources: docs/provider-and-recipient-facts.md A.7 (help.socketlabs.com/docs/temporary-failure-retry-rate).
     No host-level behaviour is modelled.
     """
     return Sender(
@@ -618,7 +619,7 @@ def _socketlabs(v: Mapping[str, float]) -> Sender:
 SOCKETLABS = Preset(
     name="socketlabs",
     summary="SocketLabs: retries at least hourly (modelled: every hour) for up to 4 days",
-    sources="provider-and-recipient-facts.md A.7 (help.socketlabs.com temporary-failure-retry-rate)",
+    sources="docs/provider-and-recipient-facts.md A.7 (help.socketlabs.com temporary-failure-retry-rate)",
     params=(
         _what_if("expiry", 4 * DAY, "retry period (SocketLabs: up to four days)", "SocketLabs",
                  minimum=MINUTE, maximum=30 * DAY, native="4d"),
@@ -656,7 +657,7 @@ def _everycloud(v: Mapping[str, float]) -> Sender:
     (``age``). The cadence is a timetable anchored at arrival (a late attempt is followed by the next
     slot), which suits "approximately every 10 / 45 min".
 
-    Sources: provider-and-recipient-facts.md A.7 (support.everycloud.com/support/solutions/articles/
+    Sources: docs/provider-and-recipient-facts.md A.7 (support.everycloud.com/support/solutions/articles/
     4000041760 "Spooling period, email retry rate, deferred email"). No host-level behaviour is modelled.
     """
     return Sender(
@@ -674,7 +675,7 @@ def _everycloud(v: Mapping[str, float]) -> Sender:
 EVERYCLOUD = Preset(
     name="everycloud",
     summary="EveryCloud spool: 3 x 1 min, ~10 min for 24 h, ~45 min to 48 h; notice at 4 h; 550 4.4.7 QUEUE.Expired",
-    sources="provider-and-recipient-facts.md A.7 (support.everycloud.com spooling period and retry rate article)",
+    sources="docs/provider-and-recipient-facts.md A.7 (support.everycloud.com spooling period and retry rate article)",
     params=(
         _what_if("expiry", 48 * HOUR, "spooling period (EveryCloud: 48 h)", "EveryCloud",
                  minimum=MINUTE, maximum=30 * DAY, native="48h"),
@@ -699,7 +700,7 @@ def _exchange_online_2019(v: Mapping[str, float]) -> Sender:
     47:30; expiry at 48:00 (53 attempts). The 2019-era texts differ on the cadence ("every 15 minutes",
     "every 5 minutes on average": A.3, superseded); the preset keeps today's shape.
 
-    Sources: provider-and-recipient-facts.md A.3 (48 h before 2019: [3rd] lonesync.com, doc-fix PR
+    Sources: docs/provider-and-recipient-facts.md A.3 (48 h before 2019: [3rd] lonesync.com, doc-fix PR
     MicrosoftDocs/OfficeDocs-Exchange#1097, issue OfficeDocs-o365seccomp#742; cadence: EOP queued,
     deferred and bounced messages FAQ) and A.8. No host-level behaviour is modelled.
     """
@@ -709,7 +710,7 @@ def _exchange_online_2019(v: Mapping[str, float]) -> Sender:
 EXCHANGE_ONLINE_2019 = Preset(
     name="exchange-online-2019",
     summary="Exchange Online before 2019: 15 min retries growing to 60 min, 48 h expiry",
-    sources="provider-and-recipient-facts.md A.3, A.8 (48 h until MC173908, 2019; cadence as exchange-online)",
+    sources="docs/provider-and-recipient-facts.md A.3, A.8 (48 h until MC173908, 2019; cadence as exchange-online)",
     params=(
         _Param("MessageExpiration", 2 * DAY, "maximum time in queue (48 h before 2019; not tenant-settable then)",
                minimum=12 * HOUR, maximum=2 * DAY, aliases=("MessageExpirationTimeout",), native="2.00:00:00",

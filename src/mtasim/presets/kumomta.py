@@ -1,4 +1,4 @@
-"""KumoMTA (kumod scheduled queues). Facts: shared/reference/mta-retry-facts.md §7, §10."""
+"""KumoMTA (kumod scheduled queues). Facts: docs/mta-retry-facts.md §7, §10."""
 
 from __future__ import annotations
 
@@ -101,7 +101,7 @@ def _kumomta(v: Mapping[str, float]) -> Sender:
     the egress path (every queued message failing when no MX host connects;
     ``consecutive_connection_failures_before_delay`` bulk-delaying the ready queue with 451 4.4.1).
 
-    Sources: mta-retry-facts.md §7 (KumoCorp/kumomta ``crates/kumod/src/queue/config.rs``
+    Sources: docs/mta-retry-facts.md §7 (KumoCorp/kumomta ``crates/kumod/src/queue/config.rs``
     ``QueueConfig::delay_for_attempt()``, ``default_retry_interval()``, ``default_max_age()``;
     ``crates/kumod/src/queue/queue.rs`` ``increment_attempts_and_update_delay()``;
     ``docs/reference/kumo/make_queue_config/{retry_interval,max_retry_interval,max_age,
@@ -125,7 +125,7 @@ def _kumomta(v: Mapping[str, float]) -> Sender:
 KUMOMTA = Preset(
     name="kumomta",
     summary="KumoMTA: 20 min doubling per failure (no cap) ±30 s jitter; expires when the next try would pass 7 d",
-    sources="mta-retry-facts.md §7, §10 (crates/kumod/src/queue/config.rs, crates/kumod/src/queue/queue.rs)",
+    sources="docs/mta-retry-facts.md §7, §10 (crates/kumod/src/queue/config.rs, crates/kumod/src/queue/queue.rs)",
     params=(
         Param("retry_interval", 20 * MINUTE, "first wait; doubles after each further failure; sets the jitter "
               "magnitude min(retry_interval/20, 60 s)", minimum=1.0, zero_allowed=True, native="20 minutes"),

@@ -1,4 +1,4 @@
-"""maddy ``target.queue``. Facts: shared/reference/mta-retry-facts.md §8.4, §9, §10, §11."""
+"""maddy ``target.queue``. Facts: docs/mta-retry-facts.md §8.4, §9, §10, §11."""
 
 from __future__ import annotations
 
@@ -67,7 +67,7 @@ def _maddy(v: Mapping[str, float]) -> Sender:
     configured) gives each failed recipient ``Action: failed`` and ``Status:`` = the enhanced code of its
     last error, unchanged (``last``). No jitter; the time wheel fires at the due time.
 
-    Sources: mta-retry-facts.md §8.4 and §10 (foxcpp/maddy ``internal/target/queue/queue.go``:
+    Sources: docs/mta-retry-facts.md §8.4 and §10 (foxcpp/maddy ``internal/target/queue/queue.go``:
     ``NewQueue()`` constants ``initialRetryTime`` 15 min and ``retryTimeScale`` 1.25, ``Init()``
     ``max_tries`` 20, ``tryDelivery()`` for the delay and the ``TriesCount+1 == maxTries`` test,
     ``emitDSN()`` for ``Status: rcptErr.EnhancedCode``; read by us in the code, since §11 lists the
@@ -95,7 +95,7 @@ MADDY = Preset(
     name="maddy",
     summary="maddy target.queue: waits 15 min x int(1.25^(n-1)) (code, not docs); the 20th failure is "
             "final; status = the last error's",
-    sources="mta-retry-facts.md §8.4, §9, §10 (internal/target/queue/queue.go tryDelivery(), emitDSN())",
+    sources="docs/mta-retry-facts.md §8.4, §9, §10 (internal/target/queue/queue.go tryDelivery(), emitDSN())",
     params=(
         Param("max_tries", 20, "target.queue: the try whose failure is final", kind="count", minimum=1,
               maximum=MAX_TRIES_LIMIT),

@@ -1,4 +1,4 @@
-"""OpenSMTPD (``smtpd``), relay delivery. Facts: shared/reference/mta-retry-facts.md §5, §9, §10, §12."""
+"""OpenSMTPD (``smtpd``), relay delivery. Facts: docs/mta-retry-facts.md §5, §9, §10, §12."""
 
 from __future__ import annotations
 
@@ -133,7 +133,7 @@ def _opensmtpd(v: Mapping[str, Any]) -> Sender:
     at a failure whose next try is at or past ``ctime + W`` (``si.nexttry >= timestamp``), i.e. at the
     last failure before the mark (2:46:40 with the defaults: its next try is 4:00).
 
-    Sources: mta-retry-facts.md §5 (OpenSMTPD/OpenSMTPD ``usr.sbin/smtpd/scheduler_ramqueue.c``
+    Sources: docs/mta-retry-facts.md §5 (OpenSMTPD/OpenSMTPD ``usr.sbin/smtpd/scheduler_ramqueue.c``
     ``scheduler_backoff()``, ``scheduler_next()``, ``rq_queue_schedule()`` (``expire <= currtime`` first);
     ``queue.c`` (``evp.retry++``; ``IMSG_SCHED_ENVELOPE_EXPIRE``); ``scheduler.c`` (warning test);
     ``parse.y`` ``delaytonum()`` for the ranges; ``smtpd.h`` ``SMTPD_QUEUE_EXPIRY``), the §10 worked example
@@ -171,7 +171,7 @@ OPENSMTPD = Preset(
     name="opensmtpd",
     summary="OpenSMTPD relay: retries at 400 s x k^2 after arrival; expires at exactly queue ttl 4 d "
             "(5.4.7 in 7.x, 4.4.7 in 6.8); warning when the next try passes 4 h",
-    sources="mta-retry-facts.md §5, §9, §10, §12 (usr.sbin/smtpd/scheduler_ramqueue.c, queue.c, scheduler.c, "
+    sources="docs/mta-retry-facts.md §5, §9, §10, §12 (usr.sbin/smtpd/scheduler_ramqueue.c, queue.c, scheduler.c, "
             "parse.y; 6.8.0p2 run)",
     params=(
         Param("queue_ttl", 4 * DAY, "smtpd.conf `queue ttl`: the envelope expires at exactly this age, "

@@ -1,4 +1,4 @@
-"""Postal (postalserver/postal). Facts: shared/reference/mta-retry-facts.md §8.2, §9, §10."""
+"""Postal (postalserver/postal). Facts: docs/mta-retry-facts.md §8.2, §9, §10."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def _postal(v: Mapping[str, float]) -> Sender:
     ``SoftFail`` record holds the remote's last reply, so we report the last deferral's status (``last``)
     rather than invent a code.
 
-    Sources: mta-retry-facts.md §8.2 and §10 (postalserver/postal ``app/models/concerns/has_locking.rb``
+    Sources: docs/mta-retry-facts.md §8.2 and §10 (postalserver/postal ``app/models/concerns/has_locking.rb``
     ``retry_later``, ``calculate_retry_time``; ``lib/postal/config_schema.rb``
     ``default_maximum_delivery_attempts`` 18; ``app/lib/message_dequeuer/single_message_processor.rb``
     ``check_delivery_attempts``; ``app/lib/worker/process.rb``).
@@ -51,7 +51,7 @@ POSTAL = Preset(
     name="postal",
     summary="Postal: waits 5 min x 1.3^n from each failure; hard-failed without a try when picked up "
             "after 18 attempts (30:57:35)",
-    sources="mta-retry-facts.md §8.2, §9, §10 (app/models/concerns/has_locking.rb, "
+    sources="docs/mta-retry-facts.md §8.2, §9, §10 (app/models/concerns/has_locking.rb, "
             "app/lib/message_dequeuer/single_message_processor.rb, lib/postal/config_schema.rb)",
     params=(
         Param("default_maximum_delivery_attempts", 18, "postal.yml `postal.default_maximum_delivery_attempts`: "

@@ -1,4 +1,4 @@
-"""Postfix (qmgr). Facts: shared/reference/mta-retry-facts.md §1, §10, §12."""
+"""Postfix (qmgr). Facts: docs/mta-retry-facts.md §1, §10, §12."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _postfix(v: Mapping[str, float]) -> Sender:
     maximal_queue_lifetime; one delay warning at the first deferral at or after (warning time - 1 s);
     the bounce keeps the last deferral's status.
 
-    Sources: mta-retry-facts.md §1 (postfix/src/qmgr/qmgr_active.c ``qmgr_active_done_3_generic``,
+    Sources: docs/mta-retry-facts.md §1 (postfix/src/qmgr/qmgr_active.c ``qmgr_active_done_3_generic``,
     ``qmgr_active_feed``, ``qmgr_active_done_25_generic``; global/mail_params.h defaults) and the runs of
     Postfix 3.7.11 in §12.
 
@@ -57,7 +57,7 @@ def _postfix(v: Mapping[str, float]) -> Sender:
 POSTFIX = Preset(
     name="postfix",
     summary="Postfix qmgr: age-based back-off 300 s..4000 s, scans every 300 s, 5 d lifetime",
-    sources="mta-retry-facts.md §1, §10, §12 (postfix/src/qmgr/qmgr_active.c, global/mail_params.h)",
+    sources="docs/mta-retry-facts.md §1, §10, §12 (postfix/src/qmgr/qmgr_active.c, global/mail_params.h)",
     params=(
         Param("minimal_backoff_time", 300.0, "lower bound of the wait; the wait is the message's age",
               native="300s"),

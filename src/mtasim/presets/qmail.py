@@ -1,4 +1,4 @@
-"""qmail (netqmail / notqmail ``qmail-send``), remote delivery. Facts: shared/reference/mta-retry-facts.md
+"""qmail (netqmail / notqmail ``qmail-send``), remote delivery. Facts: docs/mta-retry-facts.md
 §4, §9, §10."""
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def _qmail(v: Mapping[str, float]) -> Sender:
     codes such as ``(#4.4.1)``, or the remote's ``451 4.3.0 ...``) followed by the "not going to try
     again" line. We report that last deferral's status (``last``) rather than invent a 4.4.7 or 5.x.x.
 
-    Sources: mta-retry-facts.md §4 (notqmail/notqmail ``qmail-send.c`` ``nextretry()``, ``squareroot()``,
+    Sources: docs/mta-retry-facts.md §4 (notqmail/notqmail ``qmail-send.c`` ``nextretry()``, ``squareroot()``,
     ``pass_dochan()`` where ``retry`` and ``flagdying = (recent > birth + lifetime)`` are set at the pass
     start, ``del_dochan()``, ``injectbounce()``; identical in icculus/netqmail; ``qmail-send.9``,
     ``qmail-control.9``) and the §10 worked example (40 attempts at (20k)^2 s, bounce at 169:00).
@@ -109,7 +109,7 @@ QMAIL = Preset(
     name="qmail",
     summary="qmail-send (remote): retries at (20k)^2 s after arrival (0, 6m40s, 26m40s, 1h, ...); "
             "one last try once older than queuelifetime 7 d",
-    sources="mta-retry-facts.md §4, §9, §10 (notqmail qmail-send.c nextretry(), pass_dochan(); qmail-send.9)",
+    sources="docs/mta-retry-facts.md §4, §9, §10 (notqmail qmail-send.c nextretry(), pass_dochan(); qmail-send.9)",
     params=(
         Param("queuelifetime", 7 * DAY, "control/queuelifetime, whole seconds: a pass that starts when the "
               "message is older than this is its last", zero_allowed=True, native="604800"),

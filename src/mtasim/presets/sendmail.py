@@ -1,4 +1,4 @@
-"""Sendmail 8.17 (queue runs; Debian packaging defaults). Facts: shared/reference/mta-retry-facts.md §3, §10, §12."""
+"""Sendmail 8.17 (queue runs; Debian packaging defaults). Facts: docs/mta-retry-facts.md §3, §10, §12."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def _sendmail(v: Mapping[str, float]) -> Sender:
     per-precedence timeout classes (urgent/non-urgent), Deliver-By (RFC 2852, 5.4.7), and
     ``Timeout.queuereturn=now`` (bounce without any attempt; 0 here still makes the first attempt).
 
-    Sources: mta-retry-facts.md §3 (deepin-community/sendmail, Debian packaging of 8.17.1.9:
+    Sources: docs/mta-retry-facts.md §3 (deepin-community/sendmail, Debian packaging of 8.17.1.9:
     ``sendmail/queue.c`` ``gatherq()`` (the ``K`` record, MinQueueAge/MaxQueueAge), ``sendmail/envelope.c``
     ``dropenvelope()``, ``sendmail/deliver.c`` ``sendenvelope()`` (``e_dtime``), ``sendmail/conf.c``
     ``setdefaults()``, ``cf/m4/proto.m4`` (queuewarn 4h), Debian ``debian/local/sendmail.in``
@@ -80,7 +80,7 @@ def _sendmail(v: Mapping[str, float]) -> Sender:
 SENDMAIL = Preset(
     name="sendmail",
     summary="Sendmail (Debian): every job retried at each 10 min queue run; 4.4.7 after 5 d; warning at 4 h",
-    sources="mta-retry-facts.md §3, §10, §12 (sendmail/queue.c gatherq, sendmail/envelope.c dropenvelope, "
+    sources="docs/mta-retry-facts.md §3, §10, §12 (sendmail/queue.c gatherq, sendmail/envelope.c dropenvelope, "
             "Debian debian/local/sendmail.in)",
     params=(
         Param("QueueInterval", 10 * MINUTE, "interval between queue runs (sendmail -q10m; Debian QUEUE_INTERVAL)",
