@@ -4,12 +4,13 @@ The curve reads every point off one run with the longest window (see mtasim.curv
 runs once per point. Both are timed here, in the same process, against a single run of the same
 scenario, and reported as ratios (machine speed cancels out):
 
-    .venv/bin/python benchmarks/curve.py [SCENARIO] [--points 100] [--repeat 3]
+    .venv/bin/python benchmarks/curve.py [SCENARIO] [--points 100] [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import time
 from pathlib import Path
 
@@ -19,20 +20,20 @@ from mtasim.curve import expiry_curve
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def best_of(repeat: int, fn) -> float:
+def median_of(repeat: int, fn) -> float:
     times = []
     for _ in range(repeat):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
-    return min(times)
+    return statistics.median(times)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("scenario", nargs="?", default=str(ROOT / "scenarios" / "exchange-online-30h-outage.yaml"))
     parser.add_argument("--points", type=int, default=100)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--explicit-points", type=int, default=10,
                         help="points for the explicit baseline (its cost is linear; scaled to --points)")
     args = parser.parse_args()
@@ -42,9 +43,9 @@ def main() -> None:
     expiries = [hour * (1 + i * 95 / (args.points - 1)) for i in range(args.points)]
     explicit = expiries[:: max(1, args.points // args.explicit_points)][: args.explicit_points]
 
-    one_run = best_of(args.repeat, lambda: mtasim.simulate(scenario))
-    single = best_of(args.repeat, lambda: expiry_curve(scenario, expiries, method="single-run"))
-    per_point = best_of(1, lambda: expiry_curve(scenario, explicit, method="explicit")) / len(explicit)
+    one_run = median_of(args.repeat, lambda: mtasim.simulate(scenario))
+    single = median_of(args.repeat, lambda: expiry_curve(scenario, expiries, method="single-run"))
+    per_point = median_of(3, lambda: expiry_curve(scenario, explicit, method="explicit")) / len(explicit)
 
     print(f"scenario: {scenario.name} ({scenario.workload.describe()})")
     print(f"one run:                          {one_run * 1000:9.1f} ms")
