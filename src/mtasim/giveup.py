@@ -73,6 +73,11 @@ class GiveUpRule:
         """The decisive age of a message that goes on after this failure."""
         return decisive
 
+    def gives_up_later(self, sender) -> bool:
+        """Whether a give-up can come after the failure that decides it (a timer, or the next pickup):
+        then an engine keeps a pending give-up event for the message."""
+        return False
+
     def too_late(self, sender, f: FailureAges) -> np.ndarray:
         """Where the next attempt would come at or after the deadline (rules that look at it)."""
         late = ~self.survives(f.attempt_age, sender.expiry_s)
@@ -103,6 +108,9 @@ class AtDeadline(GiveUpRule):
     name: ClassVar[str] = "at-deadline"
     by_attempt_age: ClassVar[bool] = True
 
+    def gives_up_later(self, sender) -> bool:
+        return True
+
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         return np.where(self.too_late(sender, f), np.maximum(f.arrival + sender.expiry_s, f.now),
                         super().give_up_times(sender, f))
@@ -115,6 +123,9 @@ class BeforeAttempt(GiveUpRule):
 
     name: ClassVar[str] = "before-attempt"
     by_attempt_age: ClassVar[bool] = True
+
+    def gives_up_later(self, sender) -> bool:
+        return True
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         return np.where(self.too_late(sender, f), f.attempt, super().give_up_times(sender, f))
@@ -147,6 +158,9 @@ class Attempts(GiveUpRule):
 
     name: ClassVar[str] = "attempts"
     counts_attempts: ClassVar[bool] = True
+
+    def gives_up_later(self, sender) -> bool:
+        return sender.attempts_give_up_at != "failure"
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         out = f.failures >= sender.max_attempts

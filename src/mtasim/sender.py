@@ -29,7 +29,7 @@ from .recipients import AttemptResult, Reply, failure_reply
 from .schedules import HistorySchedule, Schedule
 
 __all__ = ["GIVE_UP_RULES", "WARNING_TIMINGS", "AGE_TOLERANCE_S", "Sender", "NextStep", "NextSteps", "Trace",
-           "trace_schedule", "survives"]
+           "trace_schedule"]
 
 WARNING_TIMINGS = ("age", "next-failure", "next-due")
 #: ``expiry_status`` value meaning "report the last deferral's status" (Postfix).
@@ -37,12 +37,6 @@ LAST_STATUS = "last"
 #: ``expiry_status`` value: the last deferral's status with its class made permanent (Haraka).
 LAST_PERMANENT_STATUS = "last-permanent"
 _EPS = 1e-9
-
-
-def survives(age_s, expiry_s: float, give_up: "str | GiveUpRule"):
-    """Whether a decisive age lets a message through an expiry window under a give-up rule (scalars or
-    arrays); the rule's own :meth:`GiveUpRule.survives`."""
-    return give_up_rule(give_up).survives(age_s, expiry_s)
 
 
 class NextSteps(NamedTuple):
@@ -222,7 +216,7 @@ class Sender:
         gone out before. ``next-failure`` (Postfix, Sendmail, Courier, Exim): one, once the age reaches the
         next warning age; ``next-due`` (OpenSMTPD): one for each warning age the next attempt reaches."""
         count = np.zeros(len(now_s), dtype=np.int64)
-        if self.delay_warning_s is None or self.delay_warning_at == "age":
+        if not self.warns_at_failures:
             return count
         when = now_s if self.delay_warning_at == "next-failure" else next_attempt_s
         age = self.clock(when) - self.clock(arrival_s)
@@ -262,6 +256,11 @@ class Sender:
     @property
     def warns_by_age(self) -> bool:
         return self.delay_warning_s is not None and self.delay_warning_at == "age"
+
+    @property
+    def warns_at_failures(self) -> bool:
+        """Warnings are sent at failed attempts (``next-failure``, ``next-due``), not by age alone."""
+        return self.delay_warning_s is not None and self.delay_warning_at != "age"
 
     def final_status(self, last_deferral_status: str) -> str:
         """The status on giving up: fixed, the last deferral's (``last``, Postfix) or the last deferral's

@@ -108,13 +108,12 @@ class Kernel:
         self.horizon = horizon
         self.jitter_key = stream_key(seed, Purpose.JITTER)
         self.order_key = stream_key(seed, Purpose.ORDER)
-        self.warn_at_failure = sender.delay_warning_s is not None and sender.delay_warning_at != "age"
+        self.warn_at_failure = sender.warns_at_failures
 
     def fields(self, ordered: bool) -> frozenset[str]:
         """The fields this run's batches need (``ordered``: the DES sorts moments by due time)."""
-        rule, sender = self.sender.give_up, self.sender
-        later = (self.table.duration.max(initial=0) > 0 or rule.name in ("at-deadline", "before-attempt")
-                 or rule.counts_attempts and sender.attempts_give_up_at != "failure" or ordered)
+        sender = self.sender
+        later = self.table.any_timed or sender.give_up.gives_up_later(sender) or ordered
         need = set(FIELDS) - OPTIONAL
         need |= {"phase", "reply", "attempt_end"} if later else set()
         need |= {"warned"} if self.warn_at_failure else set()

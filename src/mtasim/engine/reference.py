@@ -179,7 +179,7 @@ class _Message:
 
     def _warn(self, t: float, attempt_s: float) -> None:
         sender = self.run.sender
-        if sender.delay_warning_s is None or sender.delay_warning_at == "age":
+        if not sender.warns_at_failures:
             return
         count = sender.warnings_due_at_failure(self.arrival, t, attempt_s, self.warned)
         if count:
