@@ -1,0 +1,74 @@
+"""Replies: what one attempt gets back (an SMTP reply, a refused or a timed-out connection)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import IntEnum
+
+__all__ = ["AttemptResult", "Reply", "parse_reply", "failure_reply", "DELIVERED_REPLY", "DEFAULT_CONNECT_TIMEOUT_S"]
+
+DEFAULT_CONNECT_TIMEOUT_S = 30.0
+
+
+class AttemptResult(IntEnum):
+    """What one attempt did (the ``result`` column of attempts.csv)."""
+
+    DELIVERED = 0
+    DEFERRED = 1   # 4xx reply
+    REFUSED = 2    # connection refused (instant)
+    TIMEOUT = 3    # connection timed out (lasts the connect timeout)
+    REJECTED = 4   # 5xx reply: the message bounces
+    SUSPENDED = 5  # no connection: host-level state held the message back (mtasim.hosts)
+
+    @property
+    def label(self) -> str:
+        return self.name.lower()
+
+    @property
+    def is_connection_failure(self) -> bool:
+        return self in (AttemptResult.REFUSED, AttemptResult.TIMEOUT)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """The answer to one attempt: what happened, the enhanced status, the text, how long it took."""
+
+    result: AttemptResult
+    status: str
+    text: str
+    duration_s: float = 0.0
+
+
+DELIVERED_REPLY = Reply(AttemptResult.DELIVERED, "2.0.0", "250 2.0.0 OK")
+
+_REPLY = re.compile(r"^([245])(\d\d)(?:[ -]+([245])\.(\d{1,3})\.(\d{1,3}))?(?:\s+(.*))?$")
+
+
+def parse_reply(text: str) -> Reply:
+    """Read an SMTP reply such as ``451 4.3.0 Try later``; the basic code's class decides the result.
+
+    Without an enhanced status code the status is ``<class>.0.0``. Raises ValueError naming what was
+    expected.
+    """
+    match = _REPLY.match(text.strip())
+    if not match or match.group(1) not in "45":
+        raise ValueError(
+            f"expected a 4xx or 5xx SMTP reply such as \"451 4.3.0 Try again later\", "
+            f"or refused, or timeout, got {text!r}"
+        )
+    klass = match.group(1)
+    status = ".".join(match.group(i) for i in (3, 4, 5)) if match.group(3) else f"{klass}.0.0"
+    result = AttemptResult.DEFERRED if klass == "4" else AttemptResult.REJECTED
+    return Reply(result, status, text.strip())
+
+
+def failure_reply(spec: str, connect_timeout_s: float) -> Reply:
+    """The reply for an outage's ``failure``: ``refused``, ``timeout`` or an SMTP reply string."""
+    if spec == "refused":
+        return Reply(AttemptResult.REFUSED, "4.4.1", "connect: Connection refused")
+    if spec == "timeout":
+        return Reply(AttemptResult.TIMEOUT, "4.4.1", "connect: Connection timed out", connect_timeout_s)
+    return parse_reply(spec)
+
+
