@@ -10,7 +10,8 @@ import math
 import re
 from decimal import Decimal
 
-__all__ = ["DurationError", "parse_duration", "format_hms", "format_duration"]
+__all__ = ["DurationError", "parse_duration", "format_hms", "format_duration", "parse_weekday_time",
+           "next_weekday_time"]
 
 _UNIT_S = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
 _HUMAN = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([wdhms])")
@@ -107,3 +108,29 @@ def _positional(x: float) -> str:
     """The shortest decimal that reads back as ``x``, never in exponent notation."""
     text = format(Decimal(repr(x)), "f")
     return text[:-2] if text.endswith(".0") else text
+
+
+_WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+_WEEKDAY_TIME = re.compile(r"^\s*([A-Za-z]{3})[a-z]*\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*$")
+
+
+def parse_weekday_time(text: str) -> tuple[int, float]:
+    """``"Sun 02:00"`` -> (6, 7200.0): the weekday (Monday 0, as ``datetime.weekday``) and the seconds
+    after midnight. Full day names (``Sunday``) are accepted. Raises DurationError naming the form."""
+    match = _WEEKDAY_TIME.match(str(text))
+    day = match.group(1).lower() if match else ""
+    if not match or day not in _WEEKDAYS:
+        raise DurationError(f"expected a weekday and a time such as \"Sun 02:00\", got {text!r}")
+    hours, minutes, seconds = int(match.group(2)), int(match.group(3)), int(match.group(4) or 0)
+    if hours > 23 or minutes > 59 or seconds > 59:
+        raise DurationError(f"expected a time of day from 00:00 to 23:59:59, got {text!r}")
+    return _WEEKDAYS.index(day), hours * 3600.0 + minutes * 60.0 + seconds
+
+
+def next_weekday_time(start, weekday: int, time_of_day_s: float) -> float:
+    """Seconds from ``start`` (an aware datetime) to the first ``weekday time_of_day`` at or after it,
+    read on ``start``'s own wall clock (its time zone)."""
+    midnight = start.replace(hour=0, minute=0, second=0, microsecond=0)
+    days = (weekday - start.weekday()) % 7
+    offset = days * 86400.0 + time_of_day_s - (start - midnight).total_seconds()
+    return offset if offset >= 0 else offset + 7 * 86400.0
