@@ -68,7 +68,7 @@ def median_time(fn, repeat: int):
 def engine_only(sc: mtasim.Scenario):
     """The fast engine's run on prepared inputs (what the NumPy loop is also given)."""
     arrivals = sc.workload.arrivals(sc.seed)
-    domains, first = realize_recipients(sc.recipients, sc.seed)
+    domains, first = realize_recipients(sc.recipients, sc.seed, sc.outage_until_s)
     recipient_of = assign_recipients([r.share for r in sc.recipients], [r.domains for r in sc.recipients], first,
                                      len(arrivals), sc.seed)
 

@@ -100,12 +100,13 @@ def test_run_json_has_design_keys_and_conserves(capsys, small):
 
 
 def test_run_out_writes_all_files(capsys, small, tmp_path):
-    """`run --out DIR --attempts` writes exactly summary.json, messages.csv, attempts.csv, timeline.png."""
+    """`run --out DIR --attempts` writes exactly summary.json, messages.csv, outages.csv, queue.csv,
+    attempts.csv, timeline.png."""
     out_dir = tmp_path / "out"
     code, out, err = run_cli(capsys, "run", small, "--out", out_dir, "--attempts")
     assert code == 0, err
     assert sorted(p.name for p in out_dir.iterdir()) == \
-        ["attempts.csv", "messages.csv", "outages.csv", "summary.json", "timeline.png"]
+        ["attempts.csv", "messages.csv", "outages.csv", "queue.csv", "summary.json", "timeline.png"]
     assert (out_dir / "timeline.png").read_bytes().startswith(b"\x89PNG")
     summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
     assert SUMMARY_KEYS <= set(summary)
@@ -113,12 +114,13 @@ def test_run_out_writes_all_files(capsys, small, tmp_path):
 
 
 def test_run_out_without_attempts_writes_no_attempts_csv(capsys, small, tmp_path):
-    """`run --out DIR` without --attempts writes summary.json, messages.csv, outages.csv and timeline.png."""
+    """`run --out DIR` without --attempts writes summary.json, messages.csv, outages.csv, queue.csv and
+    timeline.png."""
     out_dir = tmp_path / "out"
     code, _, err = run_cli(capsys, "run", small, "--out", out_dir)
     assert code == 0, err
-    assert sorted(p.name for p in out_dir.iterdir()) == ["messages.csv", "outages.csv", "summary.json",
-                                                         "timeline.png"]
+    assert sorted(p.name for p in out_dir.iterdir()) == ["messages.csv", "outages.csv", "queue.csv",
+                                                         "summary.json", "timeline.png"]
     with open(out_dir / "outages.csv", encoding="utf-8") as f:
         assert f.readline().strip() == "recipient,start_s,end_s,failure"
 

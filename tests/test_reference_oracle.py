@@ -33,7 +33,8 @@ def _no_reference_calendar(*args, **kwargs):
 #: reference's calendar is used at all), "one shared calendar" puts all of them on the reference's, and
 #: "chunks of 7" runs messages without host state in calendars of 7 messages.
 DES_PATHS = {"as shipped": {},
-             "own calendar each": {"_OWN_QUEUE": 1, "MessageCalendar": _no_reference_calendar},
+             "own calendar each": {"_OWN_QUEUE": 1, "_OWN_QUEUE_RATE_LIMITED": 1,
+                                   "MessageCalendar": _no_reference_calendar},
              "one shared calendar": {"_OWN_QUEUE": 10**9}, "chunks of 7": {"_CHUNK": 7}}
 
 #: Presets with host-level state.

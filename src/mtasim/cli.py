@@ -24,6 +24,7 @@ from .engine import ENGINES, EngineUnavailableError, simulate
 from .importers import add_import_parser
 from .plotcmd import PlotInputError, add_plot_parser
 from .presets import PRESETS, UnknownPresetError, get_preset, sender_from_preset_node
+from .queue_view import QueueViewError, parse_moment, qshape_text
 from .results import csv_cell
 from .rng import Purpose, stream_key, uniform
 from .scenario import load_scenario
@@ -45,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ConfigError, UsageError, EngineUnavailableError, UnknownPresetError, PlotInputError) as exc:
+    except (ConfigError, UsageError, EngineUnavailableError, UnknownPresetError, PlotInputError,
+            QueueViewError) as exc:
         print(f"mtasim: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -64,8 +66,14 @@ def _parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="simulate a scenario file and summarise the outcomes")
     run.add_argument("scenario", help="scenario YAML file")
-    run.add_argument("--out", metavar="DIR", help="write summary.json, messages.csv and timeline.png here")
+    run.add_argument("--out", metavar="DIR", help="write summary.json, messages.csv, outages.csv, queue.csv and "
+                     "timeline.png here (and qshape.txt with --qshape)")
     run.add_argument("--attempts", action="store_true", help="also write attempts.csv (needs --out)")
+    run.add_argument("--queue-interval", metavar="DURATION",
+                     help="queue.csv's interval, e.g. 15m (default: 5m, coarser for long runs; needs --out)")
+    run.add_argument("--qshape", metavar="WHEN",
+                     help="print the queue at WHEN as Postfix's qshape does: a duration since the start (30h), "
+                     "an ISO timestamp or a weekday and time (\"Sat 06:00\")")
     run.add_argument("--seed", type=_seed, help="override the scenario's seed")
     run.add_argument("--engine", choices=ENGINES, default="auto", help="simulation engine (default auto)")
     run.add_argument("--json", action="store_true", help="print the summary as JSON instead of a table")
@@ -88,6 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     pre = sub.add_parser("presets", help="list the presets and their parameters")
     pre.add_argument("--json", action="store_true", help="print JSON instead of text")
     pre.set_defaults(func=cmd_presets)
+
+    rec = sub.add_parser("recipients", help="list the named recipient behaviours (behaviour: NAME)")
+    rec.add_argument("--json", action="store_true", help="print JSON instead of text")
+    rec.set_defaults(func=cmd_recipients)
 
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("scenario", help="scenario YAML file")
@@ -164,7 +176,19 @@ _seed = _whole_number(0)
 def cmd_run(args: argparse.Namespace) -> int:
     if args.attempts and not args.out:
         raise UsageError("--attempts writes attempts.csv and needs --out DIR")
+    queue_interval = None
+    if args.queue_interval is not None:
+        if not args.out:
+            raise UsageError("--queue-interval sets the interval of queue.csv and needs --out DIR")
+        try:
+            queue_interval = parse_duration(args.queue_interval)
+        except DurationError as exc:
+            raise UsageError(f"--queue-interval: {exc}") from None
+    if args.qshape is not None and args.json and not args.out:
+        raise UsageError("--qshape with --json: the summary is the only thing printed; add --out DIR to get "
+                         "qshape.txt")
     scenario = load_scenario(args.scenario)
+    qshape_at = parse_moment(args.qshape, scenario.start) if args.qshape is not None else None
     record: bool | int = False
     if args.attempts or args.dsn or args.log:
         record = True
@@ -178,8 +202,9 @@ def cmd_run(args: argparse.Namespace) -> int:
             raise UsageError(f"{option} {path}: expected {'a directory' if option == '--dsn' else 'a file name'}")
     show_progress = sys.stderr.isatty() and scenario.workload.expected_count >= PROGRESS_MESSAGES
     result = simulate(scenario, args.seed, engine=args.engine, attempts=record, progress=show_progress)
+    qshape = qshape_text(result, qshape_at) if qshape_at is not None else None
     if out is not None:
-        _write_outputs(result, out, args.attempts)
+        _write_outputs(result, out, args.attempts, queue_interval, qshape)
     extra = []
     if args.dsn:
         from .notices import write_dsn
@@ -191,22 +216,33 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(result.summary(), indent=2))
     else:
         print(format_summary(result.summary()))
+        if qshape is not None and qshape_at is not None:
+            print(f"\nqueue at {_moment_text(qshape_at, scenario.start)}: messages by destination and age in "
+                  f"minutes (qshape)")
+            print(qshape, end="")
         if out is not None:
-            print(f"wrote {out}/: summary.json, messages.csv, outages.csv"
-                  + (", attempts.csv" if args.attempts else "") + ", timeline.png")
+            print(f"wrote {out}/: summary.json, messages.csv, outages.csv, queue.csv"
+                  + (", attempts.csv" if args.attempts else "") + ", timeline.png"
+                  + (", qshape.txt" if qshape is not None else ""))
         for line in extra:
             print(f"wrote {line}")
     return 0
 
 
-def _write_outputs(result, out: Path, attempts: bool) -> None:
+def _write_outputs(result, out: Path, attempts: bool, queue_interval_s: float | None = None,
+                   qshape: str | None = None) -> None:
     """Write everything into a scratch folder first, then move each finished file into place."""
     from .plots import save_figure, timeline_figure
+    from .queue_view import queue_series
+    from .results import atomic_write
 
+    queue_series(result, queue_interval_s)      # a bad --queue-interval: an error before any folder is made
     out.mkdir(parents=True, exist_ok=True)
     scratch = Path(tempfile.mkdtemp(prefix=".mtasim-", dir=out))
     try:
-        result.write(scratch, attempts=attempts)
+        result.write(scratch, attempts=attempts, queue_interval_s=queue_interval_s)
+        if qshape is not None:
+            atomic_write(scratch / "qshape.txt", lambda f: f.write(qshape))
         save_figure(timeline_figure(result, max_messages=PLOT_MESSAGES), scratch / "timeline.png")
         for f in scratch.iterdir():
             f.replace(out / f.name)
@@ -237,7 +273,31 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append("recovery lag      " + "  ".join(
             f"{k} {format_hms(round(lag[k]))}" for k in ("p50", "p95", "max"))
             + "  (delivery after the outage ended)")
+    if "peak_queue" in s:
+        lines.append(_queue_line(s))
     return "\n".join(lines)
+
+
+def _queue_line(s: dict[str, Any]) -> str:
+    """The summary's queue fields in one line: peak (and when), recovery and drain time, expiries after
+    recovery."""
+    if not s["peak_queue"]:
+        parts = ["peak 0 (no message ever waited)"]
+    else:
+        parts = [f"peak {s['peak_queue']:,} at {format_hms(round(s['peak_queue_s']))}"]
+    if s.get("recovery_s") is not None:
+        drained = (f"drained {format_hms(round(s['drain_time_s']))} later" if s.get("drain_time_s") is not None
+                   else "nothing delivered after it")
+        parts.append(f"recovery {format_hms(round(s['recovery_s']))}, {drained}")
+    parts.append(f"expired after recovery {s['expired_after_recovery']:,}")
+    return "queue             " + "  ".join(parts)
+
+
+def _moment_text(at_s: float, start) -> str:
+    """``30:00:00, Sat 2026-01-03 06:00:00 +0000``: since the start, and on the start's clock."""
+    from datetime import timedelta
+    when = start + timedelta(seconds=at_s)
+    return f"{format_hms(at_s)}, {when.strftime('%a %Y-%m-%d %H:%M:%S %z')}"
 
 
 # ------------------------------------------------------------------------------------------------
@@ -306,6 +366,20 @@ def cmd_presets(args: argparse.Namespace) -> int:
         for q in p.params:
             alias = f" (also {', '.join(q.aliases)})" if q.aliases else ""
             print(f"    {q.name:<{width}}  {q.show():>{vwidth}}  {q.meaning}{alias}")
+        print()
+    return 0
+
+
+def cmd_recipients(args: argparse.Namespace) -> int:
+    from .recipients.library import RECIPIENT_BEHAVIOURS
+    if args.json:
+        print(json.dumps({name: {"summary": b.summary, "keys": b.keys, "sources": b.sources,
+                                 "confidence": b.confidence} for name, b in RECIPIENT_BEHAVIOURS.items()}, indent=2))
+        return 0
+    for name, b in RECIPIENT_BEHAVIOURS.items():
+        print(f"{name}\n  {b.summary}\n  confidence: {b.confidence}\n  sources: {b.sources}")
+        for key, value in b.keys.items():
+            print(f"    {key}: {json.dumps(value)}")
         print()
     return 0
 

@@ -137,7 +137,7 @@ class Node:
             ok = ok and float(value).is_integer()
         what = "a whole number" if integer else "a number"
         bounds = _bounds_text(minimum, maximum, exclusive_minimum)
-        if not ok:
+        if not ok or value != value:                # NaN (YAML .nan) passes every comparison: refuse it here
             raise self.error(f"expected {what}{bounds}, got {_describe(value)}")
         if minimum is not None and (value < minimum or (exclusive_minimum and value == minimum)):
             raise self.error(f"expected {what}{bounds}, got {value!r}")

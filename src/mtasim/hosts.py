@@ -86,10 +86,7 @@ def connection_failures_possible(recipients) -> bool:
     """Whether any recipient refuses or times out connections: the only failures the host-level states
     modelled here learn from (a 4xx at RCPT never marks a Postfix destination dead)."""
     for r in recipients:
-        replies = [o.reply for o in r.outages]
-        if r.random_outage is not None:
-            replies.append(r.random_outage.reply)
-        if any(reply.result.is_connection_failure for reply in replies):
+        if any(reply.result.is_connection_failure for reply in r.failure_replies):
             return True
     return False
 

@@ -10,6 +10,10 @@ heatmap    ``curve.csv`` (rows: its series, e.g. outage=36h; columns: expiry_s),
 latency    ``messages.csv`` of each RESULTS_DIR, one line each, labelled by its ``summary.json``
 timeline   ``messages.csv``, ``attempts.csv``, ``outages.csv`` (optional) and ``summary.json``
 pareto     ``pareto.csv`` (label,...,mean_attempts,recovery_lag_p95_s,...,on_front) and ``pareto.json``
+queue      ``queue.csv`` (time_s,destination,queued,...), ``outages.csv`` (optional) and ``summary.json``
+           (title, start for the wall clock, the exact peak)
+burst      ``attempts.csv`` (message_id,time_s,result) of ``run --attempts``, ``outages.csv`` and
+           ``summary.json`` (title, start; recovery_s, else the last outage end; drain_time_s: the span)
 =========  ==============================================================================================
 
 Every problem with the input raises :class:`PlotInputError`, whose text is one line naming the file and
@@ -33,7 +37,7 @@ from .results import Outcome
 
 __all__ = ["KINDS", "PlotInputError", "add_plot_parser", "cmd_plot"]
 
-KINDS = ("curve", "heatmap", "latency", "timeline", "pareto")
+KINDS = ("curve", "heatmap", "latency", "timeline", "pareto", "queue", "burst")
 #: How many messages the timeline shows at most (evenly sampled).
 TIMELINE_MESSAGES = 200
 OUTPUT_SUFFIXES = (".png", ".svg")
@@ -44,6 +48,15 @@ MESSAGES_COLUMNS = ("id", "arrival_s", "outcome", "final_s")
 ATTEMPTS_COLUMNS = ("message_id", "time_s")
 OUTAGES_COLUMNS = ("recipient", "start_s", "end_s")
 PARETO_COLUMNS = ("label", "mean_attempts", "recovery_lag_p95_s", "on_front")
+QUEUE_COLUMNS = ("time_s", "destination", "queued")
+BURST_COLUMNS = ("message_id", "time_s", "result")
+#: plot burst shows attempts from this long before the recovery ...
+BURST_BEFORE_S = 3600.0
+#: ... to an hour past the drain (summary.json's drain_time_s, in whole hours), at least BURST_MIN_AFTER_S
+#: and at most BURST_MAX_AFTER_S; BURST_DEFAULT_AFTER_S when the drain time is unknown.
+BURST_MIN_AFTER_S = 2 * 3600.0
+BURST_MAX_AFTER_S = 48 * 3600.0
+BURST_DEFAULT_AFTER_S = 6 * 3600.0
 #: sweep.csv columns that are results, not parameters (parameters sit between ``seed`` and these).
 _SUMMARY_FIELDS = frozenset({
     "scenario", "engine", "messages", "delivered", "expired", "bounced", "queued", "attempts",
@@ -53,6 +66,7 @@ _SERIES_KIND_TITLES = {"preset": "sender preset", "outage": "outage duration", "
 _WRITTEN_BY = {
     "messages.csv": "written by `mtasim run --out DIR`",
     "attempts.csv": "written by `mtasim run --out DIR --attempts`",
+    "queue.csv": "written by `mtasim run --out DIR`",
 }
 
 
@@ -63,7 +77,7 @@ class PlotInputError(ValueError):
 def add_plot_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``plot`` on the CLI's subparsers; the parsed arguments run :func:`cmd_plot`."""
     p = subparsers.add_parser("plot", help="draw a figure from result files (curve, heatmap, latency, timeline, "
-                              "pareto)", description="Draw a figure from the files written by other mtasim "
+                              "pareto, queue, burst)", description="Draw a figure from the files written by other mtasim "
                               "commands. Writes PNG, or SVG when FILE ends in .svg.")
     p.add_argument("kind", choices=KINDS, metavar="KIND", help="one of: " + ", ".join(KINDS))
     p.add_argument("results", nargs="+", metavar="RESULTS_DIR",
@@ -269,8 +283,91 @@ def _pareto(dirs: list[Path], args: argparse.Namespace):
     return pareto_figure(points, _title(meta, d), None if max_lag is None else float(max_lag))
 
 
+def _queue(dirs: list[Path], args: argparse.Namespace):
+    from .plots import queue_figure
+
+    d = dirs[0]
+    table = _read_csv(d / "queue.csv", QUEUE_COLUMNS)
+    times, queued = table.floats("time_s"), table.floats("queued")
+    names = np.array(table.text("destination"), dtype=object)
+    blocks = {name: np.flatnonzero(names == name) for name in dict.fromkeys(names.tolist())}
+    total_rows = blocks.pop("*", None)
+    first = total_rows if total_rows is not None else next(iter(blocks.values()))
+    for name, rows in blocks.items():
+        if not np.array_equal(times[rows], times[first]):
+            raise PlotInputError(f"{table.path}: destination {name}: expected the same time_s rows as every other "
+                                 f"destination block")
+    total = queued[total_rows] if total_rows is not None else sum(queued[r] for r in blocks.values())
+    meta = _read_json(d / "summary.json") or {}
+    peak = None
+    if isinstance(meta.get("peak_queue"), int) and isinstance(meta.get("peak_queue_s"), (int, float)):
+        peak = (int(meta["peak_queue"]), float(meta["peak_queue_s"]))
+    t = times[first]
+    interval = float(t[1] - t[0]) if len(t) > 1 else None
+    return queue_figure(t, total, _title(meta, d), destinations={n: queued[r] for n, r in blocks.items()},
+                        interval_s=interval, outages=_outages(d), start=_start(meta, d), peak=peak)
+
+
+def _burst(dirs: list[Path], args: argparse.Namespace):
+    from .plots import burst_figure
+
+    d = dirs[0]
+    path = d / "attempts.csv"
+    if not path.is_file():
+        raise PlotInputError(f"{path}: no such file; plot burst needs the time of every attempt: run "
+                             f"`mtasim run SCENARIO --out {d} --attempts` first")
+    outages = _outages(d)
+    if not outages:
+        raise PlotInputError(f"{d / 'outages.csv'}: no outage windows; plot burst shows the attempts around the "
+                             f"end of the last outage")
+    meta = _read_json(d / "summary.json") or {}
+    recovery = meta.get("recovery_s")           # the last outage end that held mail back (queue_view)
+    if isinstance(recovery, bool) or not isinstance(recovery, (int, float)) or not math.isfinite(recovery):
+        recovery = max(end for _, _, end in outages)
+    drain = meta.get("drain_time_s")
+    after = BURST_DEFAULT_AFTER_S
+    if isinstance(drain, (int, float)) and not isinstance(drain, bool) and math.isfinite(drain):
+        after = min(BURST_MAX_AFTER_S, max(BURST_MIN_AFTER_S, math.ceil((drain + 3600.0) / 3600.0) * 3600.0))
+    edges = recovery - BURST_BEFORE_S + 60.0 * np.arange(int((BURST_BEFORE_S + after) / 60.0) + 1)
+    table = _read_csv(path, BURST_COLUMNS, allow_empty=True)
+    times = table.floats("time_s")
+    results = np.array(table.text("result"), dtype=object)
+    inside = (times >= edges[0]) & (times < edges[-1])
+    minute = ((times[inside] - edges[0]) // 60.0).astype(np.int64)
+    kinds = {"delivered": results[inside] == "delivered", "held back": results[inside] == "suspended"}
+    kinds = {"delivered": kinds["delivered"], "failed": ~(kinds["delivered"] | kinds["held back"]),
+             "held back": kinds["held back"]}
+    counts = {k: np.bincount(minute[sel], minlength=len(edges) - 1)[: len(edges) - 1] for k, sel in kinds.items()}
+    return burst_figure(edges, counts, recovery, _title(meta, d), outages=outages, start=_start(meta, d))
+
+
+def _outages(d: Path) -> list[tuple[str, float, float]]:
+    """``(label, start_s, end_s)`` per row of the folder's outages.csv; none when it is absent."""
+    if not (d / "outages.csv").exists():
+        return []
+    table = _read_csv(d / "outages.csv", OUTAGES_COLUMNS, allow_empty=True)
+    return [(f"outage at {r}", s, e) for r, s, e in
+            zip(table.text("recipient"), table.floats("start_s"), table.floats("end_s"))]
+
+
+def _start(meta: dict[str, Any], d: Path):
+    """summary.json's ``start`` (the wall-clock time of t = 0) as an aware datetime, or None."""
+    from datetime import datetime, timezone
+
+    text = meta.get("start")
+    if text is None:
+        return None
+    try:
+        start = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+    except ValueError:
+        raise PlotInputError(f"{d / 'summary.json'}: start: expected an ISO 8601 date and time such as "
+                             f"2026-01-01T00:00:00+00:00, got {text!r}") from None
+    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+
+
 _BUILDERS: dict[str, Callable[[list[Path], argparse.Namespace], Any]] = {
     "curve": _curve, "heatmap": _heatmap, "latency": _latency, "timeline": _timeline, "pareto": _pareto,
+    "queue": _queue, "burst": _burst,
 }
 
 

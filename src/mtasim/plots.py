@@ -10,6 +10,7 @@ files (``plotcmd.py`` does that). Times come in seconds and are shown in hours (
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from .results import Outcome, SimulationResult, atomic_write
 
 __all__ = [
     "curve_figure", "heatmap_figure", "latency_figure", "pareto_figure", "timeline_figure",
-    "timeline_figure_from_data", "save_figure", "OUTCOME_COLOURS",
+    "timeline_figure_from_data", "queue_figure", "burst_figure", "save_figure", "OUTCOME_COLOURS",
 ]
 
 OUTCOME_COLOURS = {
@@ -332,6 +333,165 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
         ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+# -- the queue over time ---------------------------------------------------------------------------------
+def queue_figure(times_s: Any, total: Any, title: str, *, destinations: Mapping[str, Any] | None = None,
+                 interval_s: float | None = None, outages: Sequence[tuple[str, float, float]] = (),
+                 start: datetime | None = None, peak: tuple[int, float] | None = None) -> Figure:
+    """Messages in the queue over time: the total as a thick line, one line per destination (recipient
+    entry) when there are several, outage windows shaded, hours since the start below and, with
+    ``start``, the wall clock above.
+
+    ``times_s`` are the intervals' starts and ``total``/``destinations[name]`` the messages queued at
+    each (queue.csv); each value holds until the next interval (``interval_s``: the last one's length).
+    ``outages`` are ``(label, start_s, end_s)``; ``peak`` is the exact ``(messages, time_s)``, marked.
+    """
+    t = np.asarray(times_s, dtype=float)
+    if len(t) == 0:
+        raise ValueError("queue_figure needs at least one interval")
+    step = interval_s if interval_s else (float(t[1] - t[0]) if len(t) > 1 else 3600.0)
+    edges_h = np.append(t, t[-1] + step) / 3600.0
+    fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
+    handles = _shade_outages(ax, outages)
+    many = dict(destinations or {})
+    total_label = "all destinations" if len(many) > 1 else (f"{next(iter(many))}" if many else "queued")
+    # The total underneath, wide and grey, so a destination holding every message still shows on top.
+    ax.stairs(np.asarray(total, dtype=float), edges_h, color="#555555" if len(many) > 1 else "black",
+              alpha=0.45 if len(many) > 1 else 1.0, lw=4 if len(many) > 1 else 2, label=total_label, zorder=2)
+    if len(many) > 1:
+        for (name, values), colour in zip(many.items(), _colours(len(many))):
+            ax.stairs(np.asarray(values, dtype=float), edges_h, color=colour, lw=1.5, label=name, zorder=3)
+    if peak is not None and peak[0] > 0:
+        ax.plot([peak[1] / 3600.0], [peak[0]], ls="", marker="o", ms=7, mfc="white", mec="#d73027", mew=2,
+                zorder=4, label=f"peak: {peak[0]:,} messages at {_hms(peak[1])} (exact)")
+    line_handles, _ = ax.get_legend_handles_labels()
+    entries = line_handles + handles            # below the axes: never over the curves
+    ax.legend(handles=entries, loc="upper center", bbox_to_anchor=(0.5, -0.13), ncols=min(3, len(entries)),
+              fontsize=9, frameon=False)
+    max_h = float(edges_h[-1])
+    ax.set_xlim(0, max_h)
+    top = max(float(np.nanmax(np.asarray(total, dtype=float))), 1.0) * 1.04
+    ax.set_ylim(-0.012 * top, top)                  # a line at zero stays visible above the axis
+    _hour_ticks(ax.xaxis, max_h)
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_xlabel("time since scenario start (hours)")
+    ax.set_ylabel("messages in the queue")
+    every = f", sampled every {_minutes_text(step)}" if interval_s or len(t) > 1 else ""
+    ax.set_title(f"{title}\nmessages waiting in the queue (arrived, not yet delivered, expired or bounced){every}",
+                 fontsize=11)
+    ax.grid(alpha=0.3)
+    if start is not None:
+        _wall_clock_axis(ax, start, lambda x: x * 3600.0)
+    return fig
+
+
+def burst_figure(edges_s: Any, counts: Mapping[str, Any], recovery_s: float, title: str, *,
+                 outages: Sequence[tuple[str, float, float]] = (), start: datetime | None = None) -> Figure:
+    """Attempts per minute around a recovery (the end of an outage), stacked by what they got.
+
+    ``edges_s`` are the minute bins' edges (seconds since the start, one more than each count array);
+    ``counts`` maps a label (``delivered``, ``failed``, ``held back``) to attempts per bin. The x axis is
+    hours relative to ``recovery_s``; with ``start`` the wall clock is shown above.
+    """
+    edges = np.asarray(edges_s, dtype=float)
+    x = (edges - recovery_s) / 3600.0
+    fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
+    shifted = [(label, s - recovery_s, e - recovery_s) for label, s, e in outages]
+    handles = _shade_outages(ax, shifted, clip=(float(edges[0] - recovery_s), float(edges[-1] - recovery_s)))
+    colours = {"delivered": OUTCOME_COLOURS[Outcome.DELIVERED], "failed": OUTCOME_COLOURS[Outcome.EXPIRED],
+               "held back": "#9e9e9e"}
+    base = np.zeros(len(edges) - 1)
+    peak_rate = 0.0
+    for label, values in counts.items():
+        v = np.asarray(values, dtype=float)
+        if not v.any():
+            continue
+        ax.stairs(base + v, x, baseline=base.copy(), fill=True, color=colours.get(label, "#4575b4"), alpha=0.85,
+                  lw=0, label=_BURST_LABELS.get(label, label), zorder=2)
+        base = base + v
+        peak_rate = max(peak_rate, float(base.max()))
+    ax.axvline(0, color="black", ls="--", lw=1.2, zorder=3,
+               label=f"outage ended ({_hms(recovery_s)} since start)")
+    line_handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=line_handles + handles, loc="upper right", fontsize=9, framealpha=0.9)
+    ax.set_xlim(float(x[0]), float(x[-1]))
+    ax.set_ylim(0, max(peak_rate * 1.4, 1))              # headroom for the legend above the bars
+    span = float(x[-1] - x[0])
+    ax.xaxis.set_major_locator(MultipleLocator(0.5 if span <= 8 else 1 if span <= 16 else 3 if span <= 40 else 6))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:+g}" if v else "0"))
+    ax.set_xlabel("time since the outage ended (hours)")
+    ax.set_ylabel("attempts per minute")
+    ax.set_title(f"{title}\nattempts per minute around the recovery (the end of the last outage mail waited "
+                 f"for)", fontsize=11)
+    ax.grid(alpha=0.3)
+    if start is not None:
+        _wall_clock_axis(ax, start, lambda v: recovery_s + v * 3600.0,
+                         MultipleLocator(1 if span <= 8 else 2 if span <= 16 else 6 if span <= 40 else 12))
+    return fig
+
+
+_BURST_LABELS = {"delivered": "delivered", "failed": "failed (deferred, refused, timed out, rejected)",
+                 "held back": "held back by host state (no connection)"}
+
+
+def _shade_outages(ax, outages: Sequence[tuple[str, float, float]], clip: tuple[float, float] | None = None
+                   ) -> list:
+    """Shade ``(label, start_s, end_s)`` windows (x in hours); returns the legend handles. Windows with one
+    label share a colour. With more labels (domains) than colours, a right-hand axis shows instead how
+    many domains are in an outage at each moment (thousands of faint shades would vanish)."""
+    labels = list(dict.fromkeys(label for label, _, _ in outages))
+    if len(labels) > len(_OUTAGE_COLOURS):
+        return [_outages_down(ax, outages, clip, len(labels))]
+    for label, start_s, end_s in outages:
+        lo, hi = (start_s, end_s) if clip is None else (max(start_s, clip[0]), min(end_s, clip[1]))
+        if hi > lo:
+            ax.axvspan(lo / 3600, hi / 3600, color=_OUTAGE_COLOURS[labels.index(label)], alpha=0.35, lw=0, zorder=0)
+    return [Patch(color=_OUTAGE_COLOURS[k], alpha=0.35, label=label) for k, label in enumerate(labels)]
+
+
+def _outages_down(ax, outages: Sequence[tuple[str, float, float]], clip: tuple[float, float] | None,
+                  domains: int) -> Patch:
+    """The number of domains in an outage over time, filled, on a right-hand axis behind ``ax``."""
+    starts = np.array([s for _, s, _ in outages], dtype=float)
+    ends = np.array([e for _, _, e in outages], dtype=float)
+    t = np.concatenate([starts, ends])
+    order = np.argsort(t, kind="stable")
+    t, down = t[order], np.cumsum(np.concatenate([np.ones(len(starts)), -np.ones(len(ends))])[order])
+    lo, hi = clip if clip is not None else (min(0.0, float(t[0])), float(t[-1]))
+    before = down[np.searchsorted(t, lo, side="right") - 1] if t[0] <= lo else 0.0
+    inside = (t > lo) & (t < hi)
+    x = np.concatenate([[lo], t[inside], [hi]]) / 3600.0
+    y = np.concatenate([[before], down[inside], [down[inside][-1] if inside.any() else before]])
+    right = ax.twinx()
+    right.fill_between(x, y, step="post", color=_OUTAGE_COLOURS[0], alpha=0.45, lw=0)
+    right.set_ylim(0, max(float(y.max()), 1.0) * 1.05)
+    right.set_ylabel("domains in an outage", color="#b35806")
+    right.tick_params(axis="y", colors="#b35806")
+    right.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_zorder(right.get_zorder() + 1)           # the data in front of the shading
+    ax.patch.set_visible(False)
+    return Patch(color=_OUTAGE_COLOURS[0], alpha=0.45, label=f"domains in an outage, of {domains:,} (right axis)")
+
+
+def _wall_clock_axis(ax, start: datetime, seconds_of, locator=None) -> None:
+    """A top axis labelled on the wall clock (``Sat 06:00``) at the bottom axis's ticks (or ``locator``'s),
+    where ``seconds_of(x)`` turns an x value into seconds since ``start``."""
+    top = ax.secondary_xaxis("top")
+    top.xaxis.set_major_locator(locator if locator is not None else ax.xaxis.get_major_locator())
+
+    def label(x, _):
+        when = start + timedelta(seconds=float(seconds_of(x)))
+        return when.strftime("%a %H:%M")
+
+    top.xaxis.set_major_formatter(FuncFormatter(label))
+    top.tick_params(labelsize=8)
+    zone = start.strftime("%Z") or start.strftime("%z")
+    top.set_xlabel(f"wall clock ({zone})" if zone else "wall clock", fontsize=9)
+
+
+def _hms(seconds: float) -> str:
+    from .durations import format_hms
+    return format_hms(round(seconds))
 
 
 def save_figure(fig: Figure, path: str | Path) -> Path:

@@ -5,6 +5,7 @@ back a :class:`SimulationResult`; summaries, files and plots read only these arr
 
 messages.csv columns: ``id,recipient,arrival_s,outcome,status,final_s,attempts,warned_s``.
 attempts.csv columns: ``message_id,attempt,time_s,result,reply``.
+queue.csv (:mod:`mtasim.queue_view`): ``time_s,destination,queued,attempts,deliveries,expired``.
 """
 
 from __future__ import annotations
@@ -263,19 +264,32 @@ class SimulationResult:
             "delivery_latency_s": _percentiles(latency),
             "recovery_lag_s": _percentiles(m.recovery_lag_s[~np.isnan(m.recovery_lag_s)], (50, 95)),
         }
+        from .queue_view import queue_summary       # the queue over time (peak, drain, expired after recovery)
+        out.update(queue_summary(self))
+        start = getattr(self.scenario, "start", None)
+        if start is not None:
+            out["start"] = start.isoformat()
         if self.horizon_s is not None:
             out["horizon_s"] = self.horizon_s
         return out
 
     # -- files -----------------------------------------------------------------------------------
-    def write(self, out_dir: str | Path, *, attempts: bool = False) -> list[Path]:
-        """Write summary.json, messages.csv, outages.csv (and attempts.csv); each appears whole or not at all."""
+    def write(self, out_dir: str | Path, *, attempts: bool = False, queue_interval_s: float | None = None
+              ) -> list[Path]:
+        """Write summary.json, messages.csv, outages.csv, queue.csv (and attempts.csv); each appears whole or
+        not at all. ``queue_interval_s``: queue.csv's interval (None: chosen from the run's length); its
+        attempts column is filled when attempts.csv is written, i.e. it counts that file's rows."""
+        from .queue_view import queue_series
+
+        # a bad interval fails before anything is written
+        queue = queue_series(self, queue_interval_s, count_attempts=attempts)
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         written = [
             atomic_write(out / "summary.json", lambda f: f.write(json.dumps(self.summary(), indent=2) + "\n")),
             atomic_write(out / "messages.csv", self._write_messages),
             atomic_write(out / "outages.csv", self._write_outages),
+            atomic_write(out / "queue.csv", queue.write_csv),
         ]
         if attempts:
             if self.attempts is None:

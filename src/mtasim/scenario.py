@@ -11,15 +11,18 @@ import copy
 import re
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from .config import ConfigError, Node
+from .durations import format_duration
 from .grid import SweepSpec, sweep_from_node
 from .presets import sender_from_preset_node
 from .recipients import Recipient, recipient_from_node
+from .recipients.processes import MAX_WINDOWS
 from .schedules import schedule_from_node
 from .sender import (
     GIVE_UP_RULES,
@@ -27,6 +30,7 @@ from .sender import (
     LAST_STATUS,
     WARNING_TIMINGS,
     Sender,
+    trace_schedule,
 )
 from .workload import Workload, workload_from_node
 
@@ -56,6 +60,63 @@ class Scenario:
 
     def with_seed(self, seed: int) -> "Scenario":
         return replace(self, seed=seed)
+
+    @cached_property
+    def outage_until_s(self) -> float | None:
+        """How far outage processes and weekly windows are drawn (None: no recipient has them).
+
+        The horizon when there is one (nothing happens at or after it). Otherwise the latest possible
+        arrival plus :func:`message_life_bound_s`, an upper bound on how long a message can be retried:
+        no attempt comes later, so every window that could decide an attempt is drawn. A longer bound only
+        adds later windows (realize_recipients draws a domain's k-th outage alike for any bound)."""
+        if not any(r.recurring for r in self.recipients):
+            return None
+        if self.horizon_s is not None:
+            return self.horizon_s
+        timeout = max(r.connect_timeout_s for r in self.recipients)
+        life = message_life_bound_s(self.sender, timeout)
+        if life is None:
+            raise ConfigError(self.source, "horizon", f"expected a horizon: a message of this sender can stay "
+                              f"queued longer than {format_duration(_LIFE_CAP_S)}, and outage processes and "
+                              f"weekly windows are drawn up to the last moment a message can be tried")
+        return latest_arrival_s(self.workload) + life
+
+
+#: A message traced longer than this (e.g. waits that grow without bound) makes a horizon necessary.
+_LIFE_CAP_S = 1000 * 86400.0
+
+
+def latest_arrival_s(workload: Workload) -> float:
+    """The latest time a message of ``workload`` can arrive, whatever the seed."""
+    if workload.kind == "times":
+        return max(workload.times_s)
+    return workload.start_s if workload.kind == "at" else workload.end_s
+
+
+def message_life_bound_s(sender: Sender, connect_timeout_s: float) -> float | None:
+    """An upper bound on the time from a message's arrival to its last attempt (None: over 1000 days).
+
+    A message ends at its first success, so none lives longer than one whose every attempt fails: the
+    sender's own rules traced (mtasim.sender.trace_schedule, jitter at its longest wait) for each kind of
+    failure: a 4xx reply, a refused and a timed-out connection (each of its attempts counted as lasting
+    another ``connect_timeout_s``, the largest of the recipients'). Added on top, for messages whose
+    failures mix kinds (Exchange's waits differ by kind) and for whole-second clocks: the longest gap
+    between attempts of those traces, a queue-runner period and its tolerance, one connect timeout and a
+    second. Generous by design: windows drawn past the last attempt cost a little time; a window missing
+    before it would make a domain answer when it should not. Host-level state holds messages back but
+    gives up by the same rules (tests/test_outage_processes.py checks the bound against runs of eight
+    presets, host state included)."""
+    longest = gap = 0.0
+    for failure in ("451 4.3.0 x", "refused", "timeout"):
+        trace = trace_schedule(sender, until_s=_LIFE_CAP_S, failure=failure)
+        if trace.give_up_s is None:
+            return None
+        per_attempt = connect_timeout_s if failure == "timeout" else 0.0
+        longest = max(longest, trace.give_up_s + per_attempt * len(trace.attempts_s))
+        if len(trace.attempts_s) > 1:
+            gap = max(gap, float(max(b - a for a, b in zip(trace.attempts_s, trace.attempts_s[1:]))))
+    slack = gap + sender.queue_run_s + sender.queue_run_tolerance_s + connect_timeout_s + 1.0
+    return longest + slack if longest + slack <= _LIFE_CAP_S else None
 
 
 class _StrictLoader(yaml.SafeLoader):
@@ -111,12 +172,33 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     items = rnode.elements("a list of recipients such as [{domain: partner.example}]")
     if not items:
         raise rnode.error("expected at least one recipient")
-    recipients = tuple(recipient_from_node(item) for item in items)
+    recipients = tuple(recipient_from_node(item, start) for item in items)
     sweep_node = root.get("sweep", None)
     sweep = sweep_from_node(sweep_node) if sweep_node is not None else None
     root.finish()
-    return Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, start, reporting_mta,
-                    copy.deepcopy(data))
+    scenario = Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, start, reporting_mta,
+                        copy.deepcopy(data))
+    _check_outage_windows(scenario)
+    return scenario
+
+
+def _check_outage_windows(scenario: Scenario) -> None:
+    """Refuse, before anything is drawn, outage processes and weekly windows that would make more than
+    MAX_WINDOWS windows in a run (estimated: a process's renewal rate over the bound), naming the entry."""
+    until = scenario.outage_until_s
+    if until is None:
+        return
+    total = 0.0
+    for j, entry in enumerate(scenario.recipients):
+        estimate = entry.expected_windows(until)
+        total += estimate
+        if entry.recurring and total > MAX_WINDOWS:
+            key = "outage_process" if entry.process is not None else "weekly"
+            raise ConfigError(scenario.source, f"recipients[{j}].{key}",
+                              f"expected at most {MAX_WINDOWS:,} outage windows in a run, got about {total:,.0f}: "
+                              f"this entry's {entry.domains:,} domains x about {estimate / entry.domains:,.0f} "
+                              f"windows each until {format_duration(until)} (a longer up time, fewer domains or "
+                              f"a shorter horizon)")
 
 
 

@@ -32,7 +32,10 @@ def des_only_features(scenario: Scenario) -> list[str]:
     """What in the scenario couples messages to each other (host-level state, only where it can act:
     a recipient that refuses or times out connections), so the fast engine cannot run it."""
     policy = scenario.sender.host_policy
-    return [policy.feature] if policy is not None and policy.matters(scenario.recipients) else []
+    features = [policy.feature] if policy is not None and policy.matters(scenario.recipients) else []
+    features += [f"the rate limit of {r.domain} (recipients[{i}].rate_limit)"
+                 for i, r in enumerate(scenario.recipients) if r.rate_limit is not None]
+    return features
 
 
 def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto",
@@ -58,7 +61,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
     seed = scenario.seed if seed is None else int(seed)
     arrivals = scenario.workload.arrivals(seed)
     entries = scenario.recipients
-    domains, first_domain = realize_recipients(entries, seed)
+    domains, first_domain = realize_recipients(entries, seed, scenario.outage_until_s)
     recipient_of = assign_recipients([r.share for r in entries], [r.domains for r in entries], first_domain,
                                      len(arrivals), seed)
     every = 1 if attempts is True else int(attempts or 0)

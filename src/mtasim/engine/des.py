@@ -30,7 +30,7 @@ import numpy as np
 import simpy
 
 from ..hosts import DecidingHostState, HostState
-from ..queue_order import ATTEMPT, COMPLETE, queue_order
+from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP, queue_order
 from ..recipients import Recipient, Reply
 from ..results import Recorder
 from ..sender import Sender
@@ -45,6 +45,10 @@ __all__ = ["run_des"]
 #: with benchmarks/engines.py's scenario over 1-200 destinations).
 _OWN_QUEUE = 1000
 _CHUNK = 1 << 15                            # without host state, calendars of this many (see fast.CHUNK)
+#: A rate limit takes its attempts one at a time in queue order (each takes a token), so its destinations
+#: never have quiet stretches; the reference's per-message steps do that ~6x faster than moments of
+#: arrays (measured on a 3,000-message throttled drain: 6 s against 39 s), whatever the queue's size.
+_OWN_QUEUE_RATE_LIMITED = math.inf
 
 
 class _Store:
@@ -63,11 +67,13 @@ class _Store:
 
 
 class _Destination:
-    """What the engine keeps about one destination with host state: the state, its connection-failure
-    windows (when the state can next change on its own attempts) and its connections under way."""
+    """What the engine keeps about one destination with host state: the state, the recipient's rate
+    limit, its connection-failure windows (when the state can next change on its own attempts) and its
+    connections under way."""
 
-    def __init__(self, state: HostState, recipient: Recipient):
+    def __init__(self, state: HostState | None, recipient: Recipient):
         self.state = state
+        self.bucket = recipient.rate_limit.new_bucket() if recipient.rate_limit is not None else None
         self.failing = sorted((o.start_s, o.end_s) for o in recipient.outages
                               if o.reply.result.is_connection_failure)
         self.next_window = 0
@@ -75,7 +81,12 @@ class _Destination:
 
     def quiet_until(self, now: float) -> tuple[Reply | None, float]:
         """(held deferral or None, time) such that every event of this destination before that time is
-        decided alike without changing its state; the time is ``now`` when none is."""
+        decided alike without changing its state; the time is ``now`` when none is (a rate limit: every
+        attempt takes a token, so its attempts always go one by one in queue order)."""
+        if self.bucket is not None:
+            return None, now
+        if self.state is None:
+            return None, math.inf
         quiet = self.state.quiet()
         if quiet is None:
             return None, now
@@ -188,18 +199,22 @@ class _Calendar:
     def _apply(self, b: Batch, j: int, reply: np.ndarray, host: np.ndarray, now: float) -> None:
         """Event ``j`` of a moment meets its destination's state (the reference steps' order)."""
         table, sender = self.kernel.table, self.kernel.sender
-        state = self.domains[int(b.domain[j])].state
+        destination = self.domains[int(b.domain[j])]
+        state, bucket = destination.state, destination.bucket
         answer = table.replies[reply[j]]
         held = None
         if b.phase[j] == ATTEMPT:
-            held = state.before_attempt(now, float(b.arrival[j]))
+            held = state.before_attempt(now, float(b.arrival[j])) if state is not None else None
             if held is not None:
                 reply[j] = table.index(held)
-            elif not answer.duration_s:
-                state.after_attempt(now, answer)
-        elif b.phase[j] == COMPLETE:
+            else:
+                if reply[j] == 0 and bucket is not None and not bucket.take(now):
+                    reply[j] = table.index(bucket.limit.reply)
+                if state is not None and not answer.duration_s:
+                    state.after_attempt(now, answer)
+        elif b.phase[j] == COMPLETE and state is not None:
             state.after_attempt(now, answer)
-        else:
+        if state is None or b.phase[j] == GIVE_UP:
             return
         failed = held is not None or (answer.result.is_connection_failure
                                       and (b.phase[j] == COMPLETE or not answer.duration_s))
@@ -219,6 +234,7 @@ class _Run:
         started = int(np.searchsorted(arrivals, self.kernel.stop, side="left"))
         policy = sender.host_policy
         coupled = policy is not None and policy.matters(recipients)
+        coupled |= any(r.rate_limit is not None for r in recipients)
         first = Batch.arriving(np.arange(started, dtype=np.int64), arrivals, recipient_of,
                                self.kernel.fields(ordered=coupled))
         n_domains = len(recipients)
@@ -226,7 +242,7 @@ class _Run:
         self.next_event = np.full(n_domains, math.inf)      # a lower bound, where events are pending
         self.pending = np.zeros(n_domains, dtype=np.int64)
         self.held = np.full(n_domains, -1, dtype=np.int32)
-        self.host_decides = coupled and policy is not None and policy.decides_next_step
+        self.host_decides = policy is not None and policy.matters(recipients) and policy.decides_next_step
         self.store: _Store | None = None
         self.calendars: list[_Calendar | MessageCalendar] = []
         if not coupled:
@@ -235,7 +251,8 @@ class _Run:
             return
         self.store = _Store(first)
         counts = np.bincount(first.domain, minlength=n_domains)
-        own = counts >= _OWN_QUEUE
+        limited = np.array([r.rate_limit is not None for r in recipients], dtype=bool)
+        own = counts >= np.where(limited, _OWN_QUEUE_RATE_LIMITED, _OWN_QUEUE)
         self.calendars = [_Calendar(self, first.take(first.domain == d), {d: self._destination(d, recipients)})
                           for d in np.flatnonzero(own).tolist()]
         small = ~own[first.domain]
@@ -245,8 +262,8 @@ class _Run:
 
     def _destination(self, d: int, recipients: list[Recipient]) -> _Destination:
         policy = self.kernel.sender.host_policy
-        assert policy is not None
-        return _Destination(policy.new_state(self.kernel.sender), recipients[d])
+        state = policy.new_state(self.kernel.sender) if policy is not None and policy.matters(recipients) else None
+        return _Destination(state, recipients[d])
 
 
 def _one_by_one(calendar: MessageCalendar, env: simpy.Environment):

@@ -21,17 +21,19 @@ from ..recipients import AttemptResult, Recipient
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform_array
 from ..sender import Sender
+from .behaviour_table import BehaviourTable, any_behaviour
 from .outage_table import OutageTable
 
 __all__ = ["Batch", "Kernel", "ATTEMPT", "COMPLETE", "GIVE_UP"]
 
 #: A message's pending event and what its rules remember. ``due``: when it became due (the queue order);
 #: ``reply``/``attempt_end``: the reply and outage end of a connection under way (or the last deferral
-#: of a message waiting for its give-up timer); ``prev_*``: for schedules with history (Exim).
+#: of a message waiting for its give-up timer); ``prev_*``: for schedules with history (Exim); ``grey``:
+#: the message's greylist triplet (NaN unseen, first-seen time, -inf passed; engine.behaviour_table).
 FIELDS = ("id", "domain", "arrival", "t", "phase", "failures", "warned", "decisive", "outage_end", "due",
-          "reply", "attempt_end", "prev_failure", "prev_wait")
+          "reply", "attempt_end", "prev_failure", "prev_wait", "grey")
 #: Fields a run may do without (None in its batches): each costs a copy per lock step.
-OPTIONAL = {"domain", "phase", "warned", "due", "reply", "attempt_end", "prev_failure", "prev_wait"}
+OPTIONAL = {"domain", "phase", "warned", "due", "reply", "attempt_end", "prev_failure", "prev_wait", "grey"}
 
 
 class Batch:
@@ -53,6 +55,7 @@ class Batch:
     attempt_end: np.ndarray
     prev_failure: np.ndarray
     prev_wait: np.ndarray
+    grey: np.ndarray
 
     def __init__(self, **arrays: Any) -> None:
         for name in FIELDS:
@@ -70,7 +73,7 @@ class Batch:
                       failures=lambda: np.zeros(n, dtype=np.int64), warned=lambda: np.zeros(n, dtype=np.int64),
                       decisive=lambda: np.full(n, -np.inf), outage_end=lambda: nan, due=lambda: arrival,
                       reply=lambda: np.zeros(n, dtype=np.int32), attempt_end=lambda: nan, prev_failure=lambda: nan,
-                      prev_wait=lambda: nan)
+                      prev_wait=lambda: nan, grey=lambda: np.full(n, np.nan))
         return cls(**{k: (make() if k in fields else None) for k, make in arrays.items()})
 
     def __len__(self) -> int:
@@ -104,6 +107,7 @@ class Kernel:
                  horizon: float | None):
         self.sender, self.recorder = sender, recorder
         self.table = OutageTable(recipients, recorder, sender)
+        self.behaviour = BehaviourTable(recipients, self.table, seed) if any_behaviour(recipients) else None
         self.stop = math.inf if horizon is None else horizon
         self.horizon = horizon
         self.jitter_key = stream_key(seed, Purpose.JITTER)
@@ -120,6 +124,7 @@ class Kernel:
         need |= {"due", "domain"} if ordered else set()
         need |= {"domain"} if len(self.table.starts) > 1 else set()      # one domain: no lookup by domain
         need |= {"prev_failure", "prev_wait"} if sender.needs_history else set()
+        need |= {"grey"} if self.behaviour is not None and self.behaviour.any_greylist else set()
         return frozenset(need)
 
     # -- replies ------------------------------------------------------------------------------------
@@ -165,6 +170,15 @@ class Kernel:
     def _attempts(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
         """Attempts start: recorded; a timed-out connection answers when it ends, the others now."""
         tbl, sender = self.table, self.sender
+        if self.behaviour is not None:                      # the server is up: what it says besides 250
+            up = reply == 0
+            if up.any():
+                reply = reply.copy()
+                reply[up], grey = self.behaviour.answer(None if b.domain is None else b.domain[up], b.id[up],
+                                                        b.failures[up] + 1, b.t[up],
+                                                        None if b.grey is None else b.grey[up])
+                if grey is not None:
+                    b.grey[up] = grey
         if self.recorder.every:
             self.recorder.attempts_batch(b.id, b.failures + 1, b.t, tbl.result[reply], tbl.text_id[reply])
         else:                                               # counted only: no attempt table

@@ -19,6 +19,7 @@ import numpy as np
 from ..hosts import DecidingHostState, HostState
 from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP, queue_order
 from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
+from ..recipients.ratelimit import TokenBucket
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
 from ..sender import Sender
@@ -78,6 +79,7 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
     policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
         else None
     run = _Run(sender, recipients, stop, stream_key(seed, Purpose.JITTER), recorder, policy)
+    run.kernel = Kernel(sender, recipients, recorder, seed, None)
 
     def message(i: int):
         d = int(recipient_of[i])
@@ -86,7 +88,10 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
             host = run.hosts.get(d)
             if host is None:
                 host = run.hosts[d] = policy.new_state(sender)
-        return _Message(run, i, float(arrivals[i]), recipients[d], host).life()
+        limit = recipients[d].rate_limit
+        if limit is not None and d not in run.buckets:
+            run.buckets[d] = limit.new_bucket()
+        return _Message(run, i, float(arrivals[i]), d, recipients[d], host).life()
 
     return message
 
@@ -99,14 +104,18 @@ class _Run:
         self.sender, self.recipients, self.stop = sender, recipients, stop
         self.jitter_key, self.recorder, self.policy = jitter_key, recorder, policy
         self.hosts: dict[int, HostState] = {}
+        self.buckets: dict[int, TokenBucket] = {}   # the recipients' rate limits (mtasim.recipients.ratelimit)
+        self.kernel: Kernel | None = None         # its recipients' behaviour rules (engine.behaviour_table)
         self.decides = policy is not None and policy.decides_next_step
 
 
 class _Message:
     """One message, written plainly: what it remembers and what each of its events does."""
 
-    def __init__(self, run: _Run, i: int, arrival: float, recipient: Recipient, host: HostState | None):
+    def __init__(self, run: _Run, i: int, arrival: float, domain: int, recipient: Recipient, host: HostState | None):
         self.run, self.i, self.arrival, self.recipient, self.host = run, i, arrival, recipient, host
+        self.domain = domain
+        self.grey = math.nan                # its greylist triplet: unseen, first seen at, passed (-inf)
         self.failures = self.warned = 0
         self.decisive = -math.inf           # what decides survival under a shorter expiry (see Recorder)
         self.outage_end = math.nan          # end of the outage behind the last failure
@@ -120,6 +129,12 @@ class _Message:
             reply = DELIVERED_REPLY if outage is None else outage.reply
             held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
             reply = held or reply
+            site = reply                # what the host state learns: the connection's fate, not the RCPT reply
+            bucket = run.buckets.get(self.domain)
+            if reply is DELIVERED_REPLY and bucket is not None and not bucket.take(t):
+                reply = bucket.limit.reply
+            if reply is DELIVERED_REPLY:
+                reply = self._while_up(t)
             recorder.attempt(i, self.failures + 1, t, reply.result, reply.text)
             if sender.give_up.by_attempt_age:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
@@ -130,7 +145,7 @@ class _Message:
                     return
                 yield t, COMPLETE, t, self.failures
             if self.host is not None and held is None:
-                self.host.after_attempt(t, reply)
+                self.host.after_attempt(t, site)
             if reply.result in (AttemptResult.DELIVERED, AttemptResult.REJECTED):
                 self._finish(reply, t)
                 return
@@ -148,6 +163,19 @@ class _Message:
             if t >= run.stop:
                 return
             yield t, ATTEMPT, due_s, self.failures
+
+    def _while_up(self, t: float) -> Reply:
+        """What the up server answers besides 250: the behaviour rules on arrays of length one."""
+        kernel = self.run.kernel
+        assert kernel is not None
+        if kernel.behaviour is None:
+            return DELIVERED_REPLY
+        one = np.array
+        reply, grey = kernel.behaviour.answer(one([self.domain]), one([self.i]), one([self.failures + 1]),
+                                              one([t]), one([self.grey]))
+        if grey is not None:
+            self.grey = float(grey[0])
+        return kernel.table.replies[int(reply[0])]
 
     def _finish(self, reply: Reply, t: float) -> None:
         if reply.result == AttemptResult.DELIVERED:

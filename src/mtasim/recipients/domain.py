@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
 from ..rng import Purpose, generator
+from .behaviour import Behaviour, behaviour_from_node
+from .ratelimit import RateLimit, rate_limit_from_node
+from .library import apply_named_behaviour
 from .outages import Outage, RandomOutage, outages_from_node, random_outage_from_node
+from .processes import (MAX_WINDOWS, OutageProcess, WeeklyWindow, combine_windows, outage_process_from_node,
+                        weekly_from_node)
 from .replies import DEFAULT_CONNECT_TIMEOUT_S, DELIVERED_REPLY, Reply
 
 __all__ = ["Recipient", "recipient_from_node", "realize_recipients"]
@@ -27,6 +33,13 @@ class Recipient:
     #: This entry stands for this many independent domains (each draws its own random outage).
     domains: int = 1
     random_outage: "RandomOutage | None" = None
+    #: What the domain answers while up, besides 250 (mtasim.recipients.behaviour); None: always 250.
+    behaviour: "Behaviour | None" = None
+    #: A token bucket shared by the domain's messages (mtasim.recipients.ratelimit): DES only.
+    rate_limit: "RateLimit | None" = None
+    #: Outages that recur (mtasim.recipients.processes), drawn per domain up to a bound by realize_recipients.
+    process: "OutageProcess | None" = None
+    weekly: tuple[WeeklyWindow, ...] = ()
     _starts: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -49,43 +62,126 @@ class Recipient:
             return self.outages[i]
         return None
 
+    @property
+    def recurring(self) -> bool:
+        """Whether this entry has outages drawn or repeated up to a bound (a process, weekly windows)."""
+        return self.process is not None or bool(self.weekly)
+
+    @property
+    def failure_replies(self) -> list[Reply]:
+        """Every reply an outage of this entry can give, drawn or not."""
+        replies = [o.reply for o in self.outages] + [w.reply for w in self.weekly]
+        return replies + [x.reply for x in (self.random_outage, self.process) if x is not None]
+
+    def expected_windows(self, until_s: float) -> float:
+        """About how many outage windows this entry's domains have before ``until_s`` (before drawing)."""
+        per_domain: float = len(self.outages) + (self.random_outage is not None)
+        per_domain += sum(len(w.windows(until_s)[0]) for w in self.weekly)
+        if self.process is not None:
+            per_domain += self.process.expected_windows(until_s)
+        return self.domains * per_domain
+
     def describe(self) -> str:
         windows = ", ".join(
             f"[{format_duration(o.start_s)}, {format_duration(o.end_s)}) {o.reply.text}" for o in self.outages
         )
         if self.random_outage is not None:
             windows = self.random_outage.describe()
+        recurring = [w.describe() for w in self.weekly] + ([self.process.describe()] if self.process else [])
+        windows = "; ".join(x for x in (windows, *recurring) if x)
         many = f" x {self.domains} domains" if self.domains > 1 else ""
-        return f"{self.domain}{many} (share {self.share:g}): " + (windows or "no outage")
+        text = f"{self.domain}{many} (share {self.share:g}): " + (windows or "no outage")
+        text += f"; {self.behaviour.describe()}" if self.behaviour is not None else ""
+        return text + (f"; {self.rate_limit.describe()}" if self.rate_limit is not None else "")
 
 
-def realize_recipients(recipients: tuple[Recipient, ...], seed: int) -> tuple[list[Recipient], np.ndarray]:
+def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: float | None = None
+                       ) -> tuple[list[Recipient], np.ndarray]:
     """Concrete domains for one run: each entry expanded to its ``domains`` copies with their random
-    outages drawn. Returns the domains and, per entry, the index of its first domain."""
+    outages drawn, and their outage processes and weekly windows drawn up to ``until_s`` (required when an
+    entry has them: ``Scenario.outage_until_s``). Returns the domains and, per entry, the index of its
+    first domain.
+
+    Random outages are drawn from the ``OUTAGES`` stream, entry by entry. An entry's process draws from its
+    own child of that stream, keyed by the entry's index: neither shifts the other's draws, and a longer
+    ``until_s`` only adds later outages (a run with a longer expiry sees the same earlier ones)."""
     rng = generator(seed, Purpose.OUTAGES)
     concrete: list[Recipient] = []
     first = np.zeros(len(recipients), dtype=np.int64)
+    budget = float(MAX_WINDOWS)
     for j, entry in enumerate(recipients):
         first[j] = len(concrete)
-        if entry.domains == 1 and entry.random_outage is None:
+        if entry.domains == 1 and entry.random_outage is None and not entry.recurring:
             concrete.append(entry)
             continue
-        starts = ends = None
-        if entry.random_outage is not None:
-            starts = entry.random_outage.start.draw(rng, entry.domains)
-            ends = starts + entry.random_outage.duration.draw(rng, entry.domains)
+        random = entry.random_outage
+        starts = ends = np.zeros(0)
+        if random is not None:
+            starts = random.start.draw(rng, entry.domains)
+            ends = starts + random.duration.draw(rng, entry.domains)
+        recurring = None
+        if entry.recurring:
+            if until_s is None:
+                raise ValueError(f"recipient {entry.domain}: outage processes and weekly windows are drawn up to "
+                                 f"a bound: pass until_s (Scenario.outage_until_s)")
+            recurring = _RecurringWindows(entry, seed, j, until_s, budget)
+            budget -= recurring.drawn
         width = len(str(entry.domains))
         for k in range(entry.domains):
             name = entry.domain if entry.domains == 1 else f"{entry.domain}#{k:0{width}d}"
             outages = entry.outages
-            if starts is not None and ends[k] > starts[k]:
-                outages = (Outage(float(starts[k]), float(ends[k]), entry.random_outage.reply),)
-            concrete.append(Recipient(name, entry.share, outages, entry.connect_timeout_s))
+            if random is not None and ends[k] > starts[k]:
+                outages = (Outage(float(starts[k]), float(ends[k]), random.reply),)
+            if recurring is not None:
+                outages = recurring.combine(k, outages)
+            concrete.append(Recipient(name, entry.share, outages, entry.connect_timeout_s,
+                                      behaviour=entry.behaviour, rate_limit=entry.rate_limit))
     return concrete, first
 
 
-def recipient_from_node(node: Node) -> Recipient:
+class _RecurringWindows:
+    """One entry's weekly windows (the same for each of its domains) and its process's outages (drawn for
+    all its domains at once), combined per domain with its given or random outages.
+
+    Whose reply wins where windows overlap: the explicit ``outages`` (or the ``random_outage``), then the
+    ``weekly`` windows in the order listed, then the ``outage_process`` (mtasim.recipients.processes)."""
+
+    def __init__(self, entry: Recipient, seed: int, index: int, until_s: float, budget: float):
+        self.replies: list[Reply] = []
+        self._ids: dict[Reply, int] = {}
+        self.weekly = [(*w.windows(until_s), self._id(w.reply)) for w in entry.weekly]
+        self.drawn = 0
+        self.process: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
+        if entry.process is not None:
+            stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(Purpose.OUTAGES), 1, index)))
+            starts, ends, counts = entry.process.draw(stream, entry.domains, until_s, budget)
+            self.process = (starts, ends, np.concatenate(([0], np.cumsum(counts))), self._id(entry.process.reply))
+            self.drawn = len(starts)
+
+    def _id(self, reply: Reply) -> int:
+        """The index of ``reply`` in ``replies`` (added when new)."""
+        if reply not in self._ids:
+            self._ids[reply] = len(self.replies)
+            self.replies.append(reply)
+        return self._ids[reply]
+
+    def combine(self, k: int, given: tuple[Outage, ...]) -> tuple[Outage, ...]:
+        """Domain ``k``'s windows: ``given`` (its explicit or random outages) first, then weekly, then drawn."""
+        sources = [(np.array([o.start_s for o in given]), np.array([o.end_s for o in given]),
+                    np.array([self._id(o.reply) for o in given], dtype=np.int64))]
+        sources += [(s, e, np.full(len(s), r)) for s, e, r in self.weekly]
+        if self.process is not None:
+            starts, ends, offsets, r = self.process
+            s, e = starts[offsets[k]:offsets[k + 1]], ends[offsets[k]:offsets[k + 1]]
+            sources.append((s, e, np.full(len(s), r)))
+        return combine_windows(sources, self.replies)
+
+
+def recipient_from_node(node: Node, scenario_start: datetime) -> Recipient:
+    """One ``recipients:`` entry; ``scenario_start`` (the scenario's ``start``) resolves timestamps and
+    weekly windows."""
     node.require_mapping("a recipient such as {domain: partner.example, outages: [...]}")
+    node = apply_named_behaviour(node)
     domain = node.text("domain")
     share = node.number("share", 1.0, minimum=0.0, exclusive_minimum=True)
     timeout_s = node.duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
@@ -94,8 +190,13 @@ def recipient_from_node(node: Node) -> Recipient:
     outage_list = node.get("outages", None)
     if outage_list is not None and random_outage is not None:
         raise outage_list.error("expected either outages or random_outage, not both")
-    outages = outages_from_node(outage_list, timeout_s)
+    outages = outages_from_node(outage_list, timeout_s, scenario_start)
+    process = outage_process_from_node(node.get("outage_process", None), timeout_s)
+    weekly = weekly_from_node(node.get("weekly", None), timeout_s, scenario_start)
+    behaviour = behaviour_from_node(node, domain)
+    rate_limit = rate_limit_from_node(node.get("rate_limit", None))
     node.finish()
-    return Recipient(domain, share, outages, timeout_s, domains, random_outage)
+    return Recipient(domain, share, outages, timeout_s, domains, random_outage,
+                     behaviour if behaviour.active else None, rate_limit, process=process, weekly=weekly)
 
 

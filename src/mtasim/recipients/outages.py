@@ -5,7 +5,10 @@ Outages are data (half-open windows ``[start, end)``), queried at an attempt's s
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
 
@@ -14,7 +17,7 @@ from ..durations import format_duration
 from .replies import Reply, failure_reply
 
 __all__ = ["Outage", "Distribution", "RandomOutage", "DISTRIBUTION_KINDS", "outages_from_node",
-           "random_outage_from_node", "failure_from_node"]
+           "random_outage_from_node", "failure_from_node", "distribution_from_node", "DEFAULT_FAILURE"]
 
 
 @dataclass(frozen=True)
@@ -28,25 +31,47 @@ class Outage:
 
 @dataclass(frozen=True)
 class Distribution:
-    """A duration drawn per domain: ``fixed`` (value), ``uniform`` (low, high) or ``lognormal`` (median,
-    sigma). Repair times are usually modelled as lognormal (docs/provider-and-recipient-facts.md B.5)."""
+    """A duration drawn per domain (or per outage of a process): ``fixed`` (value), ``uniform`` (low, high),
+    ``lognormal`` (median, sigma), ``exponential`` (mean) or ``empirical`` (``values``, drawn uniformly).
+    Repair times are usually modelled as lognormal (docs/provider-and-recipient-facts.md B.5)."""
 
     kind: str
     a: float
     b: float = 0.0
+    #: ``empirical``: the values drawn from, each equally likely.
+    values: tuple[float, ...] = ()
 
     def draw(self, rng: np.random.Generator, n: int) -> np.ndarray:
         if self.kind == "fixed":
             return np.full(n, self.a)
         if self.kind == "uniform":
             return rng.uniform(self.a, self.b, n)
+        if self.kind == "exponential":
+            return rng.exponential(self.a, n)
+        if self.kind == "empirical":
+            return np.asarray(self.values)[rng.integers(0, len(self.values), n)]
         return self.a * np.exp(self.b * rng.standard_normal(n))
+
+    @property
+    def mean(self) -> float:
+        """The expected value (the window-count estimate of an outage process divides by it)."""
+        if self.kind == "uniform":
+            return (self.a + self.b) / 2
+        if self.kind == "lognormal":
+            return self.a * math.exp(self.b ** 2 / 2)
+        if self.kind == "empirical":
+            return float(np.mean(self.values))
+        return self.a
 
     def describe(self) -> str:
         if self.kind == "fixed":
             return format_duration(self.a)
         if self.kind == "uniform":
             return f"uniform [{format_duration(self.a)}, {format_duration(self.b)})"
+        if self.kind == "exponential":
+            return f"exponential (mean {format_duration(self.a)})"
+        if self.kind == "empirical":
+            return f"one of {', '.join(format_duration(v) for v in self.values)}"
         return f"lognormal (median {format_duration(self.a)}, sigma {self.b:g})"
 
 
@@ -63,13 +88,16 @@ class RandomOutage:
                 f"{self.reply.text}")
 
 
-_DEFAULT_FAILURE = "451 4.3.0 Mail server temporarily unavailable"
+#: An outage's reply when it names no ``failure``.
+DEFAULT_FAILURE = "451 4.3.0 Mail server temporarily unavailable"
 
 
 def failure_from_node(item: Node, timeout_s: float) -> Reply:
     failure = item.get("failure", None)
+    if failure is None:
+        return failure_reply(DEFAULT_FAILURE, timeout_s)
     try:
-        return failure_reply(failure.as_text() if failure else _DEFAULT_FAILURE, timeout_s)
+        return failure_reply(failure.as_text(), timeout_s)
     except ValueError as exc:
         raise failure.error(str(exc)) from None
 
@@ -80,18 +108,20 @@ def random_outage_from_node(node: Node | None, timeout_s: float) -> RandomOutage
     node.require_mapping("a random outage such as {start: {kind: uniform, min: 0h, max: 24h}, "
                          "duration: {kind: lognormal, median: 1h, sigma: 1.5}}")
     start_node = node.get("start", None)
-    start = Distribution("fixed", 0.0) if start_node is None else _distribution_from_node(start_node, allow_zero=True)
-    duration = _distribution_from_node(node.get("duration"), allow_zero=False)
+    start = Distribution("fixed", 0.0) if start_node is None else distribution_from_node(start_node, allow_zero=True)
+    duration = distribution_from_node(node.get("duration"), allow_zero=False)
     reply = failure_from_node(node, timeout_s)
     node.finish()
     return RandomOutage(start, duration, reply)
 
 
-DISTRIBUTION_KINDS = ("fixed", "uniform", "lognormal")
+DISTRIBUTION_KINDS = ("fixed", "uniform", "lognormal", "exponential", "empirical")
 
 
-def _distribution_from_node(node: Node, *, allow_zero: bool) -> Distribution:
-    """A duration (fixed) or ``{kind: uniform, min, max}`` / ``{kind: lognormal, median, sigma}``."""
+def distribution_from_node(node: Node, *, allow_zero: bool) -> Distribution:
+    """A duration (fixed) or ``{kind: fixed, value}`` / ``{kind: uniform, min, max}`` /
+    ``{kind: lognormal, median, sigma}`` / ``{kind: exponential, mean}`` / ``{kind: empirical, values: [...]}``.
+    ``allow_zero``: whether a draw of zero makes sense (a start may be 0, a duration may not)."""
     if not isinstance(node.value, dict):
         return Distribution("fixed", node.as_duration(allow_zero=allow_zero))
     kind = node.choice("kind", DISTRIBUTION_KINDS)
@@ -103,6 +133,14 @@ def _distribution_from_node(node: Node, *, allow_zero: bool) -> Distribution:
         if high <= low:
             raise node.error(f"expected max greater than min ({format_duration(low)})", "max")
         dist = Distribution("uniform", low, high)
+    elif kind == "exponential":
+        dist = Distribution("exponential", node.duration("mean"))
+    elif kind == "empirical":
+        items = node.get("values").elements("a list of durations such as [30m, 2h, 1d]")
+        if not items:
+            raise node.error("expected at least one value", "values")
+        values = tuple(item.as_duration(allow_zero=allow_zero) for item in items)
+        dist = Distribution("empirical", 0.0, values=values)
     else:
         dist = Distribution("lognormal", node.duration("median"),
                             node.number("sigma", minimum=0.0, maximum=10.0))
@@ -110,15 +148,16 @@ def _distribution_from_node(node: Node, *, allow_zero: bool) -> Distribution:
     return dist
 
 
-def outages_from_node(outage_list: Node | None, timeout_s: float) -> tuple[Outage, ...]:
-    """A recipient's ``outages:`` list: windows that must not overlap."""
+def outages_from_node(outage_list: Node | None, timeout_s: float, scenario_start: datetime) -> tuple[Outage, ...]:
+    """A recipient's ``outages:`` list: windows that must not overlap. ``start`` and ``end`` are durations
+    since t = 0 or timestamps, resolved against ``scenario_start`` (the scenario's ``start``)."""
     if outage_list is None:
         return ()
     outages: list[Outage] = []
     for item in outage_list.elements("a list of outages"):
         item.require_mapping("an outage such as {start: 2h, end: 32h, failure: refused}")
-        start = item.duration("start", allow_zero=True)
-        end = item.duration("end")
+        start = _time_from_node(item.get("start"), scenario_start, allow_zero=True)
+        end = _time_from_node(item.get("end"), scenario_start, allow_zero=False)
         if end <= start:
             raise item.error(f"expected end after start ({format_duration(start)})", "end")
         reply = failure_from_node(item, timeout_s)
@@ -129,3 +168,31 @@ def outages_from_node(outage_list: Node | None, timeout_s: float) -> tuple[Outag
                                  f"{outage_list.path}[{j}]")
         outages.append(Outage(start, end, reply))
     return tuple(outages)
+
+
+#: Where a window bound is a timestamp rather than a duration: it begins with a date.
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}")
+
+
+def _time_from_node(node: Node, scenario_start: datetime, *, allow_zero: bool) -> float:
+    """A window bound in seconds since t = 0: a duration, or an ISO 8601 timestamp (``2026-11-27T18:00:00+01:00``;
+    YAML may already give a datetime or a date) taken relative to the scenario's start. A timestamp without
+    a zone is read on the start's clock (its UTC offset); one before the start is an error."""
+    value = node.value
+    if isinstance(value, str) and _TIMESTAMP.match(value.strip()):
+        try:
+            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            raise node.error(f"expected an ISO 8601 timestamp such as 2026-11-27T18:00:00+01:00, got {value!r}") \
+                from None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    if not isinstance(value, datetime):
+        return node.as_duration(allow_zero=allow_zero)
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=scenario_start.tzinfo)
+    seconds = (value - scenario_start).total_seconds()
+    if seconds < 0:
+        raise node.error(f"expected a time at or after the scenario's start ({scenario_start.isoformat()}), "
+                         f"got {value.isoformat()}, {format_duration(-seconds)} before it")
+    return seconds

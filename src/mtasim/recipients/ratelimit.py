@@ -1,0 +1,109 @@
+"""A recipient's rate limit: a token bucket per domain, answering a throttle reply when it is empty.
+
+Large receivers throttle a sender that sends too fast: Gmail answers ``450 4.2.1 ... receiving mail too
+quickly`` or ``421 4.7.28``, Yahoo ``421 4.7.0 [TSS04]``, Microsoft ``451 4.7.650``
+(docs/provider-and-recipient-facts.md B.4). Vendors do not publish their limits, so the model is the
+usual one: a bucket of ``burst`` tokens refilled at ``rate`` per second, full at the start; every attempt
+that reaches the up server takes a token, and an attempt that finds none gets the throttle reply instead.
+The bucket couples every message to one domain, so only the DES and the reference engine run it, taking
+a moment's attempts in the sending MTA's queue order.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+
+from ..config import Node
+from ..durations import DurationError, parse_duration
+from .replies import AttemptResult, Reply, parse_reply
+
+__all__ = ["RateLimit", "TokenBucket", "rate_limit_from_node", "parse_rate", "format_rate"]
+
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*/\s*(\S+)\s*$")
+_UNIT = {"s": "1s", "sec": "1s", "m": "1m", "min": "1m", "h": "1h", "hour": "1h", "d": "1d", "day": "1d"}
+
+
+def parse_rate(text: object) -> float:
+    """``"100/h"``, ``"5/10m"`` or ``"2/s"`` -> messages per second. Raises ValueError naming the form."""
+    match = _RATE.match(str(text))
+    if match:
+        try:
+            per = parse_duration(_UNIT.get(match.group(2), match.group(2)))
+        except DurationError:
+            per = math.nan
+        count = float(match.group(1))
+        if per > 0 and count > 0 and math.isfinite(count):
+            return count / per
+    raise ValueError(f"expected a rate above zero such as 100/h, 5/10m or 2/s, got {text!r}")
+
+
+def format_rate(per_s: float) -> str:
+    for unit, seconds in (("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
+        if per_s * seconds >= 1:
+            return f"{per_s * seconds:g}/{unit}"
+    return f"{per_s * 86400:g}/d"
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """``burst`` tokens, refilled at ``rate_per_s``; an attempt without a token gets ``reply``."""
+
+    rate_per_s: float
+    burst: float
+    reply: Reply
+
+    def new_bucket(self) -> "TokenBucket":
+        return TokenBucket(self)
+
+    def describe(self) -> str:
+        return f"rate limit {format_rate(self.rate_per_s)} (burst {self.burst:g}): {self.reply.text}"
+
+
+class TokenBucket:
+    """One domain's bucket for one run. The engines call :meth:`take` in event order, once per attempt
+    that reaches the up server."""
+
+    __slots__ = ("limit", "tokens", "at")
+
+    def __init__(self, limit: RateLimit):
+        self.limit = limit
+        self.tokens = limit.burst
+        self.at = -math.inf
+
+    def take(self, t: float) -> bool:
+        """Whether an attempt at ``t`` finds a token (and takes it)."""
+        if t > self.at > -math.inf:
+            self.tokens = min(self.limit.burst, self.tokens + (t - self.at) * self.limit.rate_per_s)
+        self.at = max(self.at, t)
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+def rate_limit_from_node(node: Node | None) -> RateLimit | None:
+    """``rate_limit: {rate: 100/h, burst: 20, reply: "421 4.7.0 Try again later, closing connection"}``."""
+    if node is None:
+        return None
+    node.require_mapping('a token bucket such as {rate: 100/h, burst: 20, reply: "421 4.7.0 Try again later"}')
+    rate_node = node.get("rate")
+    try:
+        rate = parse_rate(rate_node.value)
+    except ValueError as exc:
+        raise rate_node.error(str(exc)) from None
+    burst = node.number("burst", 1.0, minimum=1.0, maximum=1e9)
+    if math.isnan(burst):
+        raise node.error("expected a number of tokens of at least 1, got nan", "burst")
+    reply_node = node.get("reply", None)
+    text = reply_node.as_text() if reply_node is not None else "421 4.7.0 Try again later, closing connection"
+    try:
+        reply = parse_reply(text)
+    except ValueError as exc:
+        raise (reply_node or node).error(str(exc)) from None
+    if reply.result != AttemptResult.DEFERRED:
+        raise (reply_node or node).error(f"expected a 4xx throttle reply, got {text!r}")
+    node.finish()
+    return RateLimit(rate, burst, reply)
+
