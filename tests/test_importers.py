@@ -344,7 +344,7 @@ def test_exchange_transport_service_round_trips(capsys, tmp_path):
     assert sender == {"preset": "exchange-server", "MessageExpirationTimeout": "3.00:00:00",
                       "TransientFailureRetryCount": 6, "TransientFailureRetryInterval": "00:05:00",
                       "OutboundConnectionFailureRetryInterval": "00:15:00", "MessageRetryInterval": "00:05:00",
-                      "DelayNotificationTimeout": "06:00:00"}
+                      "DelayNotificationTimeout": "06:00:00", "MaxPerDomainOutboundConnections": 40}
     assert "role: ServerRole : Mailbox" in out
     assert "QueueMaxIdleTime = 00:03:00 (queue idle time, not modelled)" in out
     assert same_trace(imported_sender(out), get_preset("exchange-server").sender(EXCHANGE_VALUES))

@@ -31,6 +31,7 @@ class Purpose(IntEnum):
     REPLIES = 3
     OUTAGES = 4
     ORDER = 5      # Exim's random queue-run order (mtasim.queue_order)
+    DURATION = 6   # how long each attempt's SMTP transaction takes (recipients' transaction_time)
 
 
 def generator(seed: int, purpose: Purpose) -> np.random.Generator:

@@ -313,6 +313,9 @@ def sender_from_node(node: Node) -> Sender:
     repeat = node.duration("delay_warning_repeat", None)
     if repeat is not None and not warnings:
         raise node.error("delay_warning_repeat needs a delay_warning", "delay_warning_repeat")
+    concurrency_node = node.get("concurrency", None)
+    concurrency = int(concurrency_node.as_number(integer=True, minimum=1, maximum=100000)) \
+        if concurrency_node is not None else None
     status_node = node.get("expiry_status", None)
     status = "4.4.7"
     if status_node is not None:
@@ -327,7 +330,8 @@ def sender_from_node(node: Node) -> Sender:
                   queue_run_s=queue_run, queue_run_phase_s=phase, queue_run_tolerance_s=tolerance,
                   delay_warning_s=warnings[0] if warnings else None, delay_warning_later_s=tuple(warnings[1:]),
                   delay_warning_repeat_s=repeat, delay_warning_at=warning_at, expiry_status=status,
-                  expiry_reply=f"{status} delivery time expired" if _STATUS.match(status) else "expired")
+                  expiry_reply=f"{status} delivery time expired" if _STATUS.match(status) else "expired",
+                  concurrency=concurrency)
 
 
 def _warning_ages(node: Node | None) -> list[float]:

@@ -80,6 +80,9 @@ class Sender:
     host_policy: HostPolicy | None = None
     #: Which of several messages due at one moment goes first (mtasim.queue_order).
     queue_order: str = "due"
+    #: Connections to one destination at once (None: no limit). Matters only when attempts take time
+    #: (a recipient's transaction_time); the DES serves waiting attempts in queue order.
+    concurrency: int | None = None
     #: True for MTAs that keep time in whole seconds (Postfix, Exim, Sendmail: ``time_t``): arrival,
     #: failure and due times are truncated to the second of the wall clock before any arithmetic.
     whole_seconds: bool = False

@@ -1,4 +1,5 @@
-"""Every domain's behaviour while up (mtasim.recipients.behaviour) as arrays, and its rules vectorised.
+"""Every domain's behaviour while up (mtasim.recipients.behaviour) and its transaction times as arrays,
+and their rules vectorised.
 
 The rules are written here once: the kernel applies them to the attempts of a lock step or a moment,
 the reference engine to one attempt at a time (arrays of length one).
@@ -8,12 +9,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..recipients import Recipient
+from ..recipients import AttemptResult, Distribution, Recipient
 from ..recipients.behaviour import Behaviour
 from ..rng import Purpose, stream_key, uniform_array
 from .outage_table import OutageTable
 
-__all__ = ["BehaviourTable", "any_behaviour"]
+__all__ = ["BehaviourTable", "any_behaviour", "TransactionTimes", "NO_TRANSACTION"]
 
 #: The counter of a message's own draw (its recipient address's fate); attempts count from 1.
 _FATE = 0
@@ -87,3 +88,40 @@ class BehaviourTable:
                 k = (self.cumulative[d[hit]] < x[:, None]).sum(axis=1)
                 reply[hit] = self.tempfail_reply[d[hit], k]
         return reply, grey
+
+
+#: Attempts that made no SMTP transaction: their time is the connection's own (a timeout) or none.
+NO_TRANSACTION = np.array([r in (AttemptResult.REFUSED, AttemptResult.TIMEOUT, AttemptResult.SUSPENDED)
+                           for r in AttemptResult])
+
+
+class TransactionTimes:
+    """How long each attempt that connected takes: drawn per (message id, attempt number) from its
+    domain's ``transaction_time``, so every engine draws the same."""
+
+    def __init__(self, domains: list[Recipient], seed: int):
+        kinds: dict[Distribution, int] = {}
+        self.which = np.array([kinds.setdefault(d.transaction_time, len(kinds)) if d.transaction_time else -1
+                               for d in domains], dtype=np.int64)
+        self.distributions = list(kinds)
+        self.key = stream_key(seed, Purpose.DURATION)
+        self.key2 = self.key ^ 0x5DEECE66D                 # a second independent uniform (Box-Muller)
+
+    def draw(self, domain: np.ndarray | None, ids: np.ndarray, attempt: np.ndarray, result: np.ndarray
+             ) -> np.ndarray:
+        """Seconds per attempt (0 where the domain has none or the attempt made no transaction)."""
+        which = np.full(len(ids), self.which[0]) if domain is None else self.which[domain]
+        out = np.zeros(len(ids))
+        timed = (which >= 0) & ~NO_TRANSACTION[result]
+        if not timed.any():
+            return out
+        u1 = uniform_array(self.key, ids[timed], attempt[timed])
+        u2 = uniform_array(self.key2, ids[timed], attempt[timed])
+        kinds = which[timed]
+        drawn = np.zeros(len(u1))
+        for k, dist in enumerate(self.distributions):
+            mine = kinds == k
+            if mine.any():
+                drawn[mine] = dist.from_uniforms(u1[mine], u2[mine])
+        out[timed] = drawn
+        return out

@@ -49,6 +49,8 @@ _CHUNK = 1 << 15                            # without host state, calendars of t
 #: never have quiet stretches; the reference's per-message steps do that ~6x faster than moments of
 #: arrays (measured on a 3,000-message throttled drain: 6 s against 39 s), whatever the queue's size.
 _OWN_QUEUE_RATE_LIMITED = math.inf
+#: Destinations whose attempts wait for the sender's connection slots (Sender.concurrency, with transaction
+#: times) always run on that per-message calendar, which keeps each destination's line of waiting attempts.
 
 
 class _Store:
@@ -212,7 +214,7 @@ class _Calendar:
                     reply[j] = table.index(bucket.limit.reply)
                 if state is not None and not answer.duration_s:
                     state.after_attempt(now, answer)
-        elif b.phase[j] == COMPLETE and state is not None:
+        elif b.phase[j] == COMPLETE and state is not None and answer.duration_s:    # a timed-out connection
             state.after_attempt(now, answer)
         if state is None or b.phase[j] == GIVE_UP:
             return
@@ -234,7 +236,8 @@ class _Run:
         started = int(np.searchsorted(arrivals, self.kernel.stop, side="left"))
         policy = sender.host_policy
         coupled = policy is not None and policy.matters(recipients)
-        coupled |= any(r.rate_limit is not None for r in recipients)
+        coupled |= any(r.rate_limit is not None or (sender.concurrency is not None and r.transaction_time is not None)
+                       for r in recipients)
         first = Batch.arriving(np.arange(started, dtype=np.int64), arrivals, recipient_of,
                                self.kernel.fields(ordered=coupled))
         n_domains = len(recipients)
@@ -252,7 +255,9 @@ class _Run:
         self.store = _Store(first)
         counts = np.bincount(first.domain, minlength=n_domains)
         limited = np.array([r.rate_limit is not None for r in recipients], dtype=bool)
-        own = counts >= np.where(limited, _OWN_QUEUE_RATE_LIMITED, _OWN_QUEUE)
+        slotted = np.array([sender.concurrency is not None and r.transaction_time is not None for r in recipients],
+                           dtype=bool)
+        own = (counts >= np.where(limited, _OWN_QUEUE_RATE_LIMITED, _OWN_QUEUE)) & ~slotted
         self.calendars = [_Calendar(self, first.take(first.domain == d), {d: self._destination(d, recipients)})
                           for d in np.flatnonzero(own).tolist()]
         small = ~own[first.domain]

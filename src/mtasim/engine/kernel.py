@@ -21,7 +21,7 @@ from ..recipients import AttemptResult, Recipient
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform_array
 from ..sender import Sender
-from .behaviour_table import BehaviourTable, any_behaviour
+from .behaviour_table import BehaviourTable, TransactionTimes, any_behaviour
 from .outage_table import OutageTable
 
 __all__ = ["Batch", "Kernel", "ATTEMPT", "COMPLETE", "GIVE_UP"]
@@ -108,6 +108,8 @@ class Kernel:
         self.sender, self.recorder = sender, recorder
         self.table = OutageTable(recipients, recorder, sender)
         self.behaviour = BehaviourTable(recipients, self.table, seed) if any_behaviour(recipients) else None
+        timed = any(d.transaction_time is not None for d in recipients)
+        self.transaction = TransactionTimes(recipients, seed) if timed else None
         self.stop = math.inf if horizon is None else horizon
         self.horizon = horizon
         self.jitter_key = stream_key(seed, Purpose.JITTER)
@@ -117,7 +119,8 @@ class Kernel:
     def fields(self, ordered: bool) -> frozenset[str]:
         """The fields this run's batches need (``ordered``: the DES sorts moments by due time)."""
         sender = self.sender
-        later = self.table.any_timed or sender.give_up.gives_up_later(sender) or ordered
+        later = self.table.any_timed or self.transaction is not None or sender.give_up.gives_up_later(sender) \
+            or ordered
         need = set(FIELDS) - OPTIONAL
         need |= {"phase", "reply", "attempt_end"} if later else set()
         need |= {"warned"} if self.warn_at_failure else set()
@@ -186,6 +189,9 @@ class Kernel:
         if sender.give_up.by_attempt_age:
             b.decisive = sender.clock(b.t) - sender.clock(b.arrival)
         duration = tbl.duration[reply] if tbl.any_timed else np.zeros(0)
+        if self.transaction is not None:                    # the SMTP transaction of attempts that connected
+            took = self.transaction.draw(b.domain, b.id, b.failures + 1, tbl.result[reply])
+            duration = took if not tbl.any_timed else np.where(duration > 0, duration, took)
         timed = duration > 0
         if timed.any():
             c = b.take(timed)

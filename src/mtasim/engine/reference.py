@@ -41,14 +41,24 @@ def run_reference(sender: Sender, recipients: list[Recipient], horizon: float | 
 
 class MessageCalendar:
     """Messages ``ids`` as generators of their own steps, on a heap keyed by (time, kind, queue order, id).
-    The DES runs destinations too small for batching on one of these (mtasim.engine.des)."""
+    The DES runs destinations too small for batching on one of these (mtasim.engine.des), and those whose
+    attempts wait for the sender's connection slots or a recipient's tokens.
+
+    Connection slots (``Sender.concurrency``, for recipients whose attempts take time): an attempt that
+    finds every slot of its destination busy waits in the destination's line, ordered by the MTA's queue
+    order; a slot frees when its attempt's answer is in (connections ending come first in a moment), and
+    the line's first message then competes, in queue order, with the attempts due at that moment."""
 
     def __init__(self, sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
                  arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder, ids: np.ndarray):
         self.stop = math.inf if horizon is None else horizon
         self.arrivals = arrivals.tolist()                 # plain floats: one conversion, not one per event
         self.order, self.order_key = queue_order(sender.queue_order), stream_key(seed, Purpose.ORDER)
-        self.message = _message_steps(sender, recipients, self.stop, seed, arrivals, recipient_of, recorder)
+        self.message, self.run = _message_steps(sender, recipients, self.stop, seed, arrivals, recipient_of, recorder)
+        self.domain_of = recipient_of
+        self.slots = {d: _Slots(sender.concurrency) for d, r in enumerate(recipients)
+                      if sender.concurrency is not None and r.transaction_time is not None}
+        self.holding: set[int] = set()                    # messages whose attempt holds a slot
         self.heap = [(self.key(i, self.arrivals[i], ATTEMPT, self.arrivals[i], 0), i, None)
                      for i in ids.tolist() if self.arrivals[i] < self.stop]
         heapq.heapify(self.heap)
@@ -62,14 +72,38 @@ class MessageCalendar:
     def run_moment(self) -> None:
         """Every event at the earliest time, in order (events it creates at that time included)."""
         now = self.first_time()
-        heap = self.heap
+        heap, run = self.heap, self.run
+        run.now = now
         while heap and heap[0][0][0] == now:
-            _, i, steps = heapq.heappop(heap)
+            key, i, steps = heapq.heappop(heap)
+            slots = self.slots.get(int(self.domain_of[i])) if self.slots else None
+            if slots is not None and i not in self.holding and key[1] == ATTEMPT:
+                if not slots.free:                          # every connection busy: wait in line
+                    heapq.heappush(slots.line, (key[1:], i, steps))
+                    continue
+                slots.free -= 1
+                self.holding.add(i)
             if steps is None:
                 steps = self.message(i)
             event = next(steps, None)
             if event is not None:
                 heapq.heappush(heap, (self.key(i, *event), i, steps))
+            if slots is not None and i in self.holding and (event is None or event[1] != COMPLETE):
+                self.holding.discard(i)                     # its answer is in: the slot frees
+                slots.free += 1
+                if slots.line:
+                    rest, j, waiting = heapq.heappop(slots.line)
+                    heapq.heappush(heap, ((now, *rest), j, waiting))
+
+
+class _Slots:
+    """One destination's connection slots: how many are free, and the attempts waiting for one."""
+
+    __slots__ = ("free", "line")
+
+    def __init__(self, concurrency: int):
+        self.free = concurrency
+        self.line: list[tuple] = []
 
 
 def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, seed: int, arrivals: np.ndarray,
@@ -93,7 +127,7 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
             run.buckets[d] = limit.new_bucket()
         return _Message(run, i, float(arrivals[i]), d, recipients[d], host).life()
 
-    return message
+    return message, run
 
 
 class _Run:
@@ -107,6 +141,7 @@ class _Run:
         self.buckets: dict[int, TokenBucket] = {}   # the recipients' rate limits (mtasim.recipients.ratelimit)
         self.kernel: Kernel | None = None         # its recipients' behaviour rules (engine.behaviour_table)
         self.decides = policy is not None and policy.decides_next_step
+        self.now = -math.inf                      # the calendar's current moment
 
 
 class _Message:
@@ -125,6 +160,7 @@ class _Message:
         run, sender, recorder, i = self.run, self.run.sender, self.run.recorder, self.i
         t = self.arrival
         while True:
+            t = max(t, run.now)             # an attempt that waited in line for a connection slot starts now
             outage = self.recipient.outage_at(t)
             reply = DELIVERED_REPLY if outage is None else outage.reply
             held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
@@ -138,13 +174,17 @@ class _Message:
             recorder.attempt(i, self.failures + 1, t, reply.result, reply.text)
             if sender.give_up.by_attempt_age:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
-            if reply.duration_s:
-                t += reply.duration_s
+            learns = self.host is not None and held is None
+            if learns and not reply.duration_s:    # connected or refused: the host state knows at once
+                self.host.after_attempt(t, site)
+            duration = reply.duration_s or self._transaction_time(reply, t)
+            if duration:
+                t += duration
                 if t >= run.stop:                  # still connecting at the horizon: its (known) deferral
                     recorder.defer(i, reply.status)
                     return
                 yield t, COMPLETE, t, self.failures
-            if self.host is not None and held is None:
+            if learns and reply.duration_s:        # a timed-out connection teaches when it ends
                 self.host.after_attempt(t, site)
             if reply.result in (AttemptResult.DELIVERED, AttemptResult.REJECTED):
                 self._finish(reply, t)
@@ -163,6 +203,16 @@ class _Message:
             if t >= run.stop:
                 return
             yield t, ATTEMPT, due_s, self.failures
+
+    def _transaction_time(self, reply: Reply, t: float) -> float:
+        """How long the SMTP transaction of an attempt that connected takes (the kernel's rule, on one)."""
+        kernel = self.run.kernel
+        assert kernel is not None
+        if kernel.transaction is None:
+            return 0.0
+        one = np.array
+        return float(kernel.transaction.draw(one([self.domain]), one([self.i]), one([self.failures + 1]),
+                                             one([int(reply.result)]))[0])
 
     def _while_up(self, t: float) -> Reply:
         """What the up server answers besides 250: the behaviour rules on arrays of length one."""

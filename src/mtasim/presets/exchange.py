@@ -49,6 +49,7 @@ def _exchange_server(v: Mapping[str, float], name: str) -> Sender:
         expiry_status="4.4.7",
         expiry_reply=_EXCHANGE_EXPIRED,
         preset=name,
+        concurrency=int(v["MaxPerDomainOutboundConnections"]),
     )
 
 
@@ -78,6 +79,8 @@ def _exchange_params(transient_interval: float, outbound_interval: float) -> tup
               kind="count", maximum=1),
         Param("DelayNotificationTimeout", 4 * 3600.0, "age of the delay DSN", minimum=1.0, maximum=30 * DAY,
               native="04:00:00"),
+        Param("MaxPerDomainOutboundConnections", 20, "connections to one destination at once (matters when "
+              "recipients have a transaction_time; DES only)", kind="count", minimum=1, maximum=100000),
     )
 
 

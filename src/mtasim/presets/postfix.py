@@ -51,6 +51,7 @@ def _postfix(v: Mapping[str, float]) -> Sender:
             negative_feedback=int(v["default_destination_concurrency_negative_feedback"]),
         ) if v["default_destination_concurrency_failed_cohort_limit"] > 0 else None,
         whole_seconds=True,
+        concurrency=int(v["default_destination_concurrency_limit"]),
     )
 
 
@@ -70,6 +71,8 @@ POSTFIX = Preset(
         Param("default_destination_concurrency_failed_cohort_limit", 1, "failed pseudo-cohorts before a "
               "destination is marked dead for minimal_backoff_time (0 = never; host-level, DES only)",
               kind="count", maximum=1000),
+        Param("default_destination_concurrency_limit", 20, "deliveries to one destination at once (matters "
+              "when recipients have a transaction_time; DES only)", kind="count", minimum=1, maximum=100000),
         Param("initial_destination_concurrency", 5, "starting concurrency window of a destination",
               kind="count", minimum=1, maximum=1000),
         Param("default_destination_concurrency_negative_feedback", 1, "window decrease per failure",

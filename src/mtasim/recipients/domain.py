@@ -14,7 +14,7 @@ from ..rng import Purpose, generator
 from .behaviour import Behaviour, behaviour_from_node
 from .ratelimit import RateLimit, rate_limit_from_node
 from .library import apply_named_behaviour
-from .outages import Outage, RandomOutage, outages_from_node, random_outage_from_node
+from .outages import Distribution, Outage, RandomOutage, distribution_from_node, outages_from_node, random_outage_from_node
 from .processes import (MAX_WINDOWS, OutageProcess, WeeklyWindow, combine_windows, outage_process_from_node,
                         weekly_from_node)
 from .replies import DEFAULT_CONNECT_TIMEOUT_S, DELIVERED_REPLY, Reply
@@ -37,6 +37,8 @@ class Recipient:
     behaviour: "Behaviour | None" = None
     #: A token bucket shared by the domain's messages (mtasim.recipients.ratelimit): DES only.
     rate_limit: "RateLimit | None" = None
+    #: How long an attempt that connects takes (the SMTP transaction); None: no time at all.
+    transaction_time: "Distribution | None" = None
     #: Outages that recur (mtasim.recipients.processes), drawn per domain up to a bound by realize_recipients.
     process: "OutageProcess | None" = None
     weekly: tuple[WeeklyWindow, ...] = ()
@@ -135,7 +137,8 @@ def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: fl
             if recurring is not None:
                 outages = recurring.combine(k, outages)
             concrete.append(Recipient(name, entry.share, outages, entry.connect_timeout_s,
-                                      behaviour=entry.behaviour, rate_limit=entry.rate_limit))
+                                      behaviour=entry.behaviour, rate_limit=entry.rate_limit,
+                                      transaction_time=entry.transaction_time))
     return concrete, first
 
 
@@ -195,8 +198,11 @@ def recipient_from_node(node: Node, scenario_start: datetime) -> Recipient:
     weekly = weekly_from_node(node.get("weekly", None), timeout_s, scenario_start)
     behaviour = behaviour_from_node(node, domain)
     rate_limit = rate_limit_from_node(node.get("rate_limit", None))
+    transaction_node = node.get("transaction_time", None)
+    transaction_time = distribution_from_node(transaction_node, allow_zero=False) if transaction_node else None
     node.finish()
     return Recipient(domain, share, outages, timeout_s, domains, random_outage,
-                     behaviour if behaviour.active else None, rate_limit, process=process, weekly=weekly)
+                     behaviour if behaviour.active else None, rate_limit, process=process, weekly=weekly,
+                     transaction_time=transaction_time)
 
 

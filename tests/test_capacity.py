@@ -1,0 +1,121 @@
+"""A queue with finite capacity: attempts that take time (a recipient's ``transaction_time``) and the
+sender's connection slots per destination (``concurrency``; Postfix default_destination_concurrency_limit,
+Exchange MaxPerDomainOutboundConnections). Known answers computed by hand."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import yaml
+
+import mtasim
+from mtasim.cli import main
+from mtasim.engine import EngineUnavailableError, des_only_features
+from mtasim.results import Outcome
+
+from helpers import assert_same
+
+HOUR = 3600.0
+
+
+def scenario(sender: dict, recipient: dict, messages: dict, seed: int = 3):
+    return mtasim.scenario_from_dict({"name": "capacity", "seed": seed, "sender": sender, "messages": messages,
+                                      "recipients": [{"domain": "slow.example", **recipient}]}, "capacity.yaml")
+
+
+def run_all(sc):
+    engines = ["des", "reference"] + ([] if des_only_features(sc) else ["fast"])
+    results = [mtasim.simulate(sc, engine=e, attempts=True) for e in engines]
+    for other in results[1:]:
+        assert_same(results[0], other)
+    m = results[0].messages
+    assert sum(m.count(o) for o in Outcome) == len(m)
+    return results[0]
+
+
+#: 360 messages arrive during an outage of refused connections (instant: no slot held) that ends at 6 h,
+#: exactly at a queue run, so all 360 are due at 6:00:00 together.
+DRAIN = dict(recipient={"transaction_time": "10s", "outages": [{"start": 0, "end": "6h", "failure": "refused"}]},
+             messages={"count": 360, "arrival": {"kind": "uniform", "start": 0, "end": "5h"}})
+
+
+@pytest.mark.parametrize("slots, drain_s", [(1, 3600.0), (2, 1800.0), (4, 900.0)])
+def test_the_drain_takes_queue_size_times_transaction_time_over_the_slots(slots, drain_s):
+    sender = {"schedule": {"kind": "fixed", "interval": "5m"}, "queue_run": "10m", "expiry": "5d",
+              "concurrency": slots}
+    r = run_all(scenario(sender, **DRAIN))
+    m = r.messages
+    assert (m.outcome == Outcome.DELIVERED).all()
+    assert m.final_s.max() == pytest.approx(6 * HOUR + drain_s)
+    ends = np.sort(m.final_s)
+    # slots deliveries every 10 s: the k-th group of `slots` messages ends at 6 h + 10 s * k
+    assert np.allclose(ends, 6 * HOUR + 10.0 * (np.arange(360) // slots + 1))
+    # attempts start when a slot frees, never two on one slot at once
+    last = r.attempts.attempt == np.repeat(m.attempts, m.attempts)
+    starts = np.sort(r.attempts.time_s[last])
+    assert np.allclose(starts, ends - 10.0)
+
+
+def test_without_a_connection_limit_every_attempt_just_takes_its_time():
+    sender = {"schedule": {"kind": "fixed", "interval": "5m"}, "queue_run": "10m", "expiry": "5d"}
+    r = run_all(scenario(sender, **DRAIN))                  # the fast engine runs it too
+    assert np.allclose(r.messages.final_s, 6 * HOUR + 10.0)
+
+
+def test_a_deferral_counts_from_the_end_of_its_transaction():
+    # A 4xx outage on a connection: each failed attempt takes 30 s, and the fixed 10 min wait starts after it.
+    sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "5d"}
+    r = run_all(scenario(sender, {"transaction_time": "30s",
+                                  "outages": [{"start": 0, "end": "25m", "failure": "451 4.3.0 busy"}]},
+                         {"count": 1, "arrival": {"kind": "at", "time": 0}}))
+    assert np.allclose(r.attempts.for_message(0), [0, 630, 1260, 1890])
+    assert r.messages.final_s[0] == pytest.approx(1890 + 30)
+
+
+def test_lognormal_transaction_times_have_the_right_median_and_mean():
+    sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "1d"}
+    r = run_all(scenario(sender, {"transaction_time": {"kind": "lognormal", "median": "2s", "sigma": 0.5}},
+                         {"count": 20000, "arrival": {"kind": "uniform", "start": 0, "end": "1d"}}))
+    took = r.messages.final_s - r.messages.arrival_s
+    assert np.median(took) == pytest.approx(2.0, rel=0.03)
+    assert took.mean() == pytest.approx(2.0 * math.exp(0.125), rel=0.03)
+
+
+def test_presets_bring_their_own_connection_limits():
+    recipient, messages = DRAIN["recipient"], DRAIN["messages"]
+    postfix = scenario({"preset": "postfix", "default_destination_concurrency_limit": 2}, recipient, messages)
+    assert postfix.sender.concurrency == 2
+    assert scenario({"preset": "postfix"}, recipient, messages).sender.concurrency == 20
+    assert scenario({"preset": "exchange-server"}, recipient, messages).sender.concurrency == 20
+    r = run_all(postfix)
+    assert (r.messages.outcome == Outcome.DELIVERED).all()
+    # two slots, 10 s each: never more than two deliveries in any 10 s
+    ends = np.sort(r.messages.final_s)
+    assert (ends[2:] - ends[:-2] >= 10.0 - 1e-9).all()
+
+
+def test_the_fast_engine_refuses_connection_limits_naming_them():
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d", "concurrency": 3},
+                  {"transaction_time": "1s"}, {"count": 5})
+    with pytest.raises(EngineUnavailableError, match=r"connection limit \(3 per destination\).*"
+                                                     r"recipients\[0\]\.transaction_time"):
+        mtasim.simulate(sc, engine="fast")
+
+
+@pytest.mark.parametrize("sender, recipient, expected", [
+    ({"concurrency": 0}, {}, "sender.concurrency: expected a whole number >= 1"),
+    ({"concurrency": 2.5}, {}, "sender.concurrency: expected a whole number"),
+    ({}, {"transaction_time": "-3s"}, "recipients[0].transaction_time"),
+    ({}, {"transaction_time": {"kind": "lognormal", "median": "2s"}}, "sigma"),
+])
+def test_bad_capacity_keys_give_one_line_and_exit_2(tmp_path, capsys, sender, recipient, expected):
+    data = {"name": "bad", "sender": {"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d", **sender},
+            "messages": {"count": 3}, "recipients": [{"domain": "r.example", **recipient}]}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    code = main(["run", str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and expected in err
+    assert not (tmp_path / "out").exists()
