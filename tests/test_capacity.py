@@ -65,13 +65,12 @@ def test_without_a_connection_limit_every_attempt_just_takes_its_time():
 
 
 def test_a_deferral_counts_from_the_end_of_its_transaction():
-    # A 4xx outage on a connection: each failed attempt takes 30 s, and the fixed 10 min wait starts after it.
+    # The server is up but greylists: the first attempt takes 30 s, the fixed 10 min wait starts after it.
     sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "5d"}
-    r = run_all(scenario(sender, {"transaction_time": "30s",
-                                  "outages": [{"start": 0, "end": "25m", "failure": "451 4.3.0 busy"}]},
+    r = run_all(scenario(sender, {"transaction_time": "30s", "greylist": {"delay": "5m", "window": "1d"}},
                          {"count": 1, "arrival": {"kind": "at", "time": 0}}))
-    assert np.allclose(r.attempts.for_message(0), [0, 630, 1260, 1890])
-    assert r.messages.final_s[0] == pytest.approx(1890 + 30)
+    assert np.allclose(r.attempts.for_message(0), [0, 630])
+    assert r.messages.final_s[0] == pytest.approx(660)
 
 
 def test_lognormal_transaction_times_have_the_right_median_and_mean():
@@ -119,3 +118,31 @@ def test_bad_capacity_keys_give_one_line_and_exit_2(tmp_path, capsys, sender, re
     err = capsys.readouterr().err
     assert code == 2 and len(err.splitlines()) == 1 and expected in err
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("dist", [{"kind": "lognormal", "median": "2s", "sigma": 0.5}, "7s",
+                                  {"kind": "uniform", "min": "1s", "max": "4s"}, {"kind": "exponential", "mean": "3s"},
+                                  {"kind": "empirical", "values": ["1s", "5s", "9s"]}])
+def test_one_attempts_transaction_time_is_the_vectorised_draw(dist):
+    """The reference steps draw one attempt at a time with plain floats; the kernel draws arrays. Same bits."""
+    from mtasim.engine.behaviour_table import TransactionTimes
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d"},
+                  {"transaction_time": dist}, {"count": 3})
+    times = TransactionTimes(list(sc.recipients), seed=11)
+    rng = np.random.default_rng(0)
+    ids, attempts = rng.integers(0, 10**6, 300), rng.integers(1, 40, 300)
+    reached = rng.random(300) < 0.7
+    drawn = times.draw(np.zeros(300, dtype=np.int64), ids, attempts, reached)
+    one = [times.one(0, int(i), int(a), bool(r)) for i, a, r in zip(ids, attempts, reached)]
+    assert np.array_equal(drawn, np.array(one))
+    assert (drawn[~reached] == 0).all() and (drawn[reached] > 0).all()
+
+
+def test_outage_answers_take_no_transaction_time():
+    """A server that is down answers at once (even with a 4xx); only attempts that reach it up take time."""
+    sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "5d"}
+    r = run_all(scenario(sender, {"transaction_time": "30s",
+                                  "outages": [{"start": 0, "end": "25m", "failure": "451 4.3.0 down"}]},
+                         {"count": 1, "arrival": {"kind": "at", "time": 0}}))
+    assert np.allclose(r.attempts.for_message(0), [0, 600, 1200, 1800])
+    assert r.messages.final_s[0] == pytest.approx(1830)

@@ -42,7 +42,8 @@ recipients:
 OUTCOMES = ("delivered", "expired", "bounced", "queued")
 SUMMARY_KEYS = {"scenario", "seed", "engine", "messages", "delivered", "expired", "bounced", "queued",
                 "attempts", "delay_warnings", "delivery_latency_s"}
-MESSAGES_HEADER = ["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s"]
+MESSAGES_HEADER = ["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s", "via",
+                   "relayed_s", "relay_outcome"]
 ATTEMPTS_HEADER = ["message_id", "attempt", "time_s", "result", "reply"]
 MTASIM_SCRIPT = Path(sys.executable).parent / "mtasim"
 
@@ -142,6 +143,7 @@ def test_messages_csv_one_row_per_message(capsys, small, tmp_path):
         assert (r["final_s"] == "") == (r["outcome"] == "queued"), r
         if r["final_s"]:
             assert float(r["final_s"]) >= float(r["arrival_s"])
+        assert r["via"] == r["relayed_s"] == r["relay_outcome"] == ""      # one server per domain: no MX columns
     assert any(r["outcome"] == "queued" for r in body) and any(r["outcome"] != "queued" for r in body)
 
 

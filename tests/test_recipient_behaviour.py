@@ -224,7 +224,6 @@ def test_mtasim_recipients_lists_every_named_behaviour_with_its_sources(capsys):
     ({"rate_limit": {"rate": "100/h", "reply": "550 5.7.1 no"}}, "expected a 4xx throttle reply"),
     ({"greylist": {"delay": "1h", "window": "30m"}}, "retry window longer than the delay"),
     ({"greylist": {"delay": "5m", "window": "1d", "reply": "550 5.7.1 no"}}, "expected a 4xx reply"),
-    ({"greylist": {"delay": "5m", "window": "1d", "addresses": 10}}, "not modelled yet"),
 ])
 def test_bad_behaviour_keys_give_one_line_and_exit_2(tmp_path, capsys, recipient, expected):
     data = {"name": "bad", "sender": {"preset": "postfix"}, "messages": {"count": 3},
@@ -237,3 +236,68 @@ def test_bad_behaviour_keys_give_one_line_and_exit_2(tmp_path, capsys, recipient
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
     assert expected in err and str(path) in err
     assert not out.exists()
+
+
+# -- advised back-off and 421s that end the session -----------------------------------------------------
+@pytest.mark.parametrize("honour, second_attempt_s", [(True, 4 * HOUR), (False, 10 * MIN)])
+def test_a_sender_that_honours_yahoos_advice_waits_four_hours(honour, second_attempt_s):
+    # one token: message 0 takes it, message 1 gets the TSS04 deferral advising a retry after 4 h
+    sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "1d", "honour_retry_after": honour}
+    r = run_all(scenario({"behaviour": "yahoo", "rate_limit": {"rate": "1/h", "burst": 1}}, sender=sender,
+                         messages={"count": 2, "arrival": {"kind": "at", "time": 0}}))
+    assert np.allclose(attempt_times(r, 1)[:2], [0, second_attempt_s])
+    assert "[TSS04]" in r.attempts.replies[r.attempts.reply[r.attempts.message_id == 1][0]]
+
+
+@pytest.mark.parametrize("reply, suspended", [("421 4.7.0 Try again later, closing connection", True),
+                                              ("450 4.2.1 receiving mail too quickly", False)])
+def test_postfix_marks_a_destination_dead_on_a_421_throttle_but_not_on_a_450(reply, suspended):
+    # 200 messages queued behind an outage of 451s (never marks dead), then a bucket of 20: the 421s that
+    # end sessions add up to a dead destination, and the rest of the queue is held back without connecting.
+    sc = scenario({"outages": [{"start": 0, "end": "2h", "failure": "451 4.3.0 down"}],
+                   "rate_limit": {"rate": "60/h", "burst": 20, "reply": reply}},
+                  sender={"preset": "postfix"},
+                  messages={"count": 200, "arrival": {"kind": "uniform", "start": 0, "end": "1h"}})
+    assert des_only_features(sc)
+    r = run_all(sc)
+    held = r.attempts.result == AttemptResult.SUSPENDED
+    assert held.any() == suspended
+    if suspended:
+        texts = {r.attempts.replies[k] for k in r.attempts.reply[held]}
+        assert texts == {f"delivery temporarily suspended: {reply}"}
+
+
+# -- greylist triplets shared between messages ------------------------------------------------------------
+def test_messages_to_one_address_share_its_triplet():
+    # one address: message 0 at 0 s is deferred (first seen 0); message 1 at 60 s is too early (deferred, first
+    # seen stays 0); message 2 at 400 s is 400 s after the first sight, past postgrey's 300 s: it passes and
+    # the triplet is remembered, so message 3 at 500 s and the retries at 900 and 960 s pass at once.
+    sender = {"schedule": {"kind": "fixed", "interval": "15m"}, "expiry": "1d"}
+    sc = scenario({"behaviour": "postgrey", "greylist": {"addresses": 1}}, sender=sender,
+                  messages={"count": 4, "arrival": {"kind": "times", "times": [0, 60, 400, 500]}})
+    with pytest.raises(EngineUnavailableError, match=r"recipients\[0\]\.greylist\.addresses"):
+        mtasim.simulate(sc, engine="fast")
+    r = run_all(sc)
+    assert list(r.messages.attempts) == [2, 2, 1, 1]
+    assert np.allclose(r.messages.final_s, [900, 960, 400, 500])
+
+
+def test_a_passed_triplet_is_forgotten_memory_after_it_was_last_seen():
+    sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "1d"}
+    sc = scenario({"behaviour": "postgrey", "greylist": {"addresses": 1, "memory": "1h"}}, sender=sender,
+                  messages={"count": 3, "arrival": {"kind": "times", "times": [0, 3000, 7000]}})
+    r = run_all(sc)
+    # 0: deferred, passes at 600 (seen 600); 3000: remembered (seen 3000); 7000: 4000 s after -> forgotten
+    assert list(r.messages.attempts) == [2, 1, 2]
+    assert np.allclose(r.messages.final_s, [600, 3000, 7600])
+
+
+def test_many_addresses_spread_the_messages():
+    sender = {"schedule": {"kind": "fixed", "interval": "15m"}, "expiry": "1d"}
+    n, addresses = 2000, 50
+    r = run_all(scenario({"behaviour": "postgrey", "greylist": {"addresses": addresses}}, sender=sender,
+                         messages={"count": n, "arrival": {"kind": "uniform", "start": 0, "end": "2h"}}))
+    # each address's first message is deferred; once an address has passed, its later mail goes straight through
+    deferred_first = int((r.messages.attempts > 1).sum())
+    assert addresses <= deferred_first < 0.25 * n
+    assert (r.messages.outcome == Outcome.DELIVERED).all()

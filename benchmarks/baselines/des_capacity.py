@@ -255,7 +255,7 @@ def _hand_cases() -> None:
                                    rate_per_s=1 / 3600, burst=2, median_s=1e-3, sigma=0.0)
     assert (outcome == DELIVERED).all() and attempts.tolist() == [1, 1, 3, 5, 7]
     assert np.allclose(final, [0, 0, 3600, 7200, 10800], atol=0.01), final
-    # the same with a 2 h 30 min expiry: messages 3 and 4 fail their attempt at (about) 2 h 30 min and expire
+    # the same with a 2 h 30 min expiry: message 4 fails its attempt at (about) 2 h 30 min and expires
     outcome, final, attempts = run(np.zeros(5), concurrency=20, interval_s=1800.0, expiry_s=9000.0,
                                    rate_per_s=1 / 3600, burst=2, median_s=1e-3, sigma=0.0)
     assert outcome.tolist() == [DELIVERED, DELIVERED, DELIVERED, DELIVERED, EXPIRED], outcome
@@ -280,6 +280,12 @@ def _main() -> None:
     for n in (2000, 10000):
         stats = _check(capacity_case(n), capacity_arrivals(n))
         print(f"plain event loop, {n:,} messages of the benchmark scenario: identical per message; {stats}")
+    # exact ties: 10 s attempts, retries 10 min after, arrivals on whole minutes (several per minute), so
+    # ends, due times and arrivals coincide; 3 slots, an outage, a bucket and a 2 h expiry
+    ties = dict(concurrency=3, interval_s=600.0, expiry_s=7200.0, outage_start_s=1200.0, outage_end_s=4800.0,
+                rate_per_s=1 / 30, burst=5, median_s=10.0, sigma=0.0, seed=0)
+    stats = _check(ties, np.sort(np.random.default_rng(0).integers(0, 120, 600) * 60.0))
+    print(f"plain event loop, 600 messages with exact ties: identical per message; {stats}")
     for n in (10**4, 10**5):
         case, times = capacity_case(n), []
         for _ in range(3):

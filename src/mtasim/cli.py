@@ -275,6 +275,9 @@ def format_summary(s: dict[str, Any]) -> str:
             + "  (delivery after the outage ended)")
     if "peak_queue" in s:
         lines.append(_queue_line(s))
+    if "accepted_by_backup" in s:
+        lines.append(f"backup MX         accepted {s['accepted_by_backup']:,}  relayed {s['relayed']:,}  "
+                     f"expired at backup {s['expired_at_backup']:,}  (delivered, for this sender)")
     return "\n".join(lines)
 
 

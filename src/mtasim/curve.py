@@ -151,6 +151,11 @@ def with_outage_duration(scenario: Scenario, duration_s: float, label: str = "")
             overrides[f"recipients[{j}].random_outage.duration"] = duration_s
         elif entry.outages:
             overrides[f"recipients[{j}].outages[0].end"] = entry.outages[0].start_s + duration_s
+        elif any(h.outages for h in entry.mx):          # MX hosts: the most preferred host with an outage
+            host = next(h for h in entry.mx if h.outages)
+            listed = [h.get("host") for h in scenario.data["recipients"][j]["mx"]]
+            overrides[f"recipients[{j}].mx[{listed.index(host.host)}].outages[0].end"] = \
+                host.outages[0].start_s + duration_s
     if not overrides:
         raise ConfigError(scenario.source, "recipients", f"--series outage={label}: no recipient has an outage "
                           "to lengthen")

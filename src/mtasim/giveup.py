@@ -78,6 +78,15 @@ class GiveUpRule:
         then an engine keeps a pending give-up event for the message."""
         return False
 
+    def gave_up_waiting(self, sender, arrival_s: float, start_s: float) -> float | None:
+        """When a message that waited in line for a connection slot until ``start_s`` gave up meanwhile
+        (None: it did not). Only rules that look at the next attempt's time give up while waiting."""
+        return None
+
+    def _late_start(self, sender, arrival_s: float, start_s: float) -> bool:
+        age = float(sender.clock(np.array([start_s]))[0] - sender.clock(np.array([arrival_s]))[0])
+        return not self.survives(age, sender.expiry_s)
+
     def too_late(self, sender, f: FailureAges) -> np.ndarray:
         """Where the next attempt would come at or after the deadline (rules that look at it)."""
         late = ~self.survives(f.attempt_age, sender.expiry_s)
@@ -115,6 +124,9 @@ class AtDeadline(GiveUpRule):
         return np.where(self.too_late(sender, f), np.maximum(f.arrival + sender.expiry_s, f.now),
                         super().give_up_times(sender, f))
 
+    def gave_up_waiting(self, sender, arrival_s: float, start_s: float) -> float | None:
+        return arrival_s + sender.expiry_s if self._late_start(sender, arrival_s, start_s) else None
+
 
 @dataclass(frozen=True)
 class BeforeAttempt(GiveUpRule):
@@ -129,6 +141,9 @@ class BeforeAttempt(GiveUpRule):
 
     def give_up_times(self, sender, f: FailureAges) -> np.ndarray:
         return np.where(self.too_late(sender, f), f.attempt, super().give_up_times(sender, f))
+
+    def gave_up_waiting(self, sender, arrival_s: float, start_s: float) -> float | None:
+        return start_s if self._late_start(sender, arrival_s, start_s) else None
 
 
 @dataclass(frozen=True)

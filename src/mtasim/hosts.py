@@ -86,7 +86,7 @@ def connection_failures_possible(recipients) -> bool:
     """Whether any recipient refuses or times out connections: the only failures the host-level states
     modelled here learn from (a 4xx at RCPT never marks a Postfix destination dead)."""
     for r in recipients:
-        if any(reply.result.is_connection_failure for reply in r.failure_replies):
+        if any(reply.result.is_connection_failure or reply.closes_connection for reply in r.failure_replies):
             return True
     return False
 
@@ -142,7 +142,7 @@ class _PostfixState:
         if t - self.last_t > self.p.idle_s:
             self._fresh()
         self.last_t = t
-        if reply.result.is_connection_failure:
+        if reply.result.is_connection_failure or reply.closes_connection:   # 421: the site ended the session
             self.failed += 1.0 / self.window
             self.window = max(1.0, self.window - self.p.negative_feedback)
             if self.p.cohort_limit > 0 and self.failed >= self.p.cohort_limit - 1e-12:

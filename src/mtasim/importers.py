@@ -364,7 +364,6 @@ _EXIM_RELATED = {
     "delay_warning_condition": "which messages get warnings; in mtasim every message does",
     "timeout_frozen_after": "frozen messages, not modelled",
     "ignore_bounce_errors_after": "frozen bounces, not modelled",
-    "queue_run_max": "concurrent queue runners, not modelled",
     "remote_max_parallel": "parallel deliveries, not modelled",
     "queue_only": "queue-only mode, not modelled",
     "queue_only_load": "queue-only mode, not modelled",

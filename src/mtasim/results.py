@@ -3,7 +3,8 @@
 Engines write into a :class:`Recorder` (preallocated message arrays, chunked attempt arrays) and hand
 back a :class:`SimulationResult`; summaries, files and plots read only these arrays.
 
-messages.csv columns: ``id,recipient,arrival_s,outcome,status,final_s,attempts,warned_s``.
+messages.csv columns: ``id,recipient,arrival_s,outcome,status,final_s,attempts,warned_s,via,relayed_s,
+relay_outcome`` (the last three for domains with MX hosts, mtasim.engine.mx).
 attempts.csv columns: ``message_id,attempt,time_s,result,reply``.
 queue.csv (:mod:`mtasim.queue_view`): ``time_s,destination,queued,attempts,deliveries,expired``.
 """
@@ -73,6 +74,14 @@ class MessageTable:
     recipients: list[str]
     decisive_age_s: np.ndarray  # float64, see Recorder.finish
     recovery_lag_s: np.ndarray  # float64, NaN unless delivered after a failure
+    #: Domains with MX hosts (mtasim.engine.mx): the host that accepted each delivered message (int32 index
+    #: into ``hosts``, -1: none or a domain with one server); for mail a backup MX accepted, its relay leg's
+    #: Outcome (int8, -1: no relay) and when the backup delivered it to a primary host (NaN: not delivered).
+    #: None when no domain of the run has MX hosts.
+    via: np.ndarray | None = None
+    hosts: list[str] = field(default_factory=list)
+    relay_outcome: np.ndarray | None = None
+    relayed_s: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.arrival_s)
@@ -80,6 +89,16 @@ class MessageTable:
     def status_text(self, i: int) -> str:
         s = int(self.status[i])
         return self.statuses[s] if s >= 0 else ""
+
+    def via_text(self, i: int) -> str:
+        """The MX host that accepted message ``i`` ('' for none, or a domain with one server)."""
+        v = -1 if self.via is None else int(self.via[i])
+        return self.hosts[v] if v >= 0 else ""
+
+    def relay_text(self, i: int) -> str:
+        """The relay leg's outcome of message ``i`` ('' when no backup MX accepted it)."""
+        r = -1 if self.relay_outcome is None else int(self.relay_outcome[i])
+        return OUTCOME_LABELS[r] if r >= 0 else ""
 
     def count(self, outcome: Outcome) -> int:
         return int(np.count_nonzero(self.outcome == outcome))
@@ -131,6 +150,12 @@ class Recorder:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._new_chunk()
         self.total_attempts = 0
+        #: Each message's last attempt start, when tracked (runs with MX hosts: mtasim.engine.mx reads off it
+        #: which host accepted); None otherwise.
+        self.last_attempt_s: np.ndarray | None = None
+
+    def track_last_attempts(self) -> None:
+        self.last_attempt_s = np.full(len(self.arrival_s), np.nan)
 
     def _new_chunk(self) -> None:
         self._buf = (np.empty(_CHUNK, np.int64), np.empty(_CHUNK, np.int32), np.empty(_CHUNK),
@@ -139,6 +164,8 @@ class Recorder:
 
     def attempt(self, message_id: int, number: int, time_s: float, result: AttemptResult, reply: str) -> None:
         self.attempts[message_id] = number
+        if self.last_attempt_s is not None:
+            self.last_attempt_s[message_id] = time_s
         self.total_attempts += 1
         if self.every and message_id % self.every == 0:
             if self._fill == _CHUNK:
@@ -155,6 +182,8 @@ class Recorder:
         only the counts are kept, and ``results``/``reply_ids`` may be None."""
         self.attempts[ids] = numbers
         self.total_attempts += len(ids)
+        if self.last_attempt_s is not None:
+            self.last_attempt_s[ids] = times_s
         if not self.every:
             return
         results, reply_ids = np.asarray(results), np.asarray(reply_ids)
@@ -271,6 +300,11 @@ class SimulationResult:
             out["start"] = start.isoformat()
         if self.horizon_s is not None:
             out["horizon_s"] = self.horizon_s
+        if any(h.is_backup for d in self.domains for h in getattr(d, "mx", ())):
+            relay = m.relay_outcome if m.relay_outcome is not None else np.zeros(0, dtype=np.int8)
+            out["accepted_by_backup"] = int(np.count_nonzero(relay >= 0))     # delivered, for the sender
+            out["relayed"] = int(np.count_nonzero(relay == Outcome.DELIVERED))
+            out["expired_at_backup"] = int(np.count_nonzero(relay == Outcome.EXPIRED))
         return out
 
     # -- files -----------------------------------------------------------------------------------
@@ -300,12 +334,19 @@ class SimulationResult:
     def _write_messages(self, f) -> None:
         m = self.messages
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s"])
+        w.writerow(["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s", "via",
+                    "relayed_s", "relay_outcome"])
         statuses = m.statuses + [""]            # index -1 -> ""
         names = m.recipients
-        for i in range(len(m)):
+        n = len(m)
+        hosts, relays = m.hosts + [""], list(OUTCOME_LABELS) + [""]
+        via = m.via if m.via is not None else np.full(n, -1)
+        relay = m.relay_outcome if m.relay_outcome is not None else np.full(n, -1)
+        relayed = m.relayed_s if m.relayed_s is not None else np.full(n, np.nan)
+        for i in range(n):
             w.writerow((i, names[m.recipient[i]], csv_cell(m.arrival_s[i]), OUTCOME_LABELS[m.outcome[i]],
-                        statuses[m.status[i]], csv_cell(m.final_s[i]), int(m.attempts[i]), csv_cell(m.warned_s[i])))
+                        statuses[m.status[i]], csv_cell(m.final_s[i]), int(m.attempts[i]), csv_cell(m.warned_s[i]),
+                        hosts[via[i]], csv_cell(relayed[i]), relays[relay[i]]))
 
     def _write_outages(self, f) -> None:
         w = csv.writer(f, lineterminator="\n")

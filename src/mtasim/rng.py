@@ -32,6 +32,7 @@ class Purpose(IntEnum):
     OUTAGES = 4
     ORDER = 5      # Exim's random queue-run order (mtasim.queue_order)
     DURATION = 6   # how long each attempt's SMTP transaction takes (recipients' transaction_time)
+    ADDRESSES = 7  # which of a greylisting domain's recipient addresses a message goes to
 
 
 def generator(seed: int, purpose: Purpose) -> np.random.Generator:

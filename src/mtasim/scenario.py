@@ -73,13 +73,16 @@ class Scenario:
             return None
         if self.horizon_s is not None:
             return self.horizon_s
-        timeout = max(r.connect_timeout_s for r in self.recipients)
+        # one attempt may wait for the connect timeout of every MX host in turn
+        timeout = max(r.connect_timeout_s * max(1, len(r.mx)) for r in self.recipients)
         life = message_life_bound_s(self.sender, timeout)
-        if life is None:
+        # a backup MX relays what it accepted (at the latest at a message's last attempt) on its own schedule
+        relays = [message_life_bound_s(h.backup, timeout) for r in self.recipients for h in r.mx if h.is_backup]
+        if life is None or None in relays:
             raise ConfigError(self.source, "horizon", f"expected a horizon: a message of this sender can stay "
                               f"queued longer than {format_duration(_LIFE_CAP_S)}, and outage processes and "
                               f"weekly windows are drawn up to the last moment a message can be tried")
-        return latest_arrival_s(self.workload) + life
+        return latest_arrival_s(self.workload) + life + max((x for x in relays if x is not None), default=0.0)
 
 
 #: A message traced longer than this (e.g. waits that grow without bound) makes a horizon necessary.
@@ -164,15 +167,14 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     horizon = root.duration("horizon", None)
     start = _start_from_node(root.get("start", None))
     reporting_mta = root.text("reporting_mta", "mta.example.org")
-    sender = sender_from_node(root.get("sender"))
-    if sender.whole_seconds:                    # where the wall clock's seconds begin (mtasim.sender.clock)
-        sender = _with_clock_offset(sender, start.microsecond / 1e6)
+    sender = _clocked(sender_from_node(root.get("sender")), start)
     workload = workload_from_node(root.get("messages"))
     rnode = root.get("recipients")
     items = rnode.elements("a list of recipients such as [{domain: partner.example}]")
     if not items:
         raise rnode.error("expected at least one recipient")
-    recipients = tuple(recipient_from_node(item, start) for item in items)
+    read_backup = lambda n: _clocked(sender_from_node(n), start)          # noqa: E731 - a backup MX's queue
+    recipients = tuple(recipient_from_node(item, start, read_backup) for item in items)
     sweep_node = root.get("sweep", None)
     sweep = sweep_from_node(sweep_node) if sweep_node is not None else None
     root.finish()
@@ -193,13 +195,18 @@ def _check_outage_windows(scenario: Scenario) -> None:
         estimate = entry.expected_windows(until)
         total += estimate
         if entry.recurring and total > MAX_WINDOWS:
-            key = "outage_process" if entry.process is not None else "weekly"
+            key = "mx" if entry.mx else "outage_process" if entry.process is not None else "weekly"
             raise ConfigError(scenario.source, f"recipients[{j}].{key}",
                               f"expected at most {MAX_WINDOWS:,} outage windows in a run, got about {total:,.0f}: "
                               f"this entry's {entry.domains:,} domains x about {estimate / entry.domains:,.0f} "
                               f"windows each until {format_duration(until)} (a longer up time, fewer domains or "
                               f"a shorter horizon)")
 
+
+
+def _clocked(sender: Sender, start: datetime) -> Sender:
+    """Whole-second senders with where the wall clock's seconds begin (mtasim.sender.clock)."""
+    return _with_clock_offset(sender, start.microsecond / 1e6) if sender.whole_seconds else sender
 
 
 def _with_clock_offset(sender, offset_s: float):
@@ -313,9 +320,16 @@ def sender_from_node(node: Node) -> Sender:
     repeat = node.duration("delay_warning_repeat", None)
     if repeat is not None and not warnings:
         raise node.error("delay_warning_repeat needs a delay_warning", "delay_warning_repeat")
+    honour_node = node.get("honour_retry_after", None)
+    if honour_node is not None and not isinstance(honour_node.value, bool):
+        raise honour_node.error(f"expected true or false, got {honour_node.value!r}")
+    honours = bool(honour_node.value) if honour_node is not None else False
     concurrency_node = node.get("concurrency", None)
     concurrency = int(concurrency_node.as_number(integer=True, minimum=1, maximum=100000)) \
         if concurrency_node is not None else None
+    mx_limit_node = node.get("mx_limit", None)
+    mx_limit = int(mx_limit_node.as_number(integer=True, minimum=1, maximum=100000)) \
+        if mx_limit_node is not None else None
     status_node = node.get("expiry_status", None)
     status = "4.4.7"
     if status_node is not None:
@@ -331,7 +345,7 @@ def sender_from_node(node: Node) -> Sender:
                   delay_warning_s=warnings[0] if warnings else None, delay_warning_later_s=tuple(warnings[1:]),
                   delay_warning_repeat_s=repeat, delay_warning_at=warning_at, expiry_status=status,
                   expiry_reply=f"{status} delivery time expired" if _STATUS.match(status) else "expired",
-                  concurrency=concurrency)
+                  concurrency=concurrency, honours_retry_after=honours, mx_limit=mx_limit)
 
 
 def _warning_ages(node: Node | None) -> list[float]:

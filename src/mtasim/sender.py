@@ -83,6 +83,14 @@ class Sender:
     #: Connections to one destination at once (None: no limit). Matters only when attempts take time
     #: (a recipient's transaction_time); the DES serves waiting attempts in queue order.
     concurrency: int | None = None
+    #: MX hosts tried per attempt, in preference order (None: every host; Postfix smtp_mx_address_limit 5).
+    mx_limit: int | None = None
+    #: MX hosts that may answer per attempt (None: no limit; Postfix smtp_mx_session_limit 2). A host that
+    #: answers ends the attempt in this model (mtasim.engine.mx), so a limit of one or more never binds.
+    mx_session_limit: int | None = None
+    #: Whether a reply's advised wait (Yahoo's "retry after 4 h") lengthens the next wait. No modelled MTA
+    #: reads it from the reply text; some senders (ESPs) adapt to it.
+    honours_retry_after: bool = False
     #: True for MTAs that keep time in whole seconds (Postfix, Exim, Sendmail: ``time_t``): arrival,
     #: failure and due times are truncated to the second of the wall clock before any arithmetic.
     whole_seconds: bool = False
@@ -131,12 +139,14 @@ class Sender:
 
     def after_failures(self, failures: np.ndarray, arrival_s: np.ndarray, now_s: np.ndarray,
                        u: np.ndarray | float, connection_failure: np.ndarray,
-                       prev_wait_s: np.ndarray | None = None, prev_gap_s: np.ndarray | None = None) -> NextSteps:
+                       prev_wait_s: np.ndarray | None = None, prev_gap_s: np.ndarray | None = None,
+                       advised_wait_s: np.ndarray | None = None) -> NextSteps:
         """What follows each message's ``failures``-th failed attempt, which ended at ``now_s``.
 
         ``prev_wait_s`` (the wait planned after the previous failure) and ``prev_gap_s`` (the time from the
         previous failure to this one, on this sender's clock) are only needed by schedules with
-        ``needs_history``; NaN at the first failure.
+        ``needs_history``; NaN at the first failure. ``advised_wait_s``: the wait each reply advised (0: none),
+        a lower bound of the wait when the sender honours it.
         """
         arrival_c = self.clock(arrival_s)
         now_c = self.clock(now_s)
@@ -146,6 +156,8 @@ class Sender:
             wait = schedule.waits_history(failures, age, u, connection_failure, prev_wait_s, prev_gap_s)
         else:
             wait = schedule.waits(failures, age, u, connection_failure)
+        if advised_wait_s is not None and self.honours_retry_after:
+            wait = np.maximum(wait, advised_wait_s)
         due = self.clock(now_c + wait)                          # whole-second MTAs: a whole second too
         never = ~np.isfinite(due)                               # no further attempt, ever (NaN or inf)
         if never.any():

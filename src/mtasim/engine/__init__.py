@@ -9,6 +9,7 @@ the plainly written oracle the others are tested against); ``runner=`` injects a
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from importlib import import_module
 
 from ..recipients import realize_recipients
@@ -16,6 +17,7 @@ from ..results import Recorder, SimulationResult
 from ..scenario import Scenario
 from ..workload import assign_recipients
 from . import memory
+from .mx import any_mx, mx_records, resolve_domains
 from .memory import EngineUnavailableError
 
 __all__ = ["simulate", "ENGINES", "EngineUnavailableError", "des_only_features", "engine_runner"]
@@ -39,6 +41,9 @@ def des_only_features(scenario: Scenario) -> list[str]:
     features += [f"the sender's connection limit ({concurrency} per destination) with the transaction times of "
                  f"{r.domain} (recipients[{i}].transaction_time)"
                  for i, r in enumerate(scenario.recipients) if concurrency is not None and r.transaction_time]
+    features += [f"greylist triplets shared by the {r.greylist.addresses} addresses of {r.domain} "
+                 f"(recipients[{i}].greylist.addresses)" for i, r in enumerate(scenario.recipients)
+                 if r.greylist is not None and r.greylist.addresses]
     return features
 
 
@@ -66,10 +71,15 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
     arrivals = scenario.workload.arrivals(seed)
     entries = scenario.recipients
     domains, first_domain = realize_recipients(entries, seed, scenario.outage_until_s)
+    with_mx = any_mx(domains)
+    if with_mx:                                 # each domain's answers as its MX hosts give them (engine.mx)
+        domains = resolve_domains(domains, scenario.sender)
     recipient_of = assign_recipients([r.share for r in entries], [r.domains for r in entries], first_domain,
                                      len(arrivals), seed)
     every = 1 if attempts is True else int(attempts or 0)
     recorder = Recorder(arrivals, recipient_of, [r.domain for r in domains], every)
+    if with_mx:
+        recorder.track_last_attempts()
     run = runner or engine_runner(chosen)
     if progress:
         from tqdm import tqdm
@@ -79,5 +89,9 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
     finally:
         if recorder.progress is not None:
             recorder.progress.close()
-    return SimulationResult(scenario, seed, chosen, recorder.messages(), recorder.attempt_table(),
+    table = recorder.messages()
+    if with_mx:                                 # which host accepted; the backup MXs' relay legs
+        mx = mx_records(scenario.sender, domains, scenario.horizon_s, seed, chosen, recorder)
+        table = replace(table, via=mx.via, hosts=mx.hosts, relay_outcome=mx.relay_outcome, relayed_s=mx.relayed_s)
+    return SimulationResult(scenario, seed, chosen, table, recorder.attempt_table(),
                             recorder.total_attempts, horizon, domains=domains, warnings=recorder.warning_events())

@@ -11,7 +11,7 @@ import numpy as np
 
 from ..recipients import AttemptResult, Distribution, Recipient
 from ..recipients.behaviour import Behaviour
-from ..rng import Purpose, stream_key, uniform_array
+from ..rng import Purpose, stream_key, uniform, uniform_array
 from .outage_table import OutageTable
 
 __all__ = ["BehaviourTable", "any_behaviour", "TransactionTimes", "NO_TRANSACTION"]
@@ -90,14 +90,22 @@ class BehaviourTable:
         return reply, grey
 
 
-#: Attempts that made no SMTP transaction: their time is the connection's own (a timeout) or none.
+#: Attempts that made no SMTP transaction with an up server: their time is the connection's own (a timeout)
+#: or none. Attempts answered by an outage window are excluded too (see TransactionTimes).
 NO_TRANSACTION = np.array([r in (AttemptResult.REFUSED, AttemptResult.TIMEOUT, AttemptResult.SUSPENDED)
                            for r in AttemptResult])
 
 
+def reached_up_server(result: np.ndarray, outage_end: np.ndarray) -> np.ndarray:
+    """Which attempts reached a server that was up (no outage window answered them with its failure, and
+    nothing held them back): only these take the recipient's transaction time; an outage answers at once.
+    A window that delivers (through another MX host) reached an up server."""
+    return ~NO_TRANSACTION[result] & (np.isnan(outage_end) | (result == AttemptResult.DELIVERED))
+
+
 class TransactionTimes:
-    """How long each attempt that connected takes: drawn per (message id, attempt number) from its
-    domain's ``transaction_time``, so every engine draws the same."""
+    """How long each attempt that reached the up server takes: drawn per (message id, attempt number) from
+    its domain's ``transaction_time``, so every engine draws the same."""
 
     def __init__(self, domains: list[Recipient], seed: int):
         kinds: dict[Distribution, int] = {}
@@ -107,12 +115,20 @@ class TransactionTimes:
         self.key = stream_key(seed, Purpose.DURATION)
         self.key2 = self.key ^ 0x5DEECE66D                 # a second independent uniform (Box-Muller)
 
-    def draw(self, domain: np.ndarray | None, ids: np.ndarray, attempt: np.ndarray, result: np.ndarray
+    def one(self, domain: int, message_id: int, attempt: int, reached: bool) -> float:
+        """:meth:`draw` for one attempt (the reference steps): the same draws, as plain floats."""
+        k = int(self.which[domain])
+        if k < 0 or not reached:
+            return 0.0
+        u1, u2 = uniform(self.key, message_id, attempt), uniform(self.key2, message_id, attempt)
+        return float(self.distributions[k].from_uniforms(u1, u2))
+
+    def draw(self, domain: np.ndarray | None, ids: np.ndarray, attempt: np.ndarray, reached: np.ndarray
              ) -> np.ndarray:
-        """Seconds per attempt (0 where the domain has none or the attempt made no transaction)."""
+        """Seconds per attempt (0 where the domain has none or the attempt did not reach the up server)."""
         which = np.full(len(ids), self.which[0]) if domain is None else self.which[domain]
         out = np.zeros(len(ids))
-        timed = (which >= 0) & ~NO_TRANSACTION[result]
+        timed = (which >= 0) & reached
         if not timed.any():
             return out
         u1 = uniform_array(self.key, ids[timed], attempt[timed])

@@ -36,7 +36,7 @@ from ..results import Recorder
 from ..sender import Sender
 from .events import PendingEvents
 from .kernel import FIELDS, Batch, Kernel
-from .reference import MessageCalendar
+from .reference import MessageCalendar, one_by_one
 
 __all__ = ["run_des"]
 
@@ -49,8 +49,8 @@ _CHUNK = 1 << 15                            # without host state, calendars of t
 #: never have quiet stretches; the reference's per-message steps do that ~6x faster than moments of
 #: arrays (measured on a 3,000-message throttled drain: 6 s against 39 s), whatever the queue's size.
 _OWN_QUEUE_RATE_LIMITED = math.inf
-#: Destinations whose attempts wait for the sender's connection slots (Sender.concurrency, with transaction
-#: times) always run on that per-message calendar, which keeps each destination's line of waiting attempts.
+#: Destinations whose attempts wait for the sender's connection slots, or whose messages share greylist
+#: triplets (reference.one_by_one), always run on that per-message calendar.
 
 
 class _Store:
@@ -77,7 +77,7 @@ class _Destination:
         self.state = state
         self.bucket = recipient.rate_limit.new_bucket() if recipient.rate_limit is not None else None
         self.failing = sorted((o.start_s, o.end_s) for o in recipient.outages
-                              if o.reply.result.is_connection_failure)
+                              if o.reply.result.is_connection_failure or o.reply.closes_connection)
         self.next_window = 0
         self.timeouts: list[float] = []         # when pending timed-out connections end: they teach the state
 
@@ -212,6 +212,7 @@ class _Calendar:
             else:
                 if reply[j] == 0 and bucket is not None and not bucket.take(now):
                     reply[j] = table.index(bucket.limit.reply)
+                    answer = bucket.limit.reply if bucket.limit.reply.closes_connection else answer
                 if state is not None and not answer.duration_s:
                     state.after_attempt(now, answer)
         elif b.phase[j] == COMPLETE and state is not None and answer.duration_s:    # a timed-out connection
@@ -236,8 +237,7 @@ class _Run:
         started = int(np.searchsorted(arrivals, self.kernel.stop, side="left"))
         policy = sender.host_policy
         coupled = policy is not None and policy.matters(recipients)
-        coupled |= any(r.rate_limit is not None or (sender.concurrency is not None and r.transaction_time is not None)
-                       for r in recipients)
+        coupled |= any(r.rate_limit is not None or one_by_one(sender, r) for r in recipients)
         first = Batch.arriving(np.arange(started, dtype=np.int64), arrivals, recipient_of,
                                self.kernel.fields(ordered=coupled))
         n_domains = len(recipients)
@@ -255,9 +255,8 @@ class _Run:
         self.store = _Store(first)
         counts = np.bincount(first.domain, minlength=n_domains)
         limited = np.array([r.rate_limit is not None for r in recipients], dtype=bool)
-        slotted = np.array([sender.concurrency is not None and r.transaction_time is not None for r in recipients],
-                           dtype=bool)
-        own = (counts >= np.where(limited, _OWN_QUEUE_RATE_LIMITED, _OWN_QUEUE)) & ~slotted
+        stepped = np.array([one_by_one(sender, r) for r in recipients], dtype=bool)
+        own = (counts >= np.where(limited, _OWN_QUEUE_RATE_LIMITED, _OWN_QUEUE)) & ~stepped
         self.calendars = [_Calendar(self, first.take(first.domain == d), {d: self._destination(d, recipients)})
                           for d in np.flatnonzero(own).tolist()]
         small = ~own[first.domain]
@@ -272,12 +271,16 @@ class _Run:
 
 
 def _one_by_one(calendar: MessageCalendar, env: simpy.Environment):
-    """The SimPy process of the small destinations' shared calendar: the reference steps, message by message."""
+    """The SimPy process of the per-message calendar: the reference steps, message by message. Its
+    destinations share nothing with the other calendars', so it runs every moment before the next event
+    SimPy has scheduled for them in one go (one SimPy step, not one per moment)."""
     while calendar.heap:
         now = calendar.first_time()
         if now > env.now:
             yield env.timeout(now - env.now)
         calendar.run_moment()
+        while calendar.heap and calendar.first_time() < env.peek():
+            calendar.run_moment()
 
 
 def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,

@@ -21,7 +21,7 @@ from ..recipients import AttemptResult, Recipient
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform_array
 from ..sender import Sender
-from .behaviour_table import BehaviourTable, TransactionTimes, any_behaviour
+from .behaviour_table import BehaviourTable, TransactionTimes, any_behaviour, reached_up_server
 from .outage_table import OutageTable
 
 __all__ = ["Batch", "Kernel", "ATTEMPT", "COMPLETE", "GIVE_UP"]
@@ -190,8 +190,8 @@ class Kernel:
             b.decisive = sender.clock(b.t) - sender.clock(b.arrival)
         duration = tbl.duration[reply] if tbl.any_timed else np.zeros(0)
         if self.transaction is not None:                    # the SMTP transaction of attempts that connected
-            took = self.transaction.draw(b.domain, b.id, b.failures + 1, tbl.result[reply])
-            duration = took if not tbl.any_timed else np.where(duration > 0, duration, took)
+            took = self.transaction.draw(b.domain, b.id, b.failures + 1, reached_up_server(tbl.result[reply], end))
+            duration = took if not tbl.any_timed else duration + took      # took is 0 where no transaction
         timed = duration > 0
         if timed.any():
             c = b.take(timed)
@@ -207,7 +207,8 @@ class Kernel:
     def _answers(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
         """Replies are in: delivered, bounced, or a failure whose next step the rules decide."""
         tbl, rec = self.table, self.recorder
-        done = reply == 0                                   # reply 0 is the one delivering reply
+        # reply 0 delivers; with MX hosts so do deliveries through another host or after a timeout
+        done = tbl.delivers[reply] if tbl.any_late_delivery else reply == 0
         if tbl.any_rejected:
             bounced = tbl.result[reply] == AttemptResult.REJECTED
             failed = ~(done | bounced)
@@ -233,9 +234,10 @@ class Kernel:
         b.outage_end = np.where(np.isnan(end), b.outage_end, end)
         u = uniform_array(self.jitter_key, b.id, b.failures) if sender.schedule.uses_random else 1.0
         now_c = sender.clock(b.t) if sender.needs_history else None
-        history = (b.prev_wait, now_c - b.prev_failure) if now_c is not None else ()
+        history = dict(prev_wait_s=b.prev_wait, prev_gap_s=now_c - b.prev_failure) if now_c is not None else {}
+        advice = tbl.advice[reply] if tbl.any_advice and sender.honours_retry_after else None
         attempt, give_up, due, ages = sender.after_failures(b.failures, b.arrival, b.t, u, tbl.connection[reply],
-                                                            *history)
+                                                            **history, advised_wait_s=advice)
         if host is not None:                                  # the host state decided (Exim, Exchange)
             decided = ~(np.isnan(host[:, 0]) & np.isnan(host[:, 1]))
             attempt = np.where(decided, host[:, 0], attempt)

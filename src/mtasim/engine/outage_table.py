@@ -17,12 +17,13 @@ class OutageTable:
     def __init__(self, domains: list[Recipient], recorder: Recorder, sender: Sender):
         replies: list[Reply] = [DELIVERED_REPLY]
         index: dict[Reply, int] = {DELIVERED_REPLY: 0}
-        width = max((len(d.outages) for d in domains), default=0)
+        # a domain's windows: its outages, or with MX hosts its answers (mtasim.engine.mx)
+        width = max((len(d.windows) for d in domains), default=0)
         self.starts = np.full((len(domains), width), np.inf)
         self.ends = np.full((len(domains), width), np.inf)
         self.reply = np.zeros((len(domains), width), dtype=np.int32)
         for i, d in enumerate(domains):
-            for j, o in enumerate(d.outages):
+            for j, o in enumerate(d.windows):
                 if o.reply not in index:
                     index[o.reply] = len(replies)
                     replies.append(o.reply)
@@ -43,9 +44,16 @@ class OutageTable:
         recorder, sender = self._recorder, self._sender
         self.result = np.array([r.result for r in replies], dtype=np.int8)
         self.duration = np.array([r.duration_s for r in replies])
+        #: The wait each reply advises (mtasim.recipients.ratelimit's retry_after), 0 for most.
+        self.advice = np.array([r.retry_after_s for r in replies])
+        self.any_advice = bool(self.advice.any())
         #: Whether any reply takes time (timeouts): else attempts answer at once.
         self.any_timed = bool((self.duration > 0).any())
         self.any_rejected = bool((self.result == AttemptResult.REJECTED).any())
+        #: Which replies deliver: the plain 250 (index 0) and, with MX hosts, deliveries through another host
+        #: or after a timed-out one (mtasim.engine.mx); ``any_late_delivery`` says whether there are such.
+        self.delivers = self.result == AttemptResult.DELIVERED
+        self.any_late_delivery = bool(self.delivers[1:].any())
         self.connection = np.array([r.result.is_connection_failure for r in replies])
         self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
         self.status_id = np.array([recorder.statuses(r.status) for r in replies], dtype=np.int32)

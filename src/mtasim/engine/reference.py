@@ -23,9 +23,10 @@ from ..recipients.ratelimit import TokenBucket
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
 from ..sender import Sender
+from .behaviour_table import reached_up_server
 from .kernel import Kernel
 
-__all__ = ["run_reference"]
+__all__ = ["run_reference", "MessageCalendar", "one_by_one"]
 
 
 def run_reference(sender: Sender, recipients: list[Recipient], horizon: float | None, seed: int,
@@ -37,6 +38,14 @@ def run_reference(sender: Sender, recipients: list[Recipient], horizon: float | 
         calendar.run_moment()
     Kernel(sender, recipients, recorder, seed, horizon).finish()
     return horizon
+
+
+def one_by_one(sender: Sender, recipient: Recipient) -> bool:
+    """Whether the DES must run this destination on per-message steps: its attempts wait in line for the
+    sender's connection slots, or its messages share greylist triplets (state the kernel's batches do not keep)."""
+    grey = recipient.greylist
+    return (sender.concurrency is not None and recipient.transaction_time is not None) or \
+        bool(grey is not None and grey.addresses)
 
 
 class MessageCalendar:
@@ -96,6 +105,27 @@ class MessageCalendar:
                     heapq.heappush(heap, ((now, *rest), j, waiting))
 
 
+class SharedTriplets:
+    """A greylist's memory of the triplets messages share, per recipient address: NaN unseen, the first-seen
+    time, or passed (-inf) and when last seen (a passed triplet is forgotten ``memory_s`` after that)."""
+
+    def __init__(self, memory_s: float):
+        self.memory_s = memory_s
+        self.grey: dict[int, float] = {}
+        self.seen: dict[int, float] = {}
+
+    def state(self, address: int, t: float) -> float:
+        grey = self.grey.get(address, math.nan)
+        if grey == -math.inf and t - self.seen[address] > self.memory_s:
+            return math.nan
+        return grey
+
+    def remember(self, address: int, grey: float, t: float) -> None:
+        self.grey[address] = grey
+        if grey == -math.inf:
+            self.seen[address] = t
+
+
 class _Slots:
     """One destination's connection slots: how many are free, and the attempts waiting for one."""
 
@@ -112,7 +142,7 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
     the next one as (time, kind, due time, failures so far), or ends."""
     policy = sender.host_policy if sender.host_policy is not None and sender.host_policy.matters(recipients) \
         else None
-    run = _Run(sender, recipients, stop, stream_key(seed, Purpose.JITTER), recorder, policy)
+    run = _Run(sender, recipients, stop, seed, recorder, policy)
     run.kernel = Kernel(sender, recipients, recorder, seed, None)
 
     def message(i: int):
@@ -125,6 +155,9 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
         limit = recipients[d].rate_limit
         if limit is not None and d not in run.buckets:
             run.buckets[d] = limit.new_bucket()
+        grey = recipients[d].greylist
+        if grey is not None and grey.addresses and d not in run.triplets:
+            run.triplets[d] = SharedTriplets(grey.memory_s)
         return _Message(run, i, float(arrivals[i]), d, recipients[d], host).life()
 
     return message, run
@@ -133,12 +166,14 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
 class _Run:
     """What the messages of one reference run share."""
 
-    def __init__(self, sender: Sender, recipients: list[Recipient], stop: float, jitter_key: int,
+    def __init__(self, sender: Sender, recipients: list[Recipient], stop: float, seed: int,
                  recorder: Recorder, policy):
         self.sender, self.recipients, self.stop = sender, recipients, stop
-        self.jitter_key, self.recorder, self.policy = jitter_key, recorder, policy
+        self.jitter_key, self.recorder, self.policy = stream_key(seed, Purpose.JITTER), recorder, policy
         self.hosts: dict[int, HostState] = {}
         self.buckets: dict[int, TokenBucket] = {}   # the recipients' rate limits (mtasim.recipients.ratelimit)
+        self.triplets: dict[int, SharedTriplets] = {}   # greylists whose triplets messages share
+        self.address_key = stream_key(seed, Purpose.ADDRESSES)
         self.kernel: Kernel | None = None         # its recipients' behaviour rules (engine.behaviour_table)
         self.decides = policy is not None and policy.decides_next_step
         self.now = -math.inf                      # the calendar's current moment
@@ -151,6 +186,9 @@ class _Message:
         self.run, self.i, self.arrival, self.recipient, self.host = run, i, arrival, recipient, host
         self.domain = domain
         self.grey = math.nan                # its greylist triplet: unseen, first seen at, passed (-inf)
+        grey = recipient.greylist
+        #: which of the domain's addresses it goes to, when they share triplets
+        self.address = int(uniform(run.address_key, i, 0) * grey.addresses) if grey and grey.addresses else 0
         self.failures = self.warned = 0
         self.decisive = -math.inf           # what decides survival under a shorter expiry (see Recorder)
         self.outage_end = math.nan          # end of the outage behind the last failure
@@ -159,25 +197,22 @@ class _Message:
     def life(self):
         run, sender, recorder, i = self.run, self.run.sender, self.run.recorder, self.i
         t = self.arrival
+        reply = None
         while True:
+            if run.now > t and reply is not None:     # it waited in line for a connection slot
+                gave_up = sender.give_up.gave_up_waiting(sender, self.arrival, run.now)
+                if gave_up is not None:
+                    recorder.finish(i, Outcome.EXPIRED, sender.final_status(reply.status), gave_up, math.inf)
+                    return
             t = max(t, run.now)             # an attempt that waited in line for a connection slot starts now
-            outage = self.recipient.outage_at(t)
-            reply = DELIVERED_REPLY if outage is None else outage.reply
-            held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
-            reply = held or reply
-            site = reply                # what the host state learns: the connection's fate, not the RCPT reply
-            bucket = run.buckets.get(self.domain)
-            if reply is DELIVERED_REPLY and bucket is not None and not bucket.take(t):
-                reply = bucket.limit.reply
-            if reply is DELIVERED_REPLY:
-                reply = self._while_up(t)
+            outage, held, site, reply = self._answer(t)
             recorder.attempt(i, self.failures + 1, t, reply.result, reply.text)
             if sender.give_up.by_attempt_age:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
             learns = self.host is not None and held is None
             if learns and not reply.duration_s:    # connected or refused: the host state knows at once
                 self.host.after_attempt(t, site)
-            duration = reply.duration_s or self._transaction_time(reply, t)
+            duration = reply.duration_s + self._transaction_time(reply, outage)     # 0 for a timeout's
             if duration:
                 t += duration
                 if t >= run.stop:                  # still connecting at the horizon: its (known) deferral
@@ -204,15 +239,31 @@ class _Message:
                 return
             yield t, ATTEMPT, due_s, self.failures
 
-    def _transaction_time(self, reply: Reply, t: float) -> float:
-        """How long the SMTP transaction of an attempt that connected takes (the kernel's rule, on one)."""
+    def _answer(self, t: float) -> tuple:
+        """What an attempt at ``t`` gets, in the order a real attempt meets them: the outage (or the MX
+        hosts' answer), the host state holding it back, the rate limit, the behaviour while up. Returns
+        (outage, held-back deferral or None, what the host state learns, the reply)."""
+        outage = self.recipient.outage_at(t)
+        reply = DELIVERED_REPLY if outage is None else outage.reply
+        held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
+        reply = held or reply
+        site = reply                # what the host state learns: the connection's fate, not the RCPT reply
+        bucket = self.run.buckets.get(self.domain)
+        if reply is DELIVERED_REPLY and bucket is not None and not bucket.take(t):
+            reply = bucket.limit.reply
+            site = reply if reply.closes_connection else site     # a 421 throttle ends the session
+        if reply is DELIVERED_REPLY:
+            reply = self._while_up(t)
+        return outage, held, site, reply
+
+    def _transaction_time(self, reply: Reply, outage) -> float:
+        """How long the SMTP transaction of an attempt that reached an up server takes (the kernel's rule)."""
         kernel = self.run.kernel
         assert kernel is not None
         if kernel.transaction is None:
             return 0.0
-        one = np.array
-        return float(kernel.transaction.draw(one([self.domain]), one([self.i]), one([self.failures + 1]),
-                                             one([int(reply.result)]))[0])
+        reached = reached_up_server(np.array([int(reply.result)]), np.array([math.nan if outage is None else 0.0]))
+        return kernel.transaction.one(self.domain, self.i, self.failures + 1, bool(reached[0]))
 
     def _while_up(self, t: float) -> Reply:
         """What the up server answers besides 250: the behaviour rules on arrays of length one."""
@@ -221,10 +272,15 @@ class _Message:
         if kernel.behaviour is None:
             return DELIVERED_REPLY
         one = np.array
+        shared = self.run.triplets.get(self.domain)
+        grey_in = self.grey if shared is None else shared.state(self.address, t)
         reply, grey = kernel.behaviour.answer(one([self.domain]), one([self.i]), one([self.failures + 1]),
-                                              one([t]), one([self.grey]))
+                                              one([t]), one([grey_in]))
         if grey is not None:
-            self.grey = float(grey[0])
+            if shared is None:
+                self.grey = float(grey[0])
+            else:
+                shared.remember(self.address, float(grey[0]), t)
         return kernel.table.replies[int(reply[0])]
 
     def _finish(self, reply: Reply, t: float) -> None:
@@ -240,9 +296,11 @@ class _Message:
         run.recorder.defer(self.i, reply.status)
         u = uniform(run.jitter_key, self.i, self.failures) if sender.schedule.uses_random else 1.0
         now_c = float(sender.clock(t))
-        history = (one([self.prev_wait]), one([now_c - self.prev_failure])) if sender.needs_history else ()
+        history = dict(prev_wait_s=one([self.prev_wait]), prev_gap_s=one([now_c - self.prev_failure])) \
+            if sender.needs_history else {}
+        advice = one([reply.retry_after_s]) if reply.retry_after_s else None
         steps = sender.after_failures(one([self.failures]), one([self.arrival]), one([t]), u,
-                                      one([reply.result.is_connection_failure]), *history)
+                                      one([reply.result.is_connection_failure]), **history, advised_wait_s=advice)
         attempt_s, give_up_s, due_s = (float(v[0]) for v in steps[:3])
         if run.decides and (reply.result.is_connection_failure or held):
             decided = cast(DecidingHostState, self.host).next_step(t, self.arrival, sender)

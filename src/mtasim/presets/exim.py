@@ -405,7 +405,9 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     keyed per host for connection errors and shared by every message to that host (a message can then
     bounce less than 4 d after it arrived, or never get a connection of its own: "retry time not
     reached"); per recipient for a 4xx to RCPT (the message's own schedule). Not modelled: ``delay_after_cutoff`` failing new messages at once for a domain whose hosts are all
-    past their cutoff; ``retry_data_expire``; ``queue_run_max`` and concurrency. Also not modelled:
+    past their cutoff; ``retry_data_expire``. ``queue_run_max`` bounds the connections to a destination
+    (each queue runner keeps one, docs/mta-retry-facts.md §12), reached at once rather than one more per
+    queue run; several messages per connection (``connection_max_messages``) are not modelled. Also not modelled:
     several retry rules chosen by domain pattern or error type (only ``* *``), ``senders=``,
     ``delay_warning_condition`` (no warnings for list or auto-generated mail), NOTIFY and null senders.
     Exim computes gaps in whole seconds (``lastgap * multiplier`` truncated: 67 s where the simulator,
@@ -446,6 +448,7 @@ def _exim(v: Mapping[str, Any]) -> Sender:
         host_policy=EximHostRetry(schedule) if v["host_retry_records"] else None,
         queue_order="arrival" if v["queue_run_in_order"] else "random",
         whole_seconds=True,
+        concurrency=int(v["queue_run_max"]),
     )
 
 
@@ -473,6 +476,9 @@ EXIM = Preset(
         _WarningTimesParam("delay_warning", DAY, "time or colon-separated list of up to 10 times (0 = none); "
                            "the simulator sends one warning, at the first failed attempt at or after the "
                            "first time (Exim repeats them: not modelled yet)", native="24h"),
+        Param("queue_run_max", 5, "queue runner processes at once; each keeps one delivery connection, so "
+              "this bounds the connections to a slow destination (matters with a recipient transaction_time; "
+              "DES only)", kind="count", minimum=1, maximum=100000),
         QUEUE_RUN_PHASE,
     ),
     build=_exim,

@@ -26,6 +26,10 @@ def _postfix(v: Mapping[str, float]) -> Sender:
     mtasim.hosts.PostfixDeadDestination): after about three site-level failures in one burst the
     destination is skipped for minimal_backoff_time and the rest are deferred without a connection
     ("delivery temporarily suspended"). It needs the DES; set the limit to 0 for the fast engine.
+
+    MX hosts: one attempt tries at most ``smtp_mx_address_limit`` (5) hosts in preference order and opens
+    at most ``smtp_mx_session_limit`` (2) sessions (postfix/src/global/mail_params.h ``DEF_SMTP_MXADDR_LIMIT``,
+    ``DEF_SMTP_MXSESS_LIMIT``; postfix/src/smtp/smtp_connect.c); docs/mta-retry-facts.md §13.
     """
     if v["maximal_backoff_time"] < v["minimal_backoff_time"]:
         raise PresetValueError("maximal_backoff_time", "expected maximal_backoff_time >= minimal_backoff_time "
@@ -52,6 +56,8 @@ def _postfix(v: Mapping[str, float]) -> Sender:
         ) if v["default_destination_concurrency_failed_cohort_limit"] > 0 else None,
         whole_seconds=True,
         concurrency=int(v["default_destination_concurrency_limit"]),
+        mx_limit=int(v["smtp_mx_address_limit"]) or None,            # 0: no limit (postconf(5))
+        mx_session_limit=int(v["smtp_mx_session_limit"]) or None,
     )
 
 
@@ -77,6 +83,10 @@ POSTFIX = Preset(
               kind="count", minimum=1, maximum=1000),
         Param("default_destination_concurrency_negative_feedback", 1, "window decrease per failure",
               kind="count", maximum=1000),
+        Param("smtp_mx_address_limit", 5, "MX host addresses tried per delivery, in preference order "
+              "(0 = no limit; one address per listed host here)", kind="count", maximum=100000),
+        Param("smtp_mx_session_limit", 2, "SMTP sessions per delivery (0 = no limit); a host that answers "
+              "ends the attempt in this model, so it never cuts the list", kind="count", maximum=100000),
         QUEUE_RUN_PHASE,
     ),
     build=_postfix,

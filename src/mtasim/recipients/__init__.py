@@ -6,6 +6,7 @@ fails; ``processes``: outages that recur (renewal processes, weekly windows), dr
 """
 
 from .domain import Recipient, realize_recipients, recipient_from_node
+from .mx import MXHost
 from .outages import Distribution, Outage, RandomOutage
 from .processes import OutageProcess, WeeklyWindow
 from .replies import (DEFAULT_CONNECT_TIMEOUT_S, DELIVERED_REPLY, AttemptResult, Reply, failure_reply,
@@ -13,5 +14,5 @@ from .replies import (DEFAULT_CONNECT_TIMEOUT_S, DELIVERED_REPLY, AttemptResult,
 
 __all__ = [
     "AttemptResult", "Reply", "Outage", "Recipient", "RandomOutage", "Distribution", "OutageProcess",
-    "WeeklyWindow", "parse_reply", "failure_reply", "recipient_from_node", "realize_recipients", "DELIVERED_REPLY", "DEFAULT_CONNECT_TIMEOUT_S",
+    "WeeklyWindow", "MXHost", "parse_reply", "failure_reply", "recipient_from_node", "realize_recipients", "DELIVERED_REPLY", "DEFAULT_CONNECT_TIMEOUT_S",
 ]

@@ -11,8 +11,11 @@ documented in README "Recipient behaviour"):
    recipient) is deferred; a retry at least ``delay`` after that first attempt and at most ``window``
    after it passes and the triplet is remembered; a retry after the window starts over. A retry that
    comes too early is deferred again and does not move the first-seen time (postgrey's ``--delay`` and
-   ``--retry-window``; spamd's ``passtime`` and ``greyexp``). Here every message has its own triplet
-   (each goes to its own address); triplets shared between messages are not modelled yet.
+   ``--retry-window``; spamd's ``passtime`` and ``greyexp``). By default every message has its own
+   triplet (each goes to its own address); with ``addresses: N`` the messages spread uniformly over N
+   addresses and share their triplets, so a message to an address already passed goes straight through
+   (until ``memory`` after the triplet was last seen). Shared triplets couple messages: the DES runs
+   them, on the per-message steps of the reference engine, with the same rule.
 3. **A random deferral** with probability ``p`` per attempt, its reply drawn from a weighted mix (a
    flaky server, an overloaded backend).
 
@@ -50,12 +53,16 @@ class Greylist:
     delay_s: float
     window_s: float
     reply: Reply
-    #: How long a passed triplet is remembered (matters only to triplets shared between messages).
+    #: How long a passed triplet is remembered after it was last seen (matters to shared triplets only).
     memory_s: float = 35 * 86400.0
+    #: How many recipient addresses the domain's messages spread over, sharing their triplets (None: every
+    #: message its own). Shared triplets couple messages: DES only.
+    addresses: int | None = None
 
     def describe(self) -> str:
+        spread = f", {self.addresses} addresses" if self.addresses else ""
         return (f"greylisting (retry after {format_duration(self.delay_s)}, within "
-                f"{format_duration(self.window_s)}: {self.reply.text})")
+                f"{format_duration(self.window_s)}{spread}: {self.reply.text})")
 
 
 @dataclass(frozen=True)
@@ -158,7 +165,7 @@ def _tempfail(node: Node | None) -> Tempfail | None:
 
 
 def greylist_from_node(node: Node, domain: str) -> Greylist:
-    """``greylist: {delay: 5m, window: 2d, reply: "...", memory: 35d}``."""
+    """``greylist: {delay: 5m, window: 2d, reply: "...", memory: 35d, addresses: 500}``."""
     node.require_mapping("a greylisting policy such as {delay: 5m, window: 2d} (or behaviour: postgrey)")
     delay = node.duration("delay", allow_zero=True)
     window = node.duration("window")
@@ -170,9 +177,10 @@ def greylist_from_node(node: Node, domain: str) -> Greylist:
     if "{domain}" in reply.text:
         reply = Reply(reply.result, reply.status, reply.text.replace("{domain}", domain), reply.duration_s)
     memory = node.duration("memory", 35 * 86400.0)
-    node.finish(hint=lambda key: "triplets shared between messages are not modelled yet: every message has "
-                "its own" if key == "addresses" else None)
-    return Greylist(delay, window, reply, memory)
+    addresses_node = node.get("addresses", None)
+    addresses = int(addresses_node.as_number(integer=True, minimum=1, maximum=10**9)) if addresses_node else None
+    node.finish()
+    return Greylist(delay, window, reply, memory, addresses)
 
 
 def behaviour_from_node(node: Node, domain: str) -> Behaviour:

@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
 from ..rng import Purpose, generator
-from .behaviour import Behaviour, behaviour_from_node
+from .behaviour import Behaviour, Greylist, behaviour_from_node
 from .ratelimit import RateLimit, rate_limit_from_node
 from .library import apply_named_behaviour
+from .mx import MXHost, mx_from_node, outage_keys
 from .outages import Distribution, Outage, RandomOutage, distribution_from_node, outages_from_node, random_outage_from_node
 from .processes import (MAX_WINDOWS, OutageProcess, WeeklyWindow, combine_windows, outage_process_from_node,
                         weekly_from_node)
@@ -42,15 +45,27 @@ class Recipient:
     #: Outages that recur (mtasim.recipients.processes), drawn per domain up to a bound by realize_recipients.
     process: "OutageProcess | None" = None
     weekly: tuple[WeeklyWindow, ...] = ()
+    #: The domain's MX hosts in preference order (mtasim.recipients.mx); empty: one server with ``outages``.
+    mx: tuple[MXHost, ...] = ()
+    #: With ``mx``, once resolved for a sender (mtasim.engine.mx.resolve_domains): what an attempt gets at
+    #: each moment, as windows (outside them the most preferred host says 250 at once), deliveries through
+    #: another host or after a timed-out one included; ``outages`` are then the failures among them.
+    answers: tuple[Outage, ...] = ()
     _starts: tuple[float, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        ordered = tuple(sorted(self.outages, key=lambda o: o.start_s))
-        for before, after in zip(ordered, ordered[1:]):
-            if after.start_s < before.end_s:
-                raise ValueError("outage windows of one recipient must not overlap")
-        object.__setattr__(self, "outages", ordered)
-        object.__setattr__(self, "_starts", tuple(o.start_s for o in ordered))
+        for name in ("outages", "answers"):
+            ordered = tuple(sorted(getattr(self, name), key=lambda o: o.start_s))
+            for before, after in zip(ordered, ordered[1:]):
+                if after.start_s < before.end_s:
+                    raise ValueError("outage windows of one recipient must not overlap")
+            object.__setattr__(self, name, ordered)
+        object.__setattr__(self, "_starts", tuple(o.start_s for o in self.windows))
+
+    @property
+    def windows(self) -> tuple[Outage, ...]:
+        """The windows an attempt's reply is looked up in: ``answers`` with MX hosts, else ``outages``."""
+        return self.answers if self.mx else self.outages
 
     def reply_at(self, t: float) -> Reply:
         """The reply to an attempt starting at ``t`` (outages are half-open ``[start, end)``)."""
@@ -58,21 +73,29 @@ class Recipient:
         return DELIVERED_REPLY if outage is None else outage.reply
 
     def outage_at(self, t: float) -> Outage | None:
-        """The outage window containing ``t``, if any."""
+        """The outage window containing ``t``, if any (with MX hosts: the answer window, see ``answers``)."""
+        windows = self.windows
         i = bisect.bisect_right(self._starts, t) - 1
-        if i >= 0 and t < self.outages[i].end_s:
-            return self.outages[i]
+        if i >= 0 and t < windows[i].end_s:
+            return windows[i]
         return None
 
     @property
     def recurring(self) -> bool:
         """Whether this entry has outages drawn or repeated up to a bound (a process, weekly windows)."""
-        return self.process is not None or bool(self.weekly)
+        return self.process is not None or bool(self.weekly) or any(h.windows.recurring for h in self.mx)
+
+    @property
+    def greylist(self) -> "Greylist | None":
+        return self.behaviour.greylist if self.behaviour is not None else None
 
     @property
     def failure_replies(self) -> list[Reply]:
-        """Every reply an outage of this entry can give, drawn or not."""
+        """Every failure this entry can give for a whole moment: its outages' replies (drawn or not) and its
+        rate limit's throttle reply."""
         replies = [o.reply for o in self.outages] + [w.reply for w in self.weekly]
+        replies += [self.rate_limit.reply] if self.rate_limit is not None else []
+        replies += [reply for h in self.mx for reply in h.windows.failure_replies]      # any host's, any of them last
         return replies + [x.reply for x in (self.random_outage, self.process) if x is not None]
 
     def expected_windows(self, until_s: float) -> float:
@@ -81,6 +104,7 @@ class Recipient:
         per_domain += sum(len(w.windows(until_s)[0]) for w in self.weekly)
         if self.process is not None:
             per_domain += self.process.expected_windows(until_s)
+        per_domain += sum(h.windows.expected_windows(until_s) for h in self.mx)
         return self.domains * per_domain
 
     def describe(self) -> str:
@@ -91,6 +115,8 @@ class Recipient:
             windows = self.random_outage.describe()
         recurring = [w.describe() for w in self.weekly] + ([self.process.describe()] if self.process else [])
         windows = "; ".join(x for x in (windows, *recurring) if x)
+        if self.mx:
+            windows = "MX " + "; ".join(h.describe() for h in self.mx)
         many = f" x {self.domains} domains" if self.domains > 1 else ""
         text = f"{self.domain}{many} (share {self.share:g}): " + (windows or "no outage")
         text += f"; {self.behaviour.describe()}" if self.behaviour is not None else ""
@@ -106,40 +132,67 @@ def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: fl
 
     Random outages are drawn from the ``OUTAGES`` stream, entry by entry. An entry's process draws from its
     own child of that stream, keyed by the entry's index: neither shifts the other's draws, and a longer
-    ``until_s`` only adds later outages (a run with a longer expiry sees the same earlier ones)."""
+    ``until_s`` only adds later outages (a run with a longer expiry sees the same earlier ones). The MX
+    hosts of an entry (``mx``) draw each from their own children, keyed by the entry's and the host's index,
+    so they shift no other entry's draws either; each of the entry's domains gets its own draws per host."""
     rng = generator(seed, Purpose.OUTAGES)
     concrete: list[Recipient] = []
     first = np.zeros(len(recipients), dtype=np.int64)
-    budget = float(MAX_WINDOWS)
+    budget = [float(MAX_WINDOWS)]
     for j, entry in enumerate(recipients):
         first[j] = len(concrete)
-        if entry.domains == 1 and entry.random_outage is None and not entry.recurring:
+        drawn_hosts = any(h.windows.random_outage is not None for h in entry.mx)
+        if entry.domains == 1 and entry.random_outage is None and not entry.recurring and not drawn_hosts:
             concrete.append(entry)
             continue
-        random = entry.random_outage
-        starts = ends = np.zeros(0)
-        if random is not None:
-            starts = random.start.draw(rng, entry.domains)
-            ends = starts + random.duration.draw(rng, entry.domains)
-        recurring = None
-        if entry.recurring:
-            if until_s is None:
-                raise ValueError(f"recipient {entry.domain}: outage processes and weekly windows are drawn up to "
-                                 f"a bound: pass until_s (Scenario.outage_until_s)")
-            recurring = _RecurringWindows(entry, seed, j, until_s, budget)
-            budget -= recurring.drawn
         width = len(str(entry.domains))
-        for k in range(entry.domains):
-            name = entry.domain if entry.domains == 1 else f"{entry.domain}#{k:0{width}d}"
-            outages = entry.outages
-            if random is not None and ends[k] > starts[k]:
-                outages = (Outage(float(starts[k]), float(ends[k]), random.reply),)
-            if recurring is not None:
-                outages = recurring.combine(k, outages)
+        names = [entry.domain if entry.domains == 1 else f"{entry.domain}#{k:0{width}d}" for k in range(entry.domains)]
+        if entry.mx:
+            hosts = [_domain_windows(h.windows, entry.domains, _child(seed, 2, j, h_i), seed, (3, j, h_i), until_s,
+                                     budget) for h_i, h in enumerate(entry.mx)]
+            for k, name in enumerate(names):
+                mx = tuple(replace(h, windows=Recipient(h.host, outages=drawn[k],
+                                                        connect_timeout_s=entry.connect_timeout_s))
+                           for h, drawn in zip(entry.mx, hosts))
+                concrete.append(replace(entry, domain=name, domains=1, mx=mx))
+            continue
+        for name, outages in zip(names, _domain_windows(entry, entry.domains, rng, seed, (1, j), until_s, budget)):
             concrete.append(Recipient(name, entry.share, outages, entry.connect_timeout_s,
                                       behaviour=entry.behaviour, rate_limit=entry.rate_limit,
                                       transaction_time=entry.transaction_time))
     return concrete, first
+
+
+def _child(seed: int, *key: int) -> np.random.Generator:
+    """A child stream of the ``OUTAGES`` stream (spawn key ``(OUTAGES, *key)``)."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(Purpose.OUTAGES), *key)))
+
+
+def _domain_windows(entry: Recipient, count: int, rng: np.random.Generator, seed: int, key: tuple[int, ...],
+                    until_s: float | None, budget: list[float]) -> list[tuple[Outage, ...]]:
+    """The outage windows of each of ``count`` domains with ``entry``'s outage sources: its explicit or random
+    outages (drawn from ``rng``), then its weekly windows and process (drawn from the child ``key``)."""
+    random = entry.random_outage
+    starts = ends = np.zeros(0)
+    if random is not None:
+        starts = random.start.draw(rng, count)
+        ends = starts + random.duration.draw(rng, count)
+    recurring = None
+    if entry.recurring:
+        if until_s is None:
+            raise ValueError(f"recipient {entry.domain}: outage processes and weekly windows are drawn up to "
+                             f"a bound: pass until_s (Scenario.outage_until_s)")
+        recurring = _RecurringWindows(entry, count, seed, key, until_s, budget[0])
+        budget[0] -= recurring.drawn
+    out = []
+    for k in range(count):
+        outages = entry.outages
+        if random is not None and ends[k] > starts[k]:
+            outages = (Outage(float(starts[k]), float(ends[k]), random.reply),)
+        if recurring is not None:
+            outages = recurring.combine(k, outages)
+        out.append(outages)
+    return out
 
 
 class _RecurringWindows:
@@ -149,15 +202,14 @@ class _RecurringWindows:
     Whose reply wins where windows overlap: the explicit ``outages`` (or the ``random_outage``), then the
     ``weekly`` windows in the order listed, then the ``outage_process`` (mtasim.recipients.processes)."""
 
-    def __init__(self, entry: Recipient, seed: int, index: int, until_s: float, budget: float):
+    def __init__(self, entry: Recipient, count: int, seed: int, key: tuple[int, ...], until_s: float, budget: float):
         self.replies: list[Reply] = []
         self._ids: dict[Reply, int] = {}
         self.weekly = [(*w.windows(until_s), self._id(w.reply)) for w in entry.weekly]
         self.drawn = 0
         self.process: tuple[np.ndarray, np.ndarray, np.ndarray, int] | None = None
         if entry.process is not None:
-            stream = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(int(Purpose.OUTAGES), 1, index)))
-            starts, ends, counts = entry.process.draw(stream, entry.domains, until_s, budget)
+            starts, ends, counts = entry.process.draw(_child(seed, *key), count, until_s, budget)
             self.process = (starts, ends, np.concatenate(([0], np.cumsum(counts))), self._id(entry.process.reply))
             self.drawn = len(starts)
 
@@ -180,15 +232,23 @@ class _RecurringWindows:
         return combine_windows(sources, self.replies)
 
 
-def recipient_from_node(node: Node, scenario_start: datetime) -> Recipient:
+def recipient_from_node(node: Node, scenario_start: datetime,
+                        read_sender: Callable[[Node], Any] | None = None) -> Recipient:
     """One ``recipients:`` entry; ``scenario_start`` (the scenario's ``start``) resolves timestamps and
-    weekly windows."""
+    weekly windows; ``read_sender`` reads a backup MX's ``backup:`` sender block."""
     node.require_mapping("a recipient such as {domain: partner.example, outages: [...]}")
     node = apply_named_behaviour(node)
     domain = node.text("domain")
     share = node.number("share", 1.0, minimum=0.0, exclusive_minimum=True)
     timeout_s = node.duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
     domains = int(node.number("domains", 1, integer=True, minimum=1, maximum=1_000_000))
+    mx_node = node.get("mx", None)
+    mx = mx_from_node(mx_node, timeout_s, scenario_start, read_sender) if mx_node is not None else ()
+    if mx_node is not None:
+        for key in outage_keys():
+            if node.has(key):
+                raise node.error(f"expected {key} on the MX hosts (mx[].{key}), not on a recipient that lists mx",
+                                 key)
     random_outage = random_outage_from_node(node.get("random_outage", None), timeout_s)
     outage_list = node.get("outages", None)
     if outage_list is not None and random_outage is not None:
@@ -203,6 +263,6 @@ def recipient_from_node(node: Node, scenario_start: datetime) -> Recipient:
     node.finish()
     return Recipient(domain, share, outages, timeout_s, domains, random_outage,
                      behaviour if behaviour.active else None, rate_limit, process=process, weekly=weekly,
-                     transaction_time=transaction_time)
+                     transaction_time=transaction_time, mx=mx)
 
 

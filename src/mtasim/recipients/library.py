@@ -61,11 +61,10 @@ RECIPIENT_BEHAVIOURS: dict[str, NamedBehaviour] = {
         {"rate_limit": {"rate": "600/h", "burst": 50,
                         "reply": "421 4.7.0 [TSS04] Messages from 192.0.2.1 temporarily deferred due to unexpected "
                                  "volume or user complaints - 4.16.55.1; see https://postmaster.yahooinc.com/"
-                                 "error-codes"}},
+                                 "error-codes", "retry_after": "4h"}},
         "Yahoo help SLN3434 (TSS04, retry after 4 h); senders.yahooinc.com error codes",
-        "reply text: Yahoo's; rate and burst: estimates. The advised 4 h back-off is not honoured by the "
-        "modelled MTAs (none reads it from the reply): use a sender schedule that waits 4 h to model one that "
-        "does"),
+        "reply text and the 4 h advice: Yahoo's; rate and burst: estimates. No modelled MTA reads the advice "
+        "from the reply; a custom sender with honour_retry_after: true waits at least 4 h after a TSS04"),
     "m365-inbound": NamedBehaviour(
         "Microsoft 365 (EOP) inbound throttling a new or changed sending IP: 451 4.7.500 on a share of attempts",
         {"tempfail": {"p": 0.5, "replies": {

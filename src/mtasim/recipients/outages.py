@@ -52,18 +52,18 @@ class Distribution:
             return np.asarray(self.values)[rng.integers(0, len(self.values), n)]
         return self.a * np.exp(self.b * rng.standard_normal(n))
 
-    def from_uniforms(self, u1: np.ndarray, u2: np.ndarray) -> np.ndarray:
-        """Draws from two arrays of uniforms in (0, 1] (counter-based, mtasim.rng): the same (u1, u2) give
-        the same value whichever engine asks, one at a time or vectorised. Lognormal uses Box-Muller."""
+    def from_uniforms(self, u1, u2):
+        """Draws from uniforms in (0, 1] (counter-based, mtasim.rng), arrays or plain floats: the same (u1, u2)
+        give the same value whichever engine asks, one at a time or vectorised. Lognormal uses Box-Muller."""
         if self.kind == "fixed":
-            return np.full(len(u1), self.a)
+            return self.a + 0.0 * u1
         if self.kind == "uniform":
             return self.a + (self.b - self.a) * u1
         if self.kind == "exponential":
             return -self.a * np.log(u1)
         if self.kind == "empirical":
             values = np.asarray(self.values)
-            return values[np.minimum((u1 * len(values)).astype(np.int64), len(values) - 1)]
+            return values[np.minimum(np.asarray(u1 * len(values)).astype(np.int64), len(values) - 1)]
         z = np.sqrt(-2.0 * np.log(u1)) * np.cos(2.0 * np.pi * u2)
         return self.a * np.exp(self.b * z)
 

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..config import Node
-from ..durations import DurationError, parse_duration
+from ..durations import DurationError, format_duration, parse_duration
 from .replies import AttemptResult, Reply, parse_reply
 
 __all__ = ["RateLimit", "TokenBucket", "rate_limit_from_node", "parse_rate", "format_rate"]
@@ -58,7 +58,9 @@ class RateLimit:
         return TokenBucket(self)
 
     def describe(self) -> str:
-        return f"rate limit {format_rate(self.rate_per_s)} (burst {self.burst:g}): {self.reply.text}"
+        advice = f", advising a retry after {format_duration(self.reply.retry_after_s)}" \
+            if self.reply.retry_after_s else ""
+        return f"rate limit {format_rate(self.rate_per_s)} (burst {self.burst:g}): {self.reply.text}{advice}"
 
 
 class TokenBucket:
@@ -104,6 +106,9 @@ def rate_limit_from_node(node: Node | None) -> RateLimit | None:
         raise (reply_node or node).error(str(exc)) from None
     if reply.result != AttemptResult.DEFERRED:
         raise (reply_node or node).error(f"expected a 4xx throttle reply, got {text!r}")
+    advice = node.duration("retry_after", 0.0, allow_zero=True)
+    if advice:
+        reply = replace(reply, retry_after_s=advice)
     node.finish()
     return RateLimit(rate, burst, reply)
 

@@ -38,6 +38,14 @@ class Reply:
     status: str
     text: str
     duration_s: float = 0.0
+    #: A wait the reply advises before the next try (Yahoo's TSS04: 4 h); honoured only by senders that
+    #: say so (Sender.honours_retry_after).
+    retry_after_s: float = 0.0
+
+    @property
+    def closes_connection(self) -> bool:
+        """A 421 ends the session (RFC 5321 §3.8): Postfix counts it against the site, like a refused connection."""
+        return self.text.startswith("421")
 
 
 DELIVERED_REPLY = Reply(AttemptResult.DELIVERED, "2.0.0", "250 2.0.0 OK")

@@ -1,0 +1,219 @@
+"""Several MX hosts per domain: how one attempt walks them, and the relay leg of a backup MX.
+
+**One attempt** (:func:`resolve`, vectorised over attempts with a loop over the hosts, at most a handful):
+the hosts are tried in preference order (equal preferences as listed), at most the sender's ``mx_limit``
+of them (Postfix ``smtp_mx_address_limit`` 5; others every host). A refused connection moves on at once, a
+timed-out one after the domain's ``connect_timeout``; the first host that answers (250, 4xx or 5xx) ends
+the attempt with its answer (a modelling choice: Postfix keeps a recipient a non-final server deferred for
+the next host, postfix/src/smtp/smtp_trouble.c, which this does not model). When every host tried fails, the
+attempt gets the last one's failure, as real MTAs report it. The attempt lasts the timeouts spent before the
+host that gave its reply (plus that reply's own time). Every host's state is read at the attempt's start
+(README, Semantics 2).
+
+**The engines** never walk the list themselves: :func:`resolve_domains` applies :func:`resolve` once per
+domain at every moment a host's state changes, giving the domain's answer windows (``Recipient.answers``:
+a failure, a delivery through another host after a timeout, or a backup MX's acceptance, each a reply whose
+``duration_s`` holds the time spent), which the fast engine, the DES and the reference engine look up like
+any domain's outages. So all three see the same answers from the same code.
+
+**A backup MX** accepts (the sender's message is delivered, at that time) and queues the message; its own
+sender (``backup:``) then relays it to the primary hosts more preferred than itself: :func:`mx_records` runs
+that leg as a second simulation, with the acceptance times as arrivals, on the same engine (or the DES,
+when the backup's host state needs it), against the primaries' windows only (their behaviour, rate limit and
+transaction time are the sender's business, not the relay's).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from ..recipients import DELIVERED_REPLY, AttemptResult, MXHost, Outage, Recipient, Reply
+from ..results import Outcome, Recorder
+from ..sender import Sender
+
+__all__ = ["resolve", "resolve_domains", "mx_records", "MXRecords", "any_mx", "backup_reply"]
+
+#: Spawn key of the relay legs' seeds (one child per backup queue); no mtasim.rng.Purpose uses it.
+_RELAY = 64
+
+
+def any_mx(domains: list[Recipient]) -> bool:
+    return any(d.mx for d in domains)
+
+
+def backup_reply(host: MXHost, spent_s: float = 0.0) -> Reply:
+    """What a backup MX's acceptance looks like to the sender: a 250 (the message is delivered), its text
+    naming the host, after ``spent_s`` on hosts tried before it."""
+    return Reply(AttemptResult.DELIVERED, "2.0.0", f"250 2.0.0 OK (accepted by backup MX {host.host})", spent_s)
+
+
+class _Interned:
+    """Replies as small integers (0: the plain 250)."""
+
+    def __init__(self) -> None:
+        self.items: list[Reply] = [DELIVERED_REPLY]
+        self._ids: dict[Reply, int] = {DELIVERED_REPLY: 0}
+
+    def __call__(self, reply: Reply) -> int:
+        i = self._ids.get(reply)
+        if i is None:
+            i = self._ids[reply] = len(self.items)
+            self.items.append(reply)
+        return i
+
+
+def _lookup(outages: tuple[Outage, ...], t: np.ndarray, ids: _Interned) -> np.ndarray:
+    """The reply id each ``t`` gets from one host (0 outside its windows; windows are half-open)."""
+    if not outages:
+        return np.zeros(len(t), dtype=np.int64)
+    starts = np.array([o.start_s for o in outages])
+    ends = np.array([o.end_s for o in outages])
+    reply = np.array([ids(o.reply) for o in outages], dtype=np.int64)
+    j = np.searchsorted(starts, t, side="right") - 1
+    k = np.maximum(j, 0)
+    return np.where((j >= 0) & (t < ends[k]), reply[k], 0)
+
+
+def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray) -> tuple[list[Reply], np.ndarray,
+                                                                                     np.ndarray]:
+    """What attempts starting at ``t`` get from ``hosts`` (module docstring): ``(replies, reply, rank)``, the
+    index of each attempt's reply in ``replies`` (its ``duration_s`` includes the timeouts spent before) and
+    the rank of the host that gave it (the last one tried when none answered)."""
+    tried = hosts[:mx_limit] if mx_limit else hosts
+    base = _Interned()
+    n = len(t)
+    if not n:
+        return [DELIVERED_REPLY], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    final = np.zeros(n, dtype=np.int64)
+    rank = np.zeros(n, dtype=np.int64)
+    before = np.zeros(n)                       # time spent on the hosts tried before the one giving the reply
+    spent = np.zeros(n)
+    walking = np.arange(n)                     # attempts whose hosts so far all failed to connect
+    for r, host in enumerate(tried):
+        if not len(walking):
+            break
+        got = _lookup(host.outages, t[walking], base)
+        connection = np.array([x.result.is_connection_failure for x in base.items])[got]
+        duration = np.array([x.duration_s for x in base.items])[got]
+        final[walking], rank[walking], before[walking] = got, r, spent[walking]
+        spent[walking] += np.where(connection, duration, 0.0)
+        walking = walking[connection]
+    combos, which = np.unique(np.column_stack((final, rank, before)), axis=0, return_inverse=True)
+    derived = _Interned()
+    ids = np.array([derived(_derived(base.items[int(f)], tried[int(r)], float(b))) for f, r, b in combos],
+                   dtype=np.int64)
+    return derived.items, ids[which.reshape(-1)], rank
+
+
+def _derived(reply: Reply, host: MXHost, before_s: float) -> Reply:
+    """The reply an attempt reports when ``host`` gave ``reply`` after ``before_s`` on earlier hosts."""
+    if reply.result == AttemptResult.DELIVERED:
+        if host.is_backup:
+            return backup_reply(host, before_s)
+        return DELIVERED_REPLY if not before_s else replace(DELIVERED_REPLY, duration_s=before_s)
+    return reply if not before_s else replace(reply, duration_s=reply.duration_s + before_s)
+
+
+def resolve_domains(domains: list[Recipient], sender: Sender) -> list[Recipient]:
+    """Each domain with MX hosts with its answer windows for ``sender`` (``Recipient.answers``) and its
+    failures among them as ``outages`` (what outages.csv, the queue view and host state read); others as
+    they are. The answer is constant between the moments any host's state changes, so :func:`resolve` at
+    each such moment gives every window; touching windows with the same reply merge."""
+    return [_resolved(d, sender.mx_limit) if d.mx else d for d in domains]
+
+
+def _resolved(domain: Recipient, mx_limit: int | None) -> Recipient:
+    tried = domain.mx[:mx_limit] if mx_limit else domain.mx
+    points = np.unique(np.array([x for h in tried for o in h.outages for x in (o.start_s, o.end_s)]))
+    if not len(points):
+        return replace(domain, outages=(), answers=())
+    replies, reply, _ = resolve(domain.mx, mx_limit, points)
+    ends = np.append(points[1:], np.inf)
+    keep = reply != 0
+    first = keep & np.append(True, (reply[1:] != reply[:-1]) | ~keep[:-1])      # a window starts here
+    windows = []
+    for i in np.flatnonzero(first).tolist():
+        j = i
+        while j + 1 < len(points) and keep[j + 1] and reply[j + 1] == reply[i]:
+            j += 1
+        windows.append(Outage(float(points[i]), float(ends[j]), replies[int(reply[i])]))
+    failures = tuple(o for o in windows if o.reply.result != AttemptResult.DELIVERED)
+    return replace(domain, outages=failures, answers=tuple(windows))
+
+
+# -- after the run: which host accepted, and the backup MX's relay leg ---------------------------------------
+@dataclass
+class MXRecords:
+    """Per message: the host that accepted it (``via``, an index into ``hosts``; -1: none, or a domain with
+    one server) and, for mail a backup MX accepted, its relay leg's outcome (``relay_outcome``, an
+    :class:`~mtasim.results.Outcome`; -1: no relay) and delivery time to a primary (``relayed_s``)."""
+
+    via: np.ndarray
+    hosts: list[str]
+    relay_outcome: np.ndarray
+    relayed_s: np.ndarray
+
+
+def mx_records(sender: Sender, domains: list[Recipient], horizon: float | None, seed: int, engine: str,
+               recorder: Recorder) -> MXRecords:
+    """The MX columns of a finished run (``recorder.last_attempt_s`` tracked): each delivered message's host,
+    read off :func:`resolve` at its last attempt's start, and the relay legs of the backups' queues."""
+    last = recorder.last_attempt_s
+    assert last is not None, "track the last attempts (Recorder.track_last_attempts) before the run"
+    n = len(recorder.arrival_s)
+    via = np.full(n, -1, dtype=np.int32)
+    names: dict[str, int] = {}
+    delivered = np.flatnonzero(recorder.outcome == Outcome.DELIVERED)
+    by_domain = recorder.recipient[delivered]
+    accepted: dict[tuple[str, int], list[tuple[int, np.ndarray]]] = {}      # backup queue -> (domain, ids)
+    for d in np.unique(by_domain).tolist():
+        domain = domains[d]
+        if not domain.mx:
+            continue
+        ids = delivered[by_domain == d]
+        rank = resolve(domain.mx, sender.mx_limit, last[ids])[2]
+        for r in np.unique(rank).tolist():
+            host = domain.mx[r]
+            mine = ids[rank == r]
+            via[mine] = names.setdefault(host.host, len(names))
+            if host.is_backup:
+                accepted.setdefault((host.host, id(host.backup)), []).append((d, mine))
+    outcome = np.full(n, -1, dtype=np.int8)
+    relayed = np.full(n, np.nan)
+    for g, ((host_name, _), parts) in enumerate(accepted.items()):
+        _relay(parts, host_name, domains, horizon, _relay_seed(seed, g), engine, recorder, outcome, relayed)
+    return MXRecords(via, list(names), outcome, relayed)
+
+
+def _relay_seed(seed: int, group: int) -> int:
+    state = np.random.SeedSequence(seed, spawn_key=(_RELAY, group)).generate_state(2, np.uint64)
+    return int(state[0] >> np.uint64(1))
+
+
+def _relay(parts: list[tuple[int, np.ndarray]], host_name: str, domains: list[Recipient], horizon: float | None,
+           seed: int, engine: str, recorder: Recorder, outcome: np.ndarray, relayed: np.ndarray) -> None:
+    """One backup MX's queue: every message it accepted, arriving when it accepted it, relayed by its own
+    sender to the primary hosts of the message's domain that are more preferred than the backup."""
+    from . import engine_runner                     # the package imports this module
+
+    backup = next(h for h in domains[parts[0][0]].mx if h.host == host_name)
+    sender: Sender = backup.backup
+    targets = [Recipient(domains[d].domain, connect_timeout_s=domains[d].connect_timeout_s,
+                         mx=tuple(h for h in domains[d].mx if not h.is_backup and h.preference < backup.preference))
+               for d, _ in parts]
+    targets = resolve_domains(targets, sender)
+    ids = np.concatenate([mine for _, mine in parts])
+    target = np.concatenate([np.full(len(mine), k, dtype=np.int64) for k, (_, mine) in enumerate(parts)])
+    order = np.lexsort((ids, recorder.final_s[ids]))           # arrivals in time order (the engines' contract)
+    ids, target = ids[order], target[order]
+    arrivals = recorder.final_s[ids].astype(np.float64)
+    policy = sender.host_policy
+    if engine == "fast" and policy is not None and policy.matters(targets):
+        engine = "des"                              # the backup's own host state couples its messages
+    leg = Recorder(arrivals, target, [t.domain for t in targets], 0)
+    engine_runner(engine)(sender, targets, horizon, seed, arrivals, target, leg)
+    outcome[ids] = leg.outcome
+    done = leg.outcome == Outcome.DELIVERED
+    relayed[ids[done]] = leg.final_s[done]

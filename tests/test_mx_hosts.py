@@ -1,0 +1,354 @@
+"""Several MX hosts per domain (README "MX hosts"): one attempt walks the hosts in preference order within
+the sender's limits, and a backup MX accepts and relays later on its own schedule (mtasim.engine.mx).
+
+Known answers are computed by hand from the documented semantics; every scenario runs on every engine that
+can run it, which must agree message by message (the MX columns included)."""
+
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given
+from hypothesis import strategies as st
+
+import mtasim
+from mtasim.cli import main
+from mtasim.engine import des_only_features
+from mtasim.recipients import AttemptResult
+from mtasim.results import Outcome
+
+from helpers import SETTINGS, assert_same, senders, workloads
+
+MIN = 60.0
+HOUR = 3600.0
+HOURLY = {"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "5d"}
+#: A backup whose queue is tried every hour on the hour: its retries are easy to compute by hand.
+HOURLY_BACKUP = {"schedule": {"kind": "fixed", "interval": "1h"}, "queue_run": "1h", "expiry": "5d"}
+WEEKEND = [{"start": "18h", "end": "80h", "failure": "refused"}]       # Friday 18:00 .. Monday 08:00
+
+
+def scenario(mx, *, sender=None, times=("1h",), seed=3, **recipient):
+    return mtasim.scenario_from_dict({
+        "name": "mx test", "seed": seed, "sender": sender or HOURLY,
+        "messages": {"arrival": {"kind": "times", "times": list(times)}},
+        "recipients": [{"domain": "office.example", "mx": mx, **recipient}]}, "mx.yaml")
+
+
+def host(name, preference, outages=(), **more):
+    return {"host": name, "preference": preference, **({"outages": list(outages)} if outages else {}), **more}
+
+
+def assert_same_mx(a, b):
+    assert_same(a, b)
+    ma, mb = a.messages, b.messages
+    assert [ma.via_text(i) for i in range(len(ma))] == [mb.via_text(i) for i in range(len(mb))], "via differs"
+    assert np.array_equal(ma.relay_outcome, mb.relay_outcome), "relay outcomes differ"
+    x, y = ma.relayed_s, mb.relayed_s
+    assert np.array_equal(np.isnan(x), np.isnan(y)) and np.allclose(x[~np.isnan(x)], y[~np.isnan(y)], rtol=0,
+                                                                     atol=1e-9), "relayed_s differs"
+
+
+def run_all(sc):
+    """``sc`` on every engine that can run it; they agree message by message; the sender's outcomes add up,
+    and every message a backup accepted has a relay outcome (the others none)."""
+    engines = ["des", "reference"] + ([] if des_only_features(sc) else ["fast"])
+    results = [mtasim.simulate(sc, engine=e, attempts=True) for e in engines]
+    for other in results[1:]:
+        assert_same_mx(results[0], other)
+    r = results[0]
+    m = r.messages
+    assert sum(m.count(o) for o in Outcome) == len(m)
+    backups = {h.host for d in r.domains for h in d.mx if h.is_backup}
+    via_backup = np.array([m.via_text(i) in backups for i in range(len(m))], dtype=bool)
+    assert np.array_equal(via_backup, m.relay_outcome >= 0)
+    assert (m.outcome[via_backup] == Outcome.DELIVERED).all()
+    return r
+
+
+def vias(result):
+    m = result.messages
+    return [m.via_text(i) for i in range(len(m))]
+
+
+# -- one attempt walks the list -------------------------------------------------------------------------
+def test_primary_refused_and_backup_up_deliver_through_the_backup_at_the_first_attempt():
+    r = run_all(scenario([host("mx1.office.example", 10, WEEKEND),
+                          host("backup.isp.example", 20, backup=HOURLY_BACKUP)], times=("10h", "20h", "79h")))
+    m = r.messages
+    assert (m.outcome == Outcome.DELIVERED).all() and (m.attempts == 1).all()
+    assert np.array_equal(m.final_s, m.arrival_s)
+    assert vias(r) == ["mx1.office.example", "backup.isp.example", "backup.isp.example"]
+    assert [m.relay_text(i) for i in range(3)] == ["", "delivered", "delivered"]
+    assert r.attempts.replies[r.attempts.reply[1]] == "250 2.0.0 OK (accepted by backup MX backup.isp.example)"
+    assert r.attempts.result[1] == AttemptResult.DELIVERED
+
+
+@pytest.mark.parametrize("timeout, second", [(None, 30.0), ("45s", 45.0)])
+def test_a_timed_out_primary_costs_the_connect_timeout_then_the_backup_accepts(timeout, second):
+    extra = {"connect_timeout": timeout} if timeout else {}
+    r = run_all(scenario([host("mx1.office.example", 10, [{"start": 0, "end": "10h", "failure": "timeout"}]),
+                          host("backup.isp.example", 20, backup=HOURLY_BACKUP)], times=("1h",), **extra))
+    m = r.messages
+    assert m.outcome[0] == Outcome.DELIVERED and m.attempts[0] == 1
+    assert m.final_s[0] == HOUR + second
+    assert vias(r) == ["backup.isp.example"]
+    # the backup tries mx1 at once, which times out too; each try ends after the timeout, so the wait of an
+    # hour is due just past the next hourly run: tries at 3:00, 5:00, 7:00, 9:00 (all timed out), 11:00 delivers
+    assert m.relay_text(0) == "delivered" and m.relayed_s[0] == 11 * HOUR
+
+
+def test_a_second_primary_after_a_timed_out_first_delivers_with_no_relay():
+    r = run_all(scenario([host("mx1.office.example", 10, [{"start": 0, "end": "10h", "failure": "timeout"}]),
+                          host("mx2.office.example", 20)]))
+    m = r.messages
+    assert m.final_s[0] == HOUR + 30 and vias(r) == ["mx2.office.example"] and m.relay_text(0) == ""
+    assert r.attempts.replies[r.attempts.reply[0]] == "250 2.0.0 OK"
+
+
+def test_when_every_host_fails_the_attempt_reports_the_last_and_lasts_every_timeout():
+    """mx1 and mx2 time out (30 s each), mx3 refuses: the attempt is 'refused' (the last host's failure,
+    status 4.4.1) and ends 60 s after it started; the next is due an hour after that."""
+    down = [{"start": 0, "end": "3h", "failure": "timeout"}]
+    r = run_all(scenario([host("mx1.office.example", 10, down), host("mx2.office.example", 10, down),
+                          host("mx3.office.example", 20, [{"start": 0, "end": "3h", "failure": "refused"}])],
+                         times=("0s",)))
+    a = r.attempts
+    assert a.result[0] == AttemptResult.REFUSED and a.replies[a.reply[0]] == "connect: Connection refused"
+    assert a.time_s.tolist() == [0, HOUR + 60, 2 * HOUR + 120, 3 * HOUR + 180]
+    assert r.messages.final_s[0] == 3 * HOUR + 180 and vias(r) == ["mx1.office.example"]
+
+
+def test_a_host_that_answers_ends_the_attempt_even_with_a_4xx():
+    """A modelling choice (README): mx1 answering 451 ends the attempt, although mx2 is up."""
+    r = run_all(scenario([host("mx1.office.example", 10, [{"start": 0, "end": "2h30m", "failure": "451 4.3.0 busy"}]),
+                          host("mx2.office.example", 20)], times=("0s",)))
+    assert r.attempts.time_s.tolist() == [0, HOUR, 2 * HOUR, 3 * HOUR]
+    assert vias(r) == ["mx1.office.example"]
+
+
+def test_equal_preferences_keep_the_listed_order():
+    r = run_all(scenario([host("b.office.example", 10), host("a.office.example", 10)]))
+    assert vias(r) == ["b.office.example"]
+    r = run_all(scenario([host("a.office.example", 10), host("b.office.example", 5)]))
+    assert vias(r) == ["b.office.example"]                           # the lower preference value first
+
+
+SIX = [host(f"mx{k}.office.example", k, [{"start": 0, "end": "100h", "failure": "refused"}]) for k in range(1, 6)] \
+    + [host("mx6.office.example", 6)]
+
+
+@pytest.mark.parametrize("sender, reached", [
+    ({"preset": "postfix"}, False),                                 # smtp_mx_address_limit 5
+    ({"preset": "postfix", "smtp_mx_address_limit": 6}, True),
+    ({"preset": "postfix", "smtp_mx_address_limit": 0}, True),      # 0: no limit (postconf(5))
+    ({"preset": "postfix", "smtp_mx_session_limit": 1}, False),     # refused connections are no sessions
+    ({**HOURLY, "mx_limit": 5}, False),
+    (HOURLY, True),                                                 # a custom sender tries every host
+    ({"preset": "exchange-server"}, True),
+    ({"preset": "exim"}, True),
+])
+def test_the_senders_mx_address_limit_cuts_the_list(sender, reached):
+    """Six hosts, the first five refusing for 100 h: the sixth is reached only when the limit allows six."""
+    r = run_all(scenario(SIX, sender=sender, times=("1h",)))
+    m = r.messages
+    if reached:
+        assert m.attempts[0] == 1 and m.final_s[0] == HOUR and vias(r) == ["mx6.office.example"]
+    else:
+        assert m.final_s[0] >= 100 * HOUR and vias(r) == ["mx1.office.example"]
+        assert r.attempts.result[0] == AttemptResult.REFUSED
+
+
+def test_postfix_preset_has_its_mx_limits_in_its_own_names():
+    sender = mtasim.get_preset("postfix").sender()
+    assert (sender.mx_limit, sender.mx_session_limit) == (5, 2)
+    assert main(["schedule", "postfix", "--set", "smtp_mx_address_limit=3", "--until", "1h"]) == 0
+
+
+# -- the backup's relay leg -----------------------------------------------------------------------------
+WEEKEND_TIMES = ("20h", "40h", "55h30m", "56h", "60h", "79h30m")
+
+
+@pytest.mark.parametrize("lifetime, outcomes, relayed_h", [
+    # every message accepted at once; the backup retries hourly on the hour and mx1 is back at 80:00 (a
+    # message accepted at 79:30 is next due at 80:30, so its run is 81:00)
+    ("5d", ["delivered"] * 6, [80, 80, 80, 80, 80, 81]),
+    # 1 d: a message accepted at 20:00 fails its 44:00 try at age 24 h and bounces there (40:00 -> 64:00);
+    # 55:30's first try at or past its 24 h is 80:00, when mx1 is back: delivered
+    ("1d", ["expired", "expired", "delivered", "delivered", "delivered", "delivered"],
+     [None, None, 80, 80, 80, 81]),
+])
+def test_a_weekend_outage_with_a_backup_mx(lifetime, outcomes, relayed_h):
+    backup = {**HOURLY_BACKUP, "expiry": lifetime}
+    r = run_all(scenario([host("mx1.office.example", 10, WEEKEND), host("backup.isp.example", 20, backup=backup)],
+                         times=WEEKEND_TIMES))
+    m = r.messages
+    assert (m.outcome == Outcome.DELIVERED).all() and np.array_equal(m.final_s, m.arrival_s)
+    assert set(vias(r)) == {"backup.isp.example"}
+    assert [m.relay_text(i) for i in range(len(m))] == outcomes
+    assert [None if np.isnan(x) else x / HOUR for x in m.relayed_s] == relayed_h
+    s = r.summary()
+    assert (s["accepted_by_backup"], s["relayed"], s["expired_at_backup"]) == (6, outcomes.count("delivered"),
+                                                                               outcomes.count("expired"))
+
+
+def test_a_postfix_backup_relays_at_its_first_retry_after_monday_0800():
+    """Postfix's wait is the age clamped to 4000 s, scans every 300 s: every message is relayed after 80:00
+    and at most 4000 s + 300 s later (its first retry due after the recovery)."""
+    times = [f"{h}h" for h in range(18, 80, 3)]
+    r = run_all(scenario([host("mx1.office.example", 10, WEEKEND),
+                          host("backup.isp.example", 20, backup={"preset": "postfix"})], times=times))
+    m = r.messages
+    assert (m.relay_outcome == Outcome.DELIVERED).all()
+    assert (m.relayed_s >= 80 * HOUR).all() and (m.relayed_s <= 80 * HOUR + 4000 + 300).all()
+
+
+def test_the_backup_relays_only_to_the_primaries_more_preferred_than_itself():
+    """mx2 (preference 30) is up all along, but the backup (20) relays only to mx1 (10), down until 5h."""
+    r = run_all(scenario([host("mx1.office.example", 10, [{"start": 0, "end": "5h", "failure": "refused"}]),
+                          host("backup.isp.example", 20, backup=HOURLY_BACKUP), host("mx2.office.example", 30)]))
+    m = r.messages
+    assert vias(r) == ["backup.isp.example"] and m.relayed_s[0] == 5 * HOUR
+
+
+def test_summary_has_the_backup_fields_only_with_a_backup():
+    plain = mtasim.simulate(scenario([host("mx1.office.example", 10), host("mx2.office.example", 20)])).summary()
+    assert "accepted_by_backup" not in plain
+    with_backup = mtasim.simulate(scenario([host("mx1.office.example", 10, WEEKEND),
+                                            host("b.isp.example", 20, backup=HOURLY_BACKUP)], times=("20h",)))
+    assert with_backup.summary()["accepted_by_backup"] == 1
+
+
+def test_messages_csv_has_the_mx_columns_at_the_end(tmp_path, capsys):
+    sc = scenario([host("mx1.office.example", 10, WEEKEND), host("backup.isp.example", 20, backup=HOURLY_BACKUP)],
+                  times=("10h", "20h"))
+    mtasim.simulate(sc).write(tmp_path)
+    with open(tmp_path / "messages.csv", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s", "via",
+                       "relayed_s", "relay_outcome"]
+    assert rows[1][8:] == ["mx1.office.example", "", ""]
+    assert rows[2][8:] == ["backup.isp.example", "288000", "delivered"]
+    summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
+    assert (summary["accepted_by_backup"], summary["relayed"], summary["expired_at_backup"]) == (1, 1, 0)
+
+
+# -- outage sources on hosts ----------------------------------------------------------------------------
+def test_hosts_take_weekly_windows_and_random_outages_drawn_per_domain():
+    sc = scenario([host("mx1.office.example", 10, weekly="Fri 18:00 for 62h",
+                        random_outage={"start": "1h", "duration": {"kind": "uniform", "min": "1h", "max": "3h"}}),
+                   host("mx2.office.example", 20, random_outage={"start": 0, "duration": "2h", "failure": "timeout"})],
+                  times=[f"{k}h" for k in range(0, 96, 5)], domains=3)
+    r = run_all(sc)
+    spans = {d.domain: [(o.start_s, o.end_s) for o in d.mx[0].outages] for d in r.domains}
+    assert len(spans) == 3 and len({tuple(v) for v in spans.values()}) == 3     # each domain its own draws
+
+
+def test_an_mx_entry_shifts_no_other_entrys_draws():
+    random = {"domain": "r.example", "random_outage": {"start": 0, "duration": {"kind": "exponential", "mean": "2h"}}}
+    base = {"name": "x", "seed": 9, "sender": HOURLY, "messages": {"count": 5}}
+    alone = mtasim.simulate(mtasim.scenario_from_dict({**base, "recipients": [random]}))
+    mx = {"domain": "m.example", "mx": [host("mx1.m.example", 1, random_outage={"start": 0, "duration": "1h"})]}
+    both = mtasim.simulate(mtasim.scenario_from_dict({**base, "recipients": [mx, random]}))
+    assert both.domains[1].outages == alone.domains[0].outages
+
+
+# -- bad input ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("mx, expected", [
+    ([{"host": "mx1.r.example"}], "recipients[0].mx[0].preference: missing required key 'preference'"),
+    ([host("mx1.r.example", 10), {"host": "mx2.r.example"}], "recipients[0].mx[1].preference: missing required key"),
+    ([host("mx1..r.example", 10)], "recipients[0].mx[0].host: expected a host name"),
+    ([host("-mx1.r.example", 10)], "recipients[0].mx[0].host: expected a host name"),
+    ([host("mx 1.r.example", 10)], "recipients[0].mx[0].host: expected a host name"),
+    ([host("mx1.r.example", 10), host("mx1.r.example", 20)], "host mx1.r.example is listed twice"),
+    ([], "recipients[0].mx: expected at least one MX host"),
+    ([host("mx1.r.example", 70000)], "recipients[0].mx[0].preference: expected a whole number >= 0 and <= 65535"),
+    ([{"host": "mx1.r.example", "prefernce": 10}], "unknown key 'prefernce'; did you mean 'preference'?"),
+    ([host("b.isp.example", 10, backup={"preset": "postfix"})], "expected at least one primary host"),
+    ([host("mx1.r.example", 20), host("b.isp.example", 10, backup={"preset": "postfix"})],
+     "recipients[0].mx[1].backup: expected a primary host with a preference below 10"),
+    ([host("mx1.r.example", 10), host("b.isp.example", 20, backup={"preset": "postfx"})],
+     "recipients[0].mx[1].backup.preset: unknown preset 'postfx'; did you mean 'postfix'?"),
+    ([host("mx1.r.example", 10, [{"start": "1h", "end": "0h"}])], "recipients[0].mx[0].outages[0].end"),
+])
+def test_bad_mx_lists_give_one_line_and_exit_2(tmp_path, capsys, mx, expected):
+    data = {"name": "bad", "sender": {"preset": "postfix"}, "messages": {"count": 3},
+            "recipients": [{"domain": "r.example", "mx": mx}]}
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    out = tmp_path / "out"
+    code = main(["run", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert expected in err and str(path) in err
+    assert not out.exists()
+
+
+def test_outages_on_a_recipient_that_lists_mx_are_refused():
+    with pytest.raises(mtasim.ConfigError, match=r"recipients\[0\]\.outages: expected outages on the MX hosts"):
+        scenario([host("mx1.r.example", 10)], outages=WEEKEND)
+
+
+# -- engines agree on random MX scenarios -----------------------------------------------------------------
+HOST_FAILURES = ("refused", "timeout", "timeout", "refused", "451 4.3.0 x", "550 5.1.1 y")
+
+
+@st.composite
+def mx_hosts(draw):
+    hosts, names = [], draw(st.integers(1, 5))
+    for k in range(names):
+        outages, t = [], draw(st.integers(0, 6 * 60))
+        for _ in range(draw(st.sampled_from([0, 1, 1, 2]))):
+            length = draw(st.integers(1, 30 * 60))
+            outages.append({"start": f"{t}m", "end": f"{t + length}m", "failure": draw(st.sampled_from(HOST_FAILURES))})
+            t += length + draw(st.integers(0, 6 * 60))
+        hosts.append(host(f"mx{k}.r.example", draw(st.integers(0, 3)) * 10, outages))
+    if draw(st.booleans()):                 # a backup, less preferred than some primary
+        backup = {"schedule": {"kind": "fixed", "interval": f"{draw(st.integers(5, 120))}m"},
+                  "expiry": f"{draw(st.integers(1, 72))}h"}
+        if draw(st.booleans()):
+            backup["queue_run"] = f"{draw(st.integers(1, 30))}m"
+        hosts.append(host("backup.isp.example", 35, draw(st.sampled_from([[], [{"start": "2h", "end": "4h",
+                                                                                  "failure": "refused"}]])),
+                          backup=backup))
+    return hosts
+
+
+@SETTINGS
+@given(data=st.data())
+def test_engines_agree_on_random_mx_scenarios(data):
+    sender = data.draw(senders())
+    if data.draw(st.booleans()):
+        sender["mx_limit"] = data.draw(st.integers(1, 4))
+    recipients = [{"domain": f"r{j}.example", "mx": data.draw(mx_hosts())}
+                  for j in range(data.draw(st.integers(1, 2)))]
+    if data.draw(st.booleans()):
+        recipients.append({"domain": "plain.example", "outages": [{"start": "1h", "end": "9h", "failure": "timeout"}]})
+    sc = mtasim.scenario_from_dict({"name": "generated", "seed": data.draw(st.integers(0, 2**32)), "sender": sender,
+                                    "messages": data.draw(workloads()), "recipients": recipients})
+    run_all(sc)
+
+
+@pytest.mark.parametrize("preset", ["postfix", "exim", "sendmail", "exchange-server", "opensmtpd"])
+def test_des_agrees_with_the_reference_with_host_state_and_mx_hosts(preset):
+    """Host-level state learns the attempt's fate: a backup's acceptance is a working connection; only an
+    attempt every host refused or timed out counts as a site failure."""
+    down = [{"start": "2h", "end": "20h", "failure": "refused"}]
+    sc = scenario([host("mx1.office.example", 10, down), host("mx2.office.example", 20,
+                                                              [{"start": "4h", "end": "12h", "failure": "timeout"}]),
+                   host("backup.isp.example", 30, [{"start": "6h", "end": "9h", "failure": "refused"}],
+                        backup={"preset": preset})],
+                  sender={"preset": preset}, times=[f"{k * 7}m" for k in range(200)])
+    assert des_only_features(sc)
+    run_all(sc)
+
+
+def test_curve_outage_series_lengthens_the_primarys_outage():
+    from mtasim.curve import with_outage_duration
+    sc = scenario([host("backup.isp.example", 20, backup=HOURLY_BACKUP), host("mx1.office.example", 10, WEEKEND)])
+    longer = with_outage_duration(sc, 100 * HOUR)
+    primary = next(h for h in longer.recipients[0].mx if h.host == "mx1.office.example")
+    assert (primary.outages[0].start_s, primary.outages[0].end_s) == (18 * HOUR, 118 * HOUR)
