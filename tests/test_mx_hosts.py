@@ -352,3 +352,23 @@ def test_curve_outage_series_lengthens_the_primarys_outage():
     longer = with_outage_duration(sc, 100 * HOUR)
     primary = next(h for h in longer.recipients[0].mx if h.host == "mx1.office.example")
     assert (primary.outages[0].start_s, primary.outages[0].end_s) == (18 * HOUR, 118 * HOUR)
+
+
+@pytest.mark.parametrize("sender, via_backup", [
+    ({"preset": "postfix"}, True),                                  # smtp_mx_session_limit 2: the 451 passes it on
+    ({"preset": "postfix", "smtp_mx_session_limit": 1}, False),     # one session: the primary's 451 is final
+    ({"preset": "postfix", "smtp_mx_session_limit": 0}, True),      # 0: no limit
+    ({"preset": "exim"}, False),                                    # the first host that answers ends it
+    (HOURLY, False),
+])
+def test_postfix_passes_a_deferred_message_on_to_the_next_mx(sender, via_backup):
+    """The primary answers 451 (up, but deferring) from 0 to 10 h; a backup accepts. Postfix keeps the
+    recipient a non-final server deferred and tries the backup in the same delivery (smtp_trouble.c)."""
+    mx = [host("mx1.office.example", 10, [{"start": 0, "end": "10h", "failure": "451 4.3.0 try later"}]),
+          host("backup.isp.example", 20, backup=HOURLY_BACKUP)]
+    r = run_all(scenario(mx, sender=sender, times=("1h",)))
+    m = r.messages
+    if via_backup:
+        assert m.attempts[0] == 1 and m.final_s[0] == HOUR and vias(r) == ["backup.isp.example"]
+    else:
+        assert m.attempts[0] > 1 and m.final_s[0] >= 10 * HOUR and vias(r) == ["mx1.office.example"]

@@ -85,9 +85,10 @@ class Sender:
     concurrency: int | None = None
     #: MX hosts tried per attempt, in preference order (None: every host; Postfix smtp_mx_address_limit 5).
     mx_limit: int | None = None
-    #: MX hosts that may answer per attempt (None: no limit; Postfix smtp_mx_session_limit 2). A host that
-    #: answers ends the attempt in this model (mtasim.engine.mx), so a limit of one or more never binds.
-    mx_session_limit: int | None = None
+    #: MX hosts that may answer one attempt (mtasim.engine.mx): 1, the first that answers ends it (Exim,
+    #: Exchange as modelled); Postfix smtp_mx_session_limit 2: a deferring host passes the message on to the
+    #: next one; None: no limit.
+    mx_session_limit: int | None = 1
     #: Whether a reply's advised wait (Yahoo's "retry after 4 h") lengthens the next wait. No modelled MTA
     #: reads it from the reply text; some senders (ESPs) adapt to it.
     honours_retry_after: bool = False

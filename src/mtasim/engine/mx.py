@@ -4,8 +4,10 @@
 the hosts are tried in preference order (equal preferences as listed), at most the sender's ``mx_limit``
 of them (Postfix ``smtp_mx_address_limit`` 5; others every host). A refused connection moves on at once, a
 timed-out one after the domain's ``connect_timeout``; the first host that answers (250, 4xx or 5xx) ends
-the attempt with its answer (a modelling choice: Postfix keeps a recipient a non-final server deferred for
-the next host, postfix/src/smtp/smtp_trouble.c, which this does not model). When every host tried fails, the
+the attempt with its answer, except under Postfix: it keeps a recipient that a non-final server deferred
+for the next host (postfix/src/smtp/smtp_trouble.c ``smtp_rcpt_fail()``), until ``smtp_mx_session_limit``
+(2) servers have answered. Only an outage's deferral is walked so: greylisting, random deferrals and rate
+limits answer per attempt and are the primary's (a modelling limit). When every host tried fails, the
 attempt gets the last one's failure, as real MTAs report it. The attempt lasts the timeouts spent before the
 host that gave its reply (plus that reply's own time). Every host's state is read at the attempt's start
 (README, Semantics 2).
@@ -76,11 +78,13 @@ def _lookup(outages: tuple[Outage, ...], t: np.ndarray, ids: _Interned) -> np.nd
     return np.where((j >= 0) & (t < ends[k]), reply[k], 0)
 
 
-def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray) -> tuple[list[Reply], np.ndarray,
-                                                                                     np.ndarray]:
+def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray, session_limit: int | None = 1
+            ) -> tuple[list[Reply], np.ndarray, np.ndarray]:
     """What attempts starting at ``t`` get from ``hosts`` (module docstring): ``(replies, reply, rank)``, the
     index of each attempt's reply in ``replies`` (its ``duration_s`` includes the timeouts spent before) and
-    the rank of the host that gave it (the last one tried when none answered)."""
+    the rank of the host that gave it (the last one tried when none answered). Up to ``session_limit`` hosts
+    may answer (Postfix's smtp_mx_session_limit; None: any number): a host that answers with a deferral
+    passes the message on to the next while fewer have answered; with 1 the first answer ends it."""
     tried = hosts[:mx_limit] if mx_limit else hosts
     base = _Interned()
     n = len(t)
@@ -90,7 +94,8 @@ def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray) -> t
     rank = np.zeros(n, dtype=np.int64)
     before = np.zeros(n)                       # time spent on the hosts tried before the one giving the reply
     spent = np.zeros(n)
-    walking = np.arange(n)                     # attempts whose hosts so far all failed to connect
+    walking = np.arange(n)                     # attempts whose hosts so far all failed (or deferred, Postfix)
+    sessions = np.zeros(n, dtype=np.int64)
     for r, host in enumerate(tried):
         if not len(walking):
             break
@@ -99,7 +104,11 @@ def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray) -> t
         duration = np.array([x.duration_s for x in base.items])[got]
         final[walking], rank[walking], before[walking] = got, r, spent[walking]
         spent[walking] += np.where(connection, duration, 0.0)
-        walking = walking[connection]
+        deferred = np.array([x.result == AttemptResult.DEFERRED for x in base.items])[got]
+        sessions[walking] += ~connection
+        limit = np.inf if session_limit is None else session_limit
+        moves_on = connection | (deferred & (sessions[walking] < limit))   # Postfix: deferred, try the next
+        walking = walking[moves_on]
     combos, which = np.unique(np.column_stack((final, rank, before)), axis=0, return_inverse=True)
     derived = _Interned()
     ids = np.array([derived(_derived(base.items[int(f)], tried[int(r)], float(b))) for f, r, b in combos],
@@ -121,15 +130,15 @@ def resolve_domains(domains: list[Recipient], sender: Sender) -> list[Recipient]
     failures among them as ``outages`` (what outages.csv, the queue view and host state read); others as
     they are. The answer is constant between the moments any host's state changes, so :func:`resolve` at
     each such moment gives every window; touching windows with the same reply merge."""
-    return [_resolved(d, sender.mx_limit) if d.mx else d for d in domains]
+    return [_resolved(d, sender.mx_limit, sender.mx_session_limit) if d.mx else d for d in domains]
 
 
-def _resolved(domain: Recipient, mx_limit: int | None) -> Recipient:
+def _resolved(domain: Recipient, mx_limit: int | None, session_limit: int | None) -> Recipient:
     tried = domain.mx[:mx_limit] if mx_limit else domain.mx
     points = np.unique(np.array([x for h in tried for o in h.outages for x in (o.start_s, o.end_s)]))
     if not len(points):
         return replace(domain, outages=(), answers=())
-    replies, reply, _ = resolve(domain.mx, mx_limit, points)
+    replies, reply, _ = resolve(domain.mx, mx_limit, points, session_limit)
     ends = np.append(points[1:], np.inf)
     keep = reply != 0
     first = keep & np.append(True, (reply[1:] != reply[:-1]) | ~keep[:-1])      # a window starts here
@@ -173,7 +182,7 @@ def mx_records(sender: Sender, domains: list[Recipient], horizon: float | None, 
         if not domain.mx:
             continue
         ids = delivered[by_domain == d]
-        rank = resolve(domain.mx, sender.mx_limit, last[ids])[2]
+        rank = resolve(domain.mx, sender.mx_limit, last[ids], sender.mx_session_limit)[2]
         for r in np.unique(rank).tolist():
             host = domain.mx[r]
             mine = ids[rank == r]

@@ -57,7 +57,7 @@ def _postfix(v: Mapping[str, float]) -> Sender:
         whole_seconds=True,
         concurrency=int(v["default_destination_concurrency_limit"]),
         mx_limit=int(v["smtp_mx_address_limit"]) or None,            # 0: no limit (postconf(5))
-        mx_session_limit=int(v["smtp_mx_session_limit"]) or None,
+        mx_session_limit=int(v["smtp_mx_session_limit"]) or None,    # 0: no limit
     )
 
 
@@ -85,8 +85,9 @@ POSTFIX = Preset(
               kind="count", maximum=1000),
         Param("smtp_mx_address_limit", 5, "MX host addresses tried per delivery, in preference order "
               "(0 = no limit; one address per listed host here)", kind="count", maximum=100000),
-        Param("smtp_mx_session_limit", 2, "SMTP sessions per delivery (0 = no limit); a host that answers "
-              "ends the attempt in this model, so it never cuts the list", kind="count", maximum=100000),
+        Param("smtp_mx_session_limit", 2, "SMTP sessions per delivery (0 = no limit): a host that defers "
+              "(an outage's 4xx) passes the message to the next MX while fewer have answered",
+              kind="count", maximum=100000),
         QUEUE_RUN_PHASE,
     ),
     build=_postfix,
