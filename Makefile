@@ -32,7 +32,8 @@ test: $(VENV)/.installed
 # Speed claims live here, as ratios measured in one process (not in the test suite).
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/curve.py
-	$(BIN)/python benchmarks/engines.py --sizes 100000,1000000 --repeat 5 --baseline-max 100000
+	$(BIN)/python benchmarks/engines.py --cases postfix --sizes 100000,1000000 --repeat 5 --baseline-max 100000
+	$(BIN)/python benchmarks/engines.py --cases capacity --sizes 100000 --repeat 3 --baseline-max 100000
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -6,10 +6,11 @@ message. Written from the contract below, not from mtasim's engine, so the bench
 The model (a custom sender, one recipient domain, no queue runner, no jitter, no horizon):
 
 * the first attempt of message ``i`` is due at its arrival; an attempt that fails and ends at ``t``
-  expires the message at ``t`` if ``t - arrival >= expiry_s`` (give-up rule ``last-attempt``), else the
+  expires the message at ``t`` if ``t - arrival >= expiry_s`` (give-up rule ``last-attempt``; ages within
+  1 µs of the expiry count as equal, since attempt times are sums of waits), else the
   next attempt is due at ``t + interval_s`` (schedule ``fixed``);
 * every attempt occupies one of ``concurrency`` slots (a ``simpy.PriorityResource``) from its start to
-  its end, ``start + d``; an attempt due when no slot is free waits in the destination's line, and a
+  its end, ``start + d`` (``start`` when the outage answers it: a server that is down answers at once); an attempt due when no slot is free waits in the destination's line, and a
   freed slot goes to the waiting attempt with the smallest (due time, arrival, message id); attempts due
   at that very moment compete by the same key; at one moment attempt ends come before attempt starts;
 * the reply is decided at the start: inside the outage [``outage_start_s``, ``outage_end_s``) it is
@@ -42,6 +43,10 @@ import simpy
 from simpy.core import NORMAL
 
 from mtasim.rng import stream_key, uniform
+
+#: Ages within this of the expiry count as equal to it (as mtasim's give-up rules do: an attempt meant for
+#: exactly arrival + expiry lands a rounding step either side of it).
+AGE_TOLERANCE_S = 1e-6
 
 __all__ = ["DELIVERED", "EXPIRED", "DURATION", "KEY2_XOR", "run", "durations"]
 
@@ -137,15 +142,16 @@ def run(arrivals, concurrency: int, interval_s: float, expiry_s: float, outage_s
                 yield slot
                 start = env.now
                 k += 1
-                ok = not (s0 <= start < s1) and (bucket is None or bucket.take(start))
-                yield env.timeout(d(i, k))
+                down = s0 <= start < s1
+                ok = not down and (bucket is None or bucket.take(start))
+                yield env.timeout(0.0 if down else d(i, k))
             end = env.now
             if trace is not None:
                 trace.append((i, k, due, start, end, ok))
             if ok:
                 outcome[i], final[i], attempts[i] = DELIVERED, end, k
                 return
-            if end - arrival >= expiry_s:
+            if end - arrival >= expiry_s - AGE_TOLERANCE_S:
                 outcome[i], final[i], attempts[i] = EXPIRED, end, k
                 return
             due = end + interval_s
@@ -189,7 +195,7 @@ def _plain(arrivals, concurrency, interval_s, expiry_s, outage_start_s=math.inf,
             ok, k = pending.pop(i)
             if ok:
                 out[i] = (DELIVERED, now, k)
-            elif now - arrivals[i] >= expiry_s:
+            elif now - arrivals[i] >= expiry_s - AGE_TOLERANCE_S:
                 out[i] = (EXPIRED, now, k)
             else:
                 heapq.heappush(events, (now + interval_s, 1, (now + interval_s, arrivals[i], i), k + 1))
@@ -197,13 +203,14 @@ def _plain(arrivals, concurrency, interval_s, expiry_s, outage_start_s=math.inf,
             key, k = heapq.heappop(line)
             i = key[2]
             free -= 1
-            ok = not (outage_start_s <= now < outage_end_s)
+            down = outage_start_s <= now < outage_end_s
+            ok = not down
             if ok and rate_per_s is not None:
                 tokens, last = min(burst, tokens + (now - last) * rate_per_s), now
                 ok = tokens >= 1.0
                 tokens -= 1.0 if ok else 0.0
             pending[i] = (ok, k)
-            heapq.heappush(events, (now + d(i, k), 0, (0.0, 0.0, i), k))
+            heapq.heappush(events, (now + (0.0 if down else d(i, k)), 0, (0.0, 0.0, i), k))
     return out
 
 
