@@ -15,7 +15,8 @@ from mtasim.durations import parse_duration
 HOUR = 3600.0
 MIN = 60.0
 
-__all__ = ["assert_same", "both", "SETTINGS", "minutes", "seconds", "schedules", "senders", "recipients",
+__all__ = ["assert_same", "run_every_engine", "refused_in_one_line", "both", "SETTINGS", "minutes", "seconds",
+           "schedules", "senders", "recipients",
            "workloads", "scenarios", "FAILURES", "OUTAGE_FAILURES", "GIVE_UPS"]
 
 
@@ -39,6 +40,35 @@ def assert_same(a, b):
     assert [ta.replies[i] for i in ta.reply] == [tb.replies[i] for i in tb.reply]
     for x, y in zip(a.warnings, b.warnings):                 # every delay warning, not only the first
         assert np.allclose(x, y, rtol=0, atol=1e-9), "delay warnings differ"
+
+
+def run_every_engine(sc):
+    """Run ``sc`` on every engine that can run it (the DES, the reference engine, and the fast engine unless
+    something couples messages), recording every attempt: they must agree message by message, and the
+    outcomes must add up to the messages. Returns the DES's result."""
+    from mtasim.engine import des_only_features
+    from mtasim.results import Outcome
+    engines = ["des", "reference"] + ([] if des_only_features(sc) else ["fast"])
+    results = [mtasim.simulate(sc, engine=e, attempts=True) for e in engines]
+    for other in results[1:]:
+        assert_same(results[0], other)
+    m = results[0].messages
+    assert sum(m.count(o) for o in Outcome) == len(m)
+    return results[0]
+
+
+def refused_in_one_line(tmp_path, capsys, data: dict) -> str:
+    """Write ``data`` as a scenario and ``mtasim run`` it with ``--out``: it must be refused with exit 2, one
+    line on stderr naming the file, no traceback and nothing written. Returns that line."""
+    import yaml
+    from mtasim.cli import main
+    path, out = tmp_path / "bad.yaml", tmp_path / "out"
+    path.write_text(yaml.safe_dump(data))
+    code = main(["run", str(path), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
+    assert str(path) in err and not out.exists()
+    return err
 
 
 def both(sc, seed=None):

@@ -8,14 +8,12 @@ import math
 
 import numpy as np
 import pytest
-import yaml
 
 import mtasim
-from mtasim.cli import main
-from mtasim.engine import EngineUnavailableError, des_only_features
+from mtasim.engine import EngineUnavailableError
 from mtasim.results import Outcome
 
-from helpers import assert_same
+from helpers import refused_in_one_line, run_every_engine
 
 HOUR = 3600.0
 
@@ -23,16 +21,6 @@ HOUR = 3600.0
 def scenario(sender: dict, recipient: dict, messages: dict, seed: int = 3):
     return mtasim.scenario_from_dict({"name": "capacity", "seed": seed, "sender": sender, "messages": messages,
                                       "recipients": [{"domain": "slow.example", **recipient}]}, "capacity.yaml")
-
-
-def run_all(sc):
-    engines = ["des", "reference"] + ([] if des_only_features(sc) else ["fast"])
-    results = [mtasim.simulate(sc, engine=e, attempts=True) for e in engines]
-    for other in results[1:]:
-        assert_same(results[0], other)
-    m = results[0].messages
-    assert sum(m.count(o) for o in Outcome) == len(m)
-    return results[0]
 
 
 #: 360 messages arrive during an outage of refused connections (instant: no slot held) that ends at 6 h,
@@ -45,7 +33,7 @@ DRAIN = dict(recipient={"transaction_time": "10s", "outages": [{"start": 0, "end
 def test_the_drain_takes_queue_size_times_transaction_time_over_the_slots(slots, drain_s):
     sender = {"schedule": {"kind": "fixed", "interval": "5m"}, "queue_run": "10m", "expiry": "5d",
               "concurrency": slots}
-    r = run_all(scenario(sender, **DRAIN))
+    r = run_every_engine(scenario(sender, **DRAIN))
     m = r.messages
     assert (m.outcome == Outcome.DELIVERED).all()
     assert m.final_s.max() == pytest.approx(6 * HOUR + drain_s)
@@ -60,14 +48,14 @@ def test_the_drain_takes_queue_size_times_transaction_time_over_the_slots(slots,
 
 def test_without_a_connection_limit_every_attempt_just_takes_its_time():
     sender = {"schedule": {"kind": "fixed", "interval": "5m"}, "queue_run": "10m", "expiry": "5d"}
-    r = run_all(scenario(sender, **DRAIN))                  # the fast engine runs it too
+    r = run_every_engine(scenario(sender, **DRAIN))                  # the fast engine runs it too
     assert np.allclose(r.messages.final_s, 6 * HOUR + 10.0)
 
 
 def test_a_deferral_counts_from_the_end_of_its_transaction():
     # The server is up but greylists: the first attempt takes 30 s, the fixed 10 min wait starts after it.
     sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "5d"}
-    r = run_all(scenario(sender, {"transaction_time": "30s", "greylist": {"delay": "5m", "window": "1d"}},
+    r = run_every_engine(scenario(sender, {"transaction_time": "30s", "greylist": {"delay": "5m", "window": "1d"}},
                          {"count": 1, "arrival": {"kind": "at", "time": 0}}))
     assert np.allclose(r.attempts.for_message(0), [0, 630])
     assert r.messages.final_s[0] == pytest.approx(660)
@@ -75,7 +63,7 @@ def test_a_deferral_counts_from_the_end_of_its_transaction():
 
 def test_lognormal_transaction_times_have_the_right_median_and_mean():
     sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "1d"}
-    r = run_all(scenario(sender, {"transaction_time": {"kind": "lognormal", "median": "2s", "sigma": 0.5}},
+    r = run_every_engine(scenario(sender, {"transaction_time": {"kind": "lognormal", "median": "2s", "sigma": 0.5}},
                          {"count": 20000, "arrival": {"kind": "uniform", "start": 0, "end": "1d"}}))
     took = r.messages.final_s - r.messages.arrival_s
     assert np.median(took) == pytest.approx(2.0, rel=0.03)
@@ -88,7 +76,7 @@ def test_presets_bring_their_own_connection_limits():
     assert postfix.sender.concurrency == 2
     assert scenario({"preset": "postfix"}, recipient, messages).sender.concurrency == 20
     assert scenario({"preset": "exchange-server"}, recipient, messages).sender.concurrency == 20
-    r = run_all(postfix)
+    r = run_every_engine(postfix)
     assert (r.messages.outcome == Outcome.DELIVERED).all()
     # two slots, 10 s each: never more than two deliveries in any 10 s
     ends = np.sort(r.messages.final_s)
@@ -112,12 +100,7 @@ def test_the_fast_engine_refuses_connection_limits_naming_them():
 def test_bad_capacity_keys_give_one_line_and_exit_2(tmp_path, capsys, sender, recipient, expected):
     data = {"name": "bad", "sender": {"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d", **sender},
             "messages": {"count": 3}, "recipients": [{"domain": "r.example", **recipient}]}
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    code = main(["run", str(path), "--out", str(tmp_path / "out")])
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.splitlines()) == 1 and expected in err
-    assert not (tmp_path / "out").exists()
+    assert expected in refused_in_one_line(tmp_path, capsys, data)
 
 
 @pytest.mark.parametrize("dist", [{"kind": "lognormal", "median": "2s", "sigma": 0.5}, "7s",
@@ -141,7 +124,7 @@ def test_one_attempts_transaction_time_is_the_vectorised_draw(dist):
 def test_outage_answers_take_no_transaction_time():
     """A server that is down answers at once (even with a 4xx); only attempts that reach it up take time."""
     sender = {"schedule": {"kind": "fixed", "interval": "10m"}, "expiry": "5d"}
-    r = run_all(scenario(sender, {"transaction_time": "30s",
+    r = run_every_engine(scenario(sender, {"transaction_time": "30s",
                                   "outages": [{"start": 0, "end": "25m", "failure": "451 4.3.0 down"}]},
                          {"count": 1, "arrival": {"kind": "at", "time": 0}}))
     assert np.allclose(r.attempts.for_message(0), [0, 600, 1200, 1800])

@@ -11,7 +11,6 @@ import json
 
 import numpy as np
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,7 +20,7 @@ from mtasim.engine import des_only_features
 from mtasim.recipients import AttemptResult
 from mtasim.results import Outcome
 
-from helpers import SETTINGS, assert_same, senders, workloads
+from helpers import SETTINGS, assert_same, refused_in_one_line, senders, workloads
 
 MIN = 60.0
 HOUR = 3600.0
@@ -277,14 +276,7 @@ def test_an_mx_entry_shifts_no_other_entrys_draws():
 def test_bad_mx_lists_give_one_line_and_exit_2(tmp_path, capsys, mx, expected):
     data = {"name": "bad", "sender": {"preset": "postfix"}, "messages": {"count": 3},
             "recipients": [{"domain": "r.example", "mx": mx}]}
-    path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump(data))
-    out = tmp_path / "out"
-    code = main(["run", str(path), "--out", str(out)])
-    err = capsys.readouterr().err
-    assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err
-    assert expected in err and str(path) in err
-    assert not out.exists()
+    assert expected in refused_in_one_line(tmp_path, capsys, data)
 
 
 def test_outages_on_a_recipient_that_lists_mx_are_refused():
