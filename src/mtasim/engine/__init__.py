@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from importlib import import_module
 
 from ..recipients import realize_recipients
 from ..results import Recorder, SimulationResult
@@ -19,15 +18,11 @@ from ..workload import assign_recipients
 from . import memory
 from .mx import any_mx, mx_records, resolve_domains
 from .memory import EngineUnavailableError
+from .runners import engine_runner
 
 __all__ = ["simulate", "ENGINES", "EngineUnavailableError", "des_only_features", "engine_runner"]
 
 ENGINES = ("auto", "des", "fast", "reference")
-
-
-def engine_runner(name: str) -> Callable:
-    """The run function of engine ``name`` (imported on first use)."""
-    return getattr(import_module(f"{__name__}.{name}"), f"run_{name}")
 
 
 def des_only_features(scenario: Scenario) -> list[str]:

@@ -34,6 +34,7 @@ import numpy as np
 from ..recipients import DELIVERED_REPLY, AttemptResult, MXHost, Outage, Recipient, Reply
 from ..results import Outcome, Recorder
 from ..sender import Sender
+from .runners import engine_runner
 
 __all__ = ["resolve", "resolve_domains", "mx_records", "MXRecords", "any_mx", "backup_reply"]
 
@@ -205,7 +206,6 @@ def _relay(parts: list[tuple[int, np.ndarray]], host_name: str, domains: list[Re
            seed: int, engine: str, recorder: Recorder, outcome: np.ndarray, relayed: np.ndarray) -> None:
     """One backup MX's queue: every message it accepted, arriving when it accepted it, relayed by its own
     sender to the primary hosts of the message's domain that are more preferred than the backup."""
-    from . import engine_runner                     # the package imports this module
 
     backup = next(h for h in domains[parts[0][0]].mx if h.host == host_name)
     sender: Sender = backup.backup
