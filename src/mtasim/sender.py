@@ -306,6 +306,10 @@ class Sender:
                   LAST_PERMANENT_STATUS: "the last deferral's status made permanent (4.x.x -> 5.x.x)"
                   }.get(self.expiry_status, self.expiry_status)
         lines.append(f"status on giving up: {status}")
+        if self.concurrency is not None:
+            lines.append(f"connections per destination: {self.concurrency} (with a recipient's transaction_time)")
+        if self.honours_retry_after:
+            lines.append("honours a reply's advised retry time")
         return lines
 
 

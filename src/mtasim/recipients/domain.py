@@ -120,7 +120,8 @@ class Recipient:
         many = f" x {self.domains} domains" if self.domains > 1 else ""
         text = f"{self.domain}{many} (share {self.share:g}): " + (windows or "no outage")
         text += f"; {self.behaviour.describe()}" if self.behaviour is not None else ""
-        return text + (f"; {self.rate_limit.describe()}" if self.rate_limit is not None else "")
+        text += f"; {self.rate_limit.describe()}" if self.rate_limit is not None else ""
+        return text + (f"; each transaction {self.transaction_time.describe()}" if self.transaction_time else "")
 
 
 def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: float | None = None

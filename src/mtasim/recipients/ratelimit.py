@@ -40,10 +40,12 @@ def parse_rate(text: object) -> float:
 
 
 def format_rate(per_s: float) -> str:
+    """The rate in the first unit (s, m, h, d) that makes it a whole number, else per hour."""
     for unit, seconds in (("s", 1.0), ("m", 60.0), ("h", 3600.0), ("d", 86400.0)):
-        if per_s * seconds >= 1:
-            return f"{per_s * seconds:g}/{unit}"
-    return f"{per_s * 86400:g}/d"
+        count = per_s * seconds
+        if count >= 1 and abs(count - round(count)) < 1e-9 * count:
+            return f"{round(count)}/{unit}"
+    return f"{per_s * 3600:g}/h"
 
 
 @dataclass(frozen=True)
