@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 import mtasim
+import mtasim.engine.des as des
 from mtasim.engine import EngineUnavailableError
 from mtasim.results import Outcome
 
-from helpers import refused_in_one_line, run_every_engine
+from helpers import assert_same, refused_in_one_line, run_every_engine
 
 HOUR = 3600.0
 
@@ -129,3 +130,47 @@ def test_outage_answers_take_no_transaction_time():
                          {"count": 1, "arrival": {"kind": "at", "time": 0}}))
     assert np.allclose(r.attempts.for_message(0), [0, 600, 1200, 1800])
     assert r.messages.final_s[0] == pytest.approx(1830)
+
+
+# -- the DES's stretches against the reference's per-message steps ---------------------------------------
+STRETCH_CASES = {
+    "postfix, bucket": ({"preset": "postfix", "default_destination_concurrency_limit": 3},
+                        {"rate_limit": {"rate": "30/h", "burst": 5},
+                         "outages": [{"start": "1h", "end": "5h", "failure": "451 4.3.0 down"}]}),
+    "exchange at-deadline": ({"preset": "exchange-server", "MessageExpirationTimeout": "04:00:00",
+                              "MaxPerDomainOutboundConnections": 2},
+                             {"outages": [{"start": "30m", "end": "3h", "failure": "451 4.3.0 down"}]}),
+    "custom, timeouts hold slots": ({"schedule": {"kind": "exponential", "first": "5m", "factor": 2, "max": "1h"},
+                                     "queue_run": "5m", "expiry": "6h", "concurrency": 2},
+                                    {"connect_timeout": "90s",
+                                     "outages": [{"start": "1h", "end": "2h", "failure": "timeout"}],
+                                     "behaviour": "flaky"}),
+    "full jitter (no known gap: per-message steps)": (
+        {"schedule": {"kind": "exponential", "first": "5m", "factor": 2, "max": "1h", "jitter": "full"},
+         "expiry": "6h", "concurrency": 2}, {"outages": [{"start": "1h", "end": "2h", "failure": "refused"}]}),
+}
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("case", list(STRETCH_CASES))
+def test_stretches_of_the_shortest_retry_gap_equal_the_per_message_steps(case, seed):
+    """The DES runs a destination with connection slots in stretches no longer than the sender's shortest
+    retry gap (engine.lines); the reference runs each message's steps one by one. Same results, message by
+    message, with lines forming (slow transactions), tokens, timeouts and at-deadline give-ups."""
+    sender, recipient = STRETCH_CASES[case]
+    sc = scenario(sender, {"transaction_time": {"kind": "lognormal", "median": "40s", "sigma": 0.6}, **recipient},
+                  {"count": 600, "arrival": {"kind": "uniform", "start": 0, "end": "8h"}}, seed=seed)
+    expected = mtasim.simulate(sc, engine="reference", attempts=True)
+    made = []
+
+    class Counted(des.LineCalendar):
+        def __init__(self, *args):
+            made.append(self)
+            super().__init__(*args)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(des, "LineCalendar", Counted)
+        got = mtasim.simulate(sc, engine="des", attempts=True)
+    assert_same(expected, got)
+    # stretches need a known shortest retry gap and no host state that a 421 or a refusal could change
+    assert bool(made) == (case in ("exchange at-deadline", "custom, timeouts hold slots"))

@@ -88,6 +88,12 @@ class VectorSchedule:
 
     __slots__ = ()
 
+    @property
+    def min_wait_s(self) -> float:
+        """A lower bound of every wait this schedule can give (0: none known). The DES batches the
+        attempts of a destination with connection slots over stretches this long (engine.lines)."""
+        return 0.0
+
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} must implement waits()")
 
@@ -143,6 +149,10 @@ class FixedSchedule(VectorSchedule):
     interval_s: float
     kind: ClassVar[str] = "fixed"
     uses_random: ClassVar[bool] = False
+
+    @property
+    def min_wait_s(self) -> float:
+        return self.interval_s
 
     @classmethod
     def from_node(cls, node: Node) -> "FixedSchedule":
@@ -201,6 +211,13 @@ class ExponentialSchedule(VectorSchedule):
         base = np.minimum(self.first_s * integer_table(lambda e: self.factor ** e, exps), self.max_s)
         return np.where(capped, self.max_s, np.where(huge, math.inf, base))
 
+    @property
+    def min_wait_s(self) -> float:
+        if self.factor < 1.0 or self.jitter == "full":   # shrinking waits; full jitter can draw next to 0
+            return 0.0
+        least = min(self.first_s, self.max_s)
+        return least / 2 if self.jitter == "equal" else least
+
     def waits(self, failures, age_s, u, connection_failure) -> np.ndarray:
         base = self.base_waits(failures)
         if self.jitter == "full":
@@ -223,6 +240,10 @@ class ListSchedule(VectorSchedule):
     then: str = "repeat"
     kind: ClassVar[str] = "list"
     uses_random: ClassVar[bool] = False
+
+    @property
+    def min_wait_s(self) -> float:
+        return min(self.intervals_s)
 
     @classmethod
     def from_node(cls, node: Node) -> "ListSchedule":
@@ -249,6 +270,10 @@ class AgeBasedSchedule(VectorSchedule):
     kind: ClassVar[str] = "age-based"
     uses_random: ClassVar[bool] = False
 
+    @property
+    def min_wait_s(self) -> float:
+        return min(self.min_s, self.max_s)
+
     @classmethod
     def from_node(cls, node: Node) -> "AgeBasedSchedule":
         low, high = node.duration("min"), node.duration("max")
@@ -274,6 +299,10 @@ class ByFailureSchedule(VectorSchedule):
     @property
     def uses_random(self) -> bool:
         return self.connection.uses_random or self.reply.uses_random
+
+    @property
+    def min_wait_s(self) -> float:
+        return min(getattr(self.connection, "min_wait_s", 0.0), getattr(self.reply, "min_wait_s", 0.0))
 
     @classmethod
     def from_node(cls, node: Node) -> "ByFailureSchedule":

@@ -138,6 +138,14 @@ class Sender:
             scan = np.where(late, phase + (np.floor((failed_at_s - phase) / period + _EPS) + 1) * period, scan)
         return scan
 
+    @property
+    def min_retry_gap_s(self) -> float:
+        """A lower bound of the time from a failed attempt's end to the message's next attempt: the
+        schedule's least wait, less a queue runner's tolerance and two whole-second truncations (the
+        failure's and the due time's). 0 when none is known."""
+        least = getattr(self.schedule, "min_wait_s", 0.0)
+        return max(0.0, least - self.queue_run_tolerance_s - (2.0 if self.whole_seconds else 0.0))
+
     def after_failures(self, failures: np.ndarray, arrival_s: np.ndarray, now_s: np.ndarray,
                        u: np.ndarray | float, connection_failure: np.ndarray,
                        prev_wait_s: np.ndarray | None = None, prev_gap_s: np.ndarray | None = None,

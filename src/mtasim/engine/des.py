@@ -9,7 +9,8 @@ engine); this module decides *when* and *in which order* events run, and applies
   messages gets its own calendar and SimPy process. The smaller ones share one calendar of the reference
   engine's per-message steps (mtasim.engine.reference.MessageCalendar: the same order, event by event;
   array operations on a handful of events cost more than they save). Messages without host state share
-  calendars of ``_CHUNK`` messages. SimPy is the clock.
+  calendars of ``_CHUNK`` messages. A destination whose attempts wait for the sender's connection slots
+  has a calendar of stretches (mtasim.engine.lines). SimPy is the clock.
 * **Moments in the MTA's order.** The events of one moment are taken in the order of
   :mod:`mtasim.queue_order` (connections under way end first, then give-up timers, then new attempts in
   the preset's queue order). A destination whose state may change at this moment has its events applied
@@ -36,6 +37,7 @@ from ..results import Recorder
 from ..sender import Sender
 from .events import PendingEvents
 from .kernel import FIELDS, Batch, Kernel
+from .lines import LineCalendar, runs_in_stretches
 from .reference import MessageCalendar, one_by_one
 
 __all__ = ["run_des"]
@@ -49,8 +51,9 @@ _CHUNK = 1 << 15                            # without host state, calendars of t
 #: never have quiet stretches; the reference's per-message steps do that ~6x faster than moments of
 #: arrays (measured on a 3,000-message throttled drain: 6 s against 39 s), whatever the queue's size.
 _OWN_QUEUE_RATE_LIMITED = math.inf
-#: Destinations whose attempts wait for the sender's connection slots, or whose messages share greylist
-#: triplets (reference.one_by_one), always run on that per-message calendar.
+#: Destinations whose attempts wait for the sender's connection slots run in stretches of the sender's
+#: shortest retry gap (engine.lines.LineCalendar) where it can; the others of reference.one_by_one (no
+#: known gap, host state besides the slots, shared greylist triplets) run on that per-message calendar.
 
 
 class _Store:
@@ -247,7 +250,7 @@ class _Run:
         self.held = np.full(n_domains, -1, dtype=np.int32)
         self.host_decides = policy is not None and policy.matters(recipients) and policy.decides_next_step
         self.store: _Store | None = None
-        self.calendars: list[_Calendar | MessageCalendar] = []
+        self.calendars: list[_Calendar | LineCalendar | MessageCalendar] = []
         if not coupled:
             self.calendars = [_Calendar(self, first.take(slice(lo, lo + _CHUNK)), {})
                               for lo in range(0, started, _CHUNK)]
@@ -256,10 +259,16 @@ class _Run:
         counts = np.bincount(first.domain, minlength=n_domains)
         limited = np.array([r.rate_limit is not None for r in recipients], dtype=bool)
         stepped = np.array([one_by_one(sender, r) for r in recipients], dtype=bool)
+        matters = policy is not None and policy.matters(recipients)
+        in_line = np.array([counts[d] > 0 and stepped[d] and runs_in_stretches(sender, r, matters)
+                            for d, r in enumerate(recipients)], dtype=bool)
         own = (counts >= np.where(limited, _OWN_QUEUE_RATE_LIMITED, _OWN_QUEUE)) & ~stepped
         self.calendars = [_Calendar(self, first.take(first.domain == d), {d: self._destination(d, recipients)})
                           for d in np.flatnonzero(own).tolist()]
-        small = ~own[first.domain]
+        self.calendars += [LineCalendar(self.kernel, self.store, first.take(first.domain == d), d, recipients[d],
+                                        self.order) for d in np.flatnonzero(in_line).tolist()]
+        stepped &= ~in_line
+        small = ~own[first.domain] & ~in_line[first.domain]
         if small.any():                         # too few messages per destination for batching to pay
             self.calendars.append(MessageCalendar(sender, recipients, horizon, seed, arrivals, recipient_of, recorder,
                                                   first.id[small]))
@@ -289,7 +298,10 @@ def run_des(sender: Sender, recipients: list[Recipient], horizon: float | None, 
     run = _Run(sender, recipients, horizon, seed, arrivals, recipient_of, recorder)
     env = simpy.Environment()
     for calendar in run.calendars:
-        env.process(calendar.process(env) if isinstance(calendar, _Calendar) else _one_by_one(calendar, env))
+        if isinstance(calendar, (_Calendar, LineCalendar)):
+            env.process(calendar.process(env))
+        else:                                               # the per-message steps' calendar
+            env.process(_one_by_one(cast(MessageCalendar, calendar), env))
     env.run()
     run.kernel.finish()
     return horizon

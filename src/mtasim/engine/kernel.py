@@ -271,10 +271,12 @@ class Kernel:
             rec.status[b.id[queued]] = tbl.status_id[reply[queued]]
             go &= ~queued
         if not go.all():
-            b, attempt, due = b.take(go), attempt[go], due[go]
+            b, attempt, due, reply = b.take(go), attempt[go], due[go], reply[go]
         b.t = attempt
         if b.due is not None:
             b.due = due
+        if b.reply is not None:                 # the last deferral (a message that waits in line may give up)
+            b.reply = reply
         if b.phase is not None and (b.phase != ATTEMPT).any():
             b.phase = np.full(len(b), ATTEMPT, dtype=np.int8)
         parts.append(b)

@@ -41,8 +41,9 @@ def run_reference(sender: Sender, recipients: list[Recipient], horizon: float | 
 
 
 def one_by_one(sender: Sender, recipient: Recipient) -> bool:
-    """Whether the DES must run this destination on per-message steps: its attempts wait in line for the
-    sender's connection slots, or its messages share greylist triplets (state the kernel's batches do not keep)."""
+    """Whether the DES's moments of arrays cannot run this destination: its attempts wait in line for the
+    sender's connection slots (engine.lines runs those in stretches where it can), or its messages share
+    greylist triplets (state the kernel's batches do not keep): the per-message steps run them."""
     grey = recipient.greylist
     return (sender.concurrency is not None and recipient.transaction_time is not None) or \
         bool(grey is not None and grey.addresses)
