@@ -1,4 +1,5 @@
-"""A destination whose attempts wait in line for the sender's connection slots, run in stretches.
+"""A destination whose attempts wait in line for the sender's connection slots, or take a recipient's
+tokens, run in stretches.
 
 The rules are the per-message calendar's (mtasim.engine.reference.MessageCalendar, the oracle): an attempt
 that finds every one of the sender's ``concurrency`` connections to the destination busy waits in the
@@ -45,10 +46,9 @@ class LineCalendar:
     def __init__(self, kernel: Kernel, store, first: Batch, domain: int, recipient: Recipient,
                  order: QueueOrder):
         sender = kernel.sender
-        assert sender.concurrency is not None
         self.kernel, self.store, self.order = kernel, store, order
         self.domain, self.recipient = domain, recipient
-        self.slots = sender.concurrency
+        self.slots = sender.concurrency if sender.concurrency is not None else math.inf   # a rate limit only
         self.gap = sender.min_retry_gap_s
         self.bucket = recipient.rate_limit.new_bucket() if recipient.rate_limit is not None else None
         self.busy: list[float] = []                  # when each connection under way ends
