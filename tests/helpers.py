@@ -221,3 +221,29 @@ Q30_ROW = ([hm(0, 30 * k) for k in range(6)]                                   #
            + [hm(3, 30), hm(5), hm(7, 30), hm(11), hm(16, 30)]
            + [hm(16, 30) + 6 * HOUR * k for k in range(1, 14)]                 # 22:30 .. 94:30
            + [hm(96, 30)])
+
+
+# -- bad input through the command line ---------------------------------------------------------------
+def write_bad(tmp_path, text, name="bad-scenario.yaml"):
+    """Write ``text`` (a scenario, usually a bad one) to ``tmp_path/name``; return the path."""
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def one_error_line(capsys, argv, code=2):
+    """Run the CLI in-process expecting bad input (exit ``code``); return its single stderr line."""
+    from mtasim.cli import main
+
+    got = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    assert got == code, (got, out, err)
+    assert "Traceback" not in err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("mtasim: ")
+    return lines[0]
+
+
+def assert_nothing_written(out_dir):
+    assert not out_dir.exists() or not any(out_dir.iterdir()), sorted(p.name for p in out_dir.iterdir())

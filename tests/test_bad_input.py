@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from helpers import assert_nothing_written, one_error_line, write_bad
+
 from mtasim.cli import main
 
 OK_SENDER = "sender: {preset: postfix}\n"
@@ -120,28 +122,6 @@ BAD_SCENARIOS = [
      scenario_text(recipients="recipients: [{domain: a.example, outages: {start: 1h, end: 2h}}]\n"),
      ["recipients[0].outages", "a list of outages"]),
 ]
-
-
-def write_bad(tmp_path, text, name="bad-scenario.yaml"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-def one_error_line(capsys, argv):
-    """Run the CLI in-process expecting bad input; return its single stderr line."""
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    assert code == 2, (code, out, err)
-    assert "Traceback" not in err
-    lines = err.splitlines()
-    assert len(lines) == 1, err
-    assert lines[0].startswith("mtasim: ")
-    return lines[0]
-
-
-def assert_nothing_written(out_dir):
-    assert not out_dir.exists() or not any(out_dir.iterdir()), sorted(p.name for p in out_dir.iterdir())
 
 
 @pytest.mark.parametrize("text, expected", [(t, e) for _, t, e in BAD_SCENARIOS],

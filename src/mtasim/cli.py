@@ -9,19 +9,33 @@ import argparse
 import csv
 import json
 import math
-import shutil
+import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 
 from . import __version__
 from .config import ConfigError, Node
 from .durations import DurationError, format_duration, format_hms, parse_duration
 from .engine import ENGINES, EngineUnavailableError, simulate
 from .importers import add_import_parser
+from .inputs import escape, limits_enabled, load_yaml_value, set_limits
+from .outputs import (
+    CURVE_FILES,
+    PARETO_FILES,
+    RUN_FILES,
+    OutputError,
+    OutputSet,
+    Terminated,
+    check_output_dir,
+    check_output_file,
+    end_pool,
+    install_sigterm,
+    is_notice_file,
+    same_path,
+    worker_init,
+)
 from .plotcmd import PlotInputError, add_plot_parser
 from .presets import PRESETS, UnknownPresetError, get_preset, sender_from_preset_node
 from .queue_view import QueueViewError, parse_moment, qshape_text
@@ -31,6 +45,8 @@ from .scenario import load_scenario
 from .sender import trace_schedule
 
 EXIT_USAGE = 2
+#: A bug (an exception that is not about the input): one line, the traceback with MTASIM_DEBUG=1.
+EXIT_INTERNAL = 1
 #: How many messages the timeline plot shows at most (attempts are recorded for those only).
 PLOT_MESSAGES = 200
 #: Runs at least this large show a progress bar on a terminal.
@@ -44,18 +60,51 @@ class UsageError(Exception):
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    install_sigterm()
+    limits_were = limits_enabled()
+    if getattr(args, "no_limits", False):
+        set_limits(False)
     try:
         return args.func(args)
     except (ConfigError, UsageError, EngineUnavailableError, UnknownPresetError, PlotInputError,
-            QueueViewError) as exc:
-        print(f"mtasim: {exc}", file=sys.stderr)
+            QueueViewError, OutputError) as exc:
+        print(f"mtasim: {escape(str(exc))}", file=sys.stderr)
         return EXIT_USAGE
+    except RecursionError:
+        print("mtasim: the input is nested too deeply to read", file=sys.stderr)
+        return EXIT_USAGE
+    except MemoryError:
+        print("mtasim: ran out of memory: the input asks for more than this machine has (fewer messages, "
+              "domains or attempts)", file=sys.stderr)
+        return EXIT_USAGE
+    except Terminated:
+        print("mtasim: terminated (SIGTERM); files already written are complete, nothing is half-written",
+              file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print("mtasim: interrupted; files already written are complete, nothing is half-written",
               file=sys.stderr)
         return 130
     except BrokenPipeError:
         return 0
+    except Exception as exc:            # a bug, not bad input: one line, the traceback on request
+        return _internal_error(exc)
+    finally:
+        set_limits(limits_were)
+
+
+def _internal_error(exc: BaseException) -> int:
+    """One line for an exception that is a bug; ``MTASIM_DEBUG=1`` prints the traceback before it."""
+    if os.environ.get("MTASIM_DEBUG", "").strip() not in ("", "0"):
+        import traceback
+        traceback.print_exception(exc, file=sys.stderr)
+    text = escape(str(exc))
+    detail = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    if len(detail) > 300:
+        detail = detail[:300] + "..."
+    print(f"mtasim: internal error ({detail}); this is a bug in mtasim, please report it; "
+          f"MTASIM_DEBUG=1 shows the traceback", file=sys.stderr)
+    return EXIT_INTERNAL
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -150,6 +199,10 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_argument("--out", metavar="DIR", help="write pareto.csv, pareto.json, pareto.png here")
     ts.set_defaults(func=cmd_tune_schedule)
 
+    for command in (run, val, cur, swp, te, ts):
+        command.add_argument("--no-limits", action="store_true",
+                             help="run even when the estimated work (attempts or delay warnings per message) is "
+                             "beyond mtasim's sane bounds (also MTASIM_NO_LIMITS=1)")
     add_plot_parser(sub)
     add_import_parser(sub)
     return p
@@ -187,6 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.qshape is not None and args.json and not args.out:
         raise UsageError("--qshape with --json: the summary is the only thing printed; add --out DIR to get "
                          "qshape.txt")
+    out = Path(args.out) if args.out else None
+    _check_run_outputs(args)          # every output path, before the scenario is even read
     scenario = load_scenario(args.scenario)
     qshape_at = parse_moment(args.qshape, scenario.start) if args.qshape is not None else None
     record: bool | int = False
@@ -194,24 +249,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         record = True
     elif args.out:
         record = max(1, math.ceil(scenario.workload.expected_count / PLOT_MESSAGES))
-    out = Path(args.out) if args.out else None
-    if out is not None and out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out}: exists and is not a directory")
-    for option, path in (("--dsn", args.dsn), ("--log", args.log)):
-        if path and Path(path).exists() and Path(path).is_dir() != (option == "--dsn"):
-            raise UsageError(f"{option} {path}: expected {'a directory' if option == '--dsn' else 'a file name'}")
     show_progress = sys.stderr.isatty() and scenario.workload.expected_count >= PROGRESS_MESSAGES
-    result = simulate(scenario, args.seed, engine=args.engine, attempts=record, progress=show_progress)
-    qshape = qshape_text(result, qshape_at) if qshape_at is not None else None
-    if out is not None:
-        _write_outputs(result, out, args.attempts, queue_interval, qshape)
     extra = []
-    if args.dsn:
-        from .notices import write_dsn
-        extra.append(f"{write_dsn(result, args.dsn):,} notices in {args.dsn}/")
-    if args.log:
-        from .notices import write_log
-        extra.append(f"{write_log(result, args.log):,} log lines in {args.log}")
+    # Every file of the run (--out, --dsn, --log) is written into scratch folders next to its destination
+    # and moved into place together at the end: all of them appear, or none.
+    with OutputSet() as outputs:
+        out_scratch = outputs.directory("--out", out, RUN_FILES) if out is not None else None
+        dsn_scratch = outputs.directory("--dsn", args.dsn, is_notice_file) if args.dsn else None
+        log_scratch = (outputs.file("--log", args.log, make_parent=_log_dir_made(
+            args, os.path.dirname(os.path.abspath(args.log)))) if args.log else None)
+        result = simulate(scenario, args.seed, engine=args.engine, attempts=record, progress=show_progress)
+        qshape = qshape_text(result, qshape_at) if qshape_at is not None else None
+        if out_scratch is not None:
+            _write_outputs(result, out_scratch, args.attempts, queue_interval, qshape)
+        if dsn_scratch is not None:
+            from .notices import write_dsn
+            extra.append(f"{write_dsn(result, dsn_scratch):,} notices in {args.dsn}/")
+        if log_scratch is not None:
+            from .notices import write_log
+            extra.append(f"{write_log(result, log_scratch):,} log lines in {args.log}")
+        outputs.commit()
     if args.json:
         print(json.dumps(result.summary(), indent=2))
     else:
@@ -229,25 +286,39 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_outputs(result, out: Path, attempts: bool, queue_interval_s: float | None = None,
+def _write_outputs(result, folder: Path, attempts: bool, queue_interval_s: float | None = None,
                    qshape: str | None = None) -> None:
-    """Write everything into a scratch folder first, then move each finished file into place."""
+    """Write run's files into ``folder`` (a scratch folder: :class:`OutputSet` moves them into place)."""
     from .plots import save_figure, timeline_figure
-    from .queue_view import queue_series
     from .results import atomic_write
 
-    queue_series(result, queue_interval_s)      # a bad --queue-interval: an error before any folder is made
-    out.mkdir(parents=True, exist_ok=True)
-    scratch = Path(tempfile.mkdtemp(prefix=".mtasim-", dir=out))
-    try:
-        result.write(scratch, attempts=attempts, queue_interval_s=queue_interval_s)
-        if qshape is not None:
-            atomic_write(scratch / "qshape.txt", lambda f: f.write(qshape))
-        save_figure(timeline_figure(result, max_messages=PLOT_MESSAGES), scratch / "timeline.png")
-        for f in scratch.iterdir():
-            f.replace(out / f.name)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    result.write(folder, attempts=attempts, queue_interval_s=queue_interval_s)
+    if qshape is not None:
+        atomic_write(folder / "qshape.txt", lambda f: f.write(qshape))
+    save_figure(timeline_figure(result, max_messages=PLOT_MESSAGES), folder / "timeline.png")
+
+
+def _log_dir_made(args: argparse.Namespace, log_dir: str) -> bool:
+    return any(d and same_path(d, log_dir) for d in (args.out, args.dsn))
+
+
+def _check_run_outputs(args: argparse.Namespace) -> None:
+    """``run``'s output paths, checked before any work: each writable, none the same as another."""
+    if args.out:
+        check_output_dir("--out", args.out)
+    if args.dsn:
+        check_output_dir("--dsn", args.dsn)
+    if args.log:
+        # the log's folder must exist, unless it is the --out or --dsn folder this run makes
+        log_dir = os.path.dirname(os.path.abspath(args.log))
+        check_output_file("--log", args.log, make_parent=_log_dir_made(args, log_dir))
+        if args.dsn and same_path(args.dsn, args.log):
+            raise UsageError(f"--log {args.log}: the same path as --dsn; expected a file outside it")
+        if args.out and (same_path(args.out, args.log)
+                         or (same_path(args.out, log_dir) and Path(args.log).name in RUN_FILES)):
+            raise UsageError(f"--log {args.log}: is a file --out {args.out} writes; choose another name")
+        if args.dsn and same_path(args.dsn, log_dir) and is_notice_file(Path(args.log).name):
+            raise UsageError(f"--log {args.log}: is a notice file --dsn {args.dsn} writes; choose another name")
 
 
 def format_summary(s: dict[str, Any]) -> str:
@@ -311,7 +382,7 @@ def cmd_schedule(args: argparse.Namespace) -> int:
         name, sep, value = item.partition("=")
         if not sep or not name.strip():
             raise UsageError(f"--set {item}: expected NAME=VALUE, e.g. --set maximal_queue_lifetime=1d")
-        data[name.strip()] = yaml.safe_load(value) if value.strip() else value
+        data[name.strip()] = load_yaml_value(value, f"--set {name.strip()}") if value.strip() else value
     sender = sender_from_preset_node(Node(data, "--set"))
     until = None
     if args.until is not None:
@@ -420,9 +491,28 @@ def _numbers(option: str, text: str) -> tuple[float, ...]:
         values = tuple(float(v) for v in text.split(",") if v.strip())
     except ValueError:
         raise UsageError(f"{option}: expected a comma list of numbers, got {text!r}") from None
-    if not values or min(values) < 1:
-        raise UsageError(f"{option}: expected numbers >= 1, got {text!r}")
+    if not values or not all(math.isfinite(v) and 1 <= v <= 1e6 for v in values):
+        raise UsageError(f"{option}: expected finite numbers >= 1 and <= 1e6, got {escape(repr(text))}")
     return values
+
+
+#: Most runs (replications x series or schedules) a curve or a tuning may ask for unless limits are lifted.
+MAX_RUNS = 100_000
+
+
+def _check_runs(option: str, runs: int, what: str = "runs") -> None:
+    if limits_enabled() and runs > MAX_RUNS:
+        raise UsageError(f"{option}: expected at most {MAX_RUNS:,} {what}, got {runs:,}; --no-limits (or "
+                         f"MTASIM_NO_LIMITS=1) runs them anyway")
+
+
+def _check_expiry_work(scenario, expiry_s: float, option: str) -> None:
+    """The work of the scenario's sender rebuilt with the longest expiry asked for (mtasim.inputs.check_work)."""
+    from .inputs import check_work
+    try:
+        check_work(scenario.sender.with_expiry(expiry_s), scenario.horizon_s, scenario.source)
+    except ConfigError as exc:
+        raise UsageError(f"{option} {format_duration(expiry_s)}: {exc.expected}") from None
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
@@ -431,26 +521,31 @@ def cmd_curve(args: argparse.Namespace) -> int:
     from .results import atomic_write
 
     expiries = _durations("--expiry", args.expiry)
+    out = check_output_dir("--out", args.out)
+    _check_runs("--replications", args.replications)
     scenario = load_scenario(args.scenario)
-    curve = expiry_curve(scenario, expiries, series=args.series, replications=args.replications,
-                         method=args.method)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    _check_expiry_work(scenario, max(expiries), "--expiry")
     columns = ["series", "expiry_s", "delivered", "expired", "bounced", "queued", "messages", "fraction",
                "ci_low", "ci_high"]
+    with OutputSet() as outputs:          # curve.csv, curve.json and curve.png appear together or not at all
+        folder = outputs.directory("--out", out, CURVE_FILES)
+        curve = expiry_curve(scenario, expiries, series=args.series, replications=args.replications,
+                             method=args.method)
 
-    def write_csv(f):
-        w = csv.writer(f, lineterminator="\n")
-        w.writerow(columns)
-        for p in curve.points:
-            w.writerow([csv_cell(getattr(p, c)) for c in columns])
+        def write_csv(f):
+            w = csv.writer(f, lineterminator="\n")
+            w.writerow(columns)
+            for p in curve.points:
+                w.writerow([csv_cell(getattr(p, c)) for c in columns])
 
-    atomic_write(out / "curve.csv", write_csv)
-    meta = {"scenario": curve.scenario, "series_kind": curve.series_kind, "method": curve.method,
-            "replications": curve.replications, "points": len(curve.points), "seconds": round(curve.seconds, 3)}
-    atomic_write(out / "curve.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
-    legend = {"preset": "sender preset", "outage": "outage length"}.get(curve.series_kind)
-    save_figure(curve_figure(curve.figure_data(), curve.scenario, legend_title=legend), out / "curve.png")
+        atomic_write(folder / "curve.csv", write_csv)
+        meta = {"scenario": curve.scenario, "series_kind": curve.series_kind, "method": curve.method,
+                "replications": curve.replications, "points": len(curve.points),
+                "seconds": round(curve.seconds, 3)}
+        atomic_write(folder / "curve.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
+        legend = {"preset": "sender preset", "outage": "outage length"}.get(curve.series_kind)
+        save_figure(curve_figure(curve.figure_data(), curve.scenario, legend_title=legend), folder / "curve.png")
+        outputs.commit()
     print(f"{curve.scenario}: {len(curve.points)} points, method {curve.method}, "
           f"{curve.replications} replication(s), {curve.seconds:.2f} s")
     print()
@@ -476,6 +571,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         serial_executor,
     )
 
+    check_output_dir("--out", args.out)
     scenario = load_scenario(args.scenario)
     tasks = plan_sweep(scenario)          # validates every grid point before anything is written
     try:
@@ -486,7 +582,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             executor = serial_executor
         path = run_sweep(scenario, args.out, executor=executor, resume=args.resume,
-                         progress=False if args.no_progress else None)
+                         progress=False if args.no_progress else None, report=print)
     except SweepError as exc:
         raise UsageError(str(exc)) from None
     spec = scenario.sweep
@@ -502,7 +598,11 @@ def cmd_tune_expiry(args: argparse.Namespace) -> int:
         max_expiry = parse_duration(args.max_expiry)
     except DurationError as exc:
         raise UsageError(f"--max-expiry: {exc}") from None
+    if not 0 < args.target <= 1:                  # NaN fails this too
+        raise UsageError(f"--target: expected a fraction in (0, 1], got {args.target}")
+    _check_runs("--replications", args.replications)
     scenario = load_scenario(args.scenario)
+    _check_expiry_work(scenario, max_expiry, "--max-expiry")
     a = tune_expiry(scenario, args.target, replications=args.replications, max_expiry_s=max_expiry)
     if args.json:
         print(json.dumps({"scenario": scenario.name, "target": a.target, "expiry_s": a.expiry_s,
@@ -526,6 +626,22 @@ def cmd_tune_expiry(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_schedule_grid(scenario, family: str, grid: dict[str, tuple[float, ...]], replications: int) -> None:
+    """Refuse a grid of too many runs, or a schedule of it that would try a message too often."""
+    from dataclasses import replace
+
+    from .inputs import check_work
+    from .tune import FAMILIES, family_schedules
+
+    sizes = [len(grid.get(k, v)) for k, v in FAMILIES[family].items()]
+    _check_runs("the schedule grid", math.prod(sizes) * replications, "runs (schedules x replications)")
+    for label, schedule, _ in family_schedules(family, grid):
+        try:
+            check_work(replace(scenario.sender, schedule=schedule), scenario.horizon_s, scenario.source)
+        except ConfigError as exc:
+            raise UsageError(f"schedule {label} of the grid: {exc.expected}") from None
+
+
 def cmd_tune_schedule(args: argparse.Namespace) -> int:
     from concurrent.futures import ProcessPoolExecutor
 
@@ -537,9 +653,9 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
         raise UsageError(f"--family: expected one of {', '.join(FAMILIES)}, got {args.family!r}")
     grid: dict[str, tuple[float, ...]] = {}
     for name in ("first", "max", "interval"):
-        if getattr(args, name):
+        if getattr(args, name) is not None:
             grid[name] = tuple(_durations(f"--{name}", getattr(args, name)))
-    if args.factor:
+    if args.factor is not None:
         grid["factor"] = _numbers("--factor", args.factor)
     wrong = [k for k in grid if k not in FAMILIES[args.family]]
     if wrong:
@@ -548,11 +664,19 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
     lag_limit = _durations("--max-recovery-lag", args.max_recovery_lag)[0] if args.max_recovery_lag else None
     if args.min_delivered is not None and not 0 < args.min_delivered <= 1:
         raise UsageError(f"--min-delivered: expected a fraction in (0, 1], got {args.min_delivered}")
+    if args.out:
+        check_output_dir("--out", args.out)
     scenario = load_scenario(args.scenario)
+    _check_schedule_grid(scenario, args.family, grid, args.replications)
     if args.workers > 1:
-        with ProcessPoolExecutor(args.workers) as pool:
+        pool = ProcessPoolExecutor(args.workers, initializer=worker_init, initargs=(os.getpid(),))
+        try:
             candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
                                        map_fn=pool.map, min_delivered=args.min_delivered)
+        except BaseException:
+            end_pool(pool)          # interrupted or failed: end the workers now, not after their tasks
+            raise
+        pool.shutdown()
     else:
         candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
                                    min_delivered=args.min_delivered)
@@ -574,7 +698,8 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
             print(f"no schedule of this grid keeps the p95 recovery lag within {format_duration(lag_limit)}")
     if args.out:
         out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
+        outputs = OutputSet()           # pareto.csv, .json and .png appear together or not at all
+        folder = outputs.directory("--out", out, PARETO_FILES)
         columns = ["label", "first_s", "factor", "max_s", "interval_s", "mean_attempts", "recovery_lag_p95_s",
                    "fraction_delivered", "on_front"]
 
@@ -587,15 +712,17 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
                           "on_front": "true" if c.on_front else "false"}
                 w.writerow([csv_cell(values.get(k)) for k in columns])
 
-        atomic_write(out / "pareto.csv", write_csv)
-        meta = {"scenario": scenario.name, "family": args.family, "max_recovery_lag_s": lag_limit,
-                "replications": args.replications}
-        atomic_write(out / "pareto.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
-        fig = pareto_figure({"mean_attempts": [c.mean_attempts for c in candidates],
-                             "recovery_lag_p95_s": [c.recovery_lag_p95_s for c in candidates],
-                             "on_front": [c.on_front for c in candidates],
-                             "labels": [c.label for c in candidates]},
-                            scenario.name, lag_limit)
-        save_figure(fig, out / "pareto.png")
+        with outputs:
+            atomic_write(folder / "pareto.csv", write_csv)
+            meta = {"scenario": scenario.name, "family": args.family, "max_recovery_lag_s": lag_limit,
+                    "replications": args.replications}
+            atomic_write(folder / "pareto.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
+            fig = pareto_figure({"mean_attempts": [c.mean_attempts for c in candidates],
+                                 "recovery_lag_p95_s": [c.recovery_lag_p95_s for c in candidates],
+                                 "on_front": [c.on_front for c in candidates],
+                                 "labels": [c.label for c in candidates]},
+                                scenario.name, lag_limit)
+            save_figure(fig, folder / "pareto.png")
+            outputs.commit()
         print(f"\nwrote {out}/: pareto.csv, pareto.json, pareto.png")
     return 0

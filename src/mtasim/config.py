@@ -9,6 +9,7 @@ errors in that one shape.
 from __future__ import annotations
 
 import difflib
+import math
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar, overload
 
@@ -17,6 +18,8 @@ from .durations import DurationError, parse_duration
 __all__ = ["ConfigError", "Node", "closest"]
 
 T = TypeVar("T")
+#: Whole numbers beyond this (about 1.8e308, the largest float) are refused as numbers.
+_LARGEST_WHOLE = 2**1023
 _MISSING = object()
 
 
@@ -133,11 +136,15 @@ class Node:
                   integer: bool = False, exclusive_minimum: bool = False) -> float:
         value = self.value
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        if integer:
-            ok = ok and float(value).is_integer()
+        # NaN (YAML .nan) passes every comparison and infinity every minimum: refuse both here; a whole
+        # number too large for a float (10**400) is refused rather than overflowing later.
+        if ok and isinstance(value, float):
+            ok = math.isfinite(value) and (not integer or value.is_integer())
+        elif ok and abs(value) > _LARGEST_WHOLE:
+            ok = False
         what = "a whole number" if integer else "a number"
         bounds = _bounds_text(minimum, maximum, exclusive_minimum)
-        if not ok or value != value:                # NaN (YAML .nan) passes every comparison: refuse it here
+        if not ok:
             raise self.error(f"expected {what}{bounds}, got {_describe(value)}")
         if minimum is not None and (value < minimum or (exclusive_minimum and value == minimum)):
             raise self.error(f"expected {what}{bounds}, got {value!r}")
@@ -193,4 +200,5 @@ def _describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, list):
         return "a list"
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"

@@ -10,7 +10,7 @@ import math
 import re
 from decimal import Decimal
 
-__all__ = ["DurationError", "parse_duration", "format_hms", "format_duration", "parse_weekday_time",
+__all__ = ["DurationError", "MAX_DURATION_S", "parse_duration", "format_hms", "format_duration", "parse_weekday_time",
            "next_weekday_time"]
 
 _UNIT_S = {"w": 604800.0, "d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0}
@@ -18,6 +18,16 @@ _HUMAN = re.compile(r"(\d+(?:\.\d+)?|\.\d+)\s*([wdhms])")
 _HUMAN_WHOLE = re.compile(r"^(?:\s*(?:\d+(?:\.\d+)?|\.\d+)\s*[wdhms])+\s*$")
 # .NET TimeSpan "[d.]hh:mm[:ss[.fffffff]]"
 _TIMESPAN = re.compile(r"^(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?$")
+
+
+#: The longest duration accepted anywhere (100 years): nothing the simulator models lasts longer, and dates
+#: counted from a scenario's start stay within the calendar.
+MAX_DURATION_S = 36525 * 86400.0
+
+
+def _short(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}... ({len(text):,} characters)"
 
 
 class DurationError(ValueError):
@@ -32,25 +42,28 @@ def parse_duration(value: object, *, allow_zero: bool = False) -> float:
     errors; zero is an error unless ``allow_zero`` (a zero expiry or interval is usually a typo).
     """
     if isinstance(value, bool):
-        raise DurationError(f"expected a duration such as 30m or 1h30m, got {value!r}")
+        raise DurationError(f"expected a duration such as 30m or 1h30m, got {_short(value)}")
     if isinstance(value, (int, float)):
         seconds = float(value)
     elif isinstance(value, str):
         seconds = _parse_text(value.strip())
     else:
-        raise DurationError(f"expected a duration such as 30m or 1h30m, got {value!r}")
+        raise DurationError(f"expected a duration such as 30m or 1h30m, got {_short(value)}")
     if math.isnan(seconds) or math.isinf(seconds):
-        raise DurationError(f"expected a finite duration, got {value!r}")
+        raise DurationError(f"expected a finite duration, got {_short(value)}")
+    if seconds > MAX_DURATION_S:
+        raise DurationError(f"expected a duration of at most 100 years ({MAX_DURATION_S / 86400:,.0f}d), "
+                            f"got {_short(value)}")
     if seconds < 0:
-        raise DurationError(f"expected a duration >= 0, got {value!r}")
+        raise DurationError(f"expected a duration >= 0, got {_short(value)}")
     if seconds == 0 and not allow_zero:
-        raise DurationError(f"expected a duration > 0, got {value!r}")
+        raise DurationError(f"expected a duration > 0, got {_short(value)}")
     return seconds
 
 
 def _parse_text(text: str) -> float:
     if text.startswith("-"):
-        raise DurationError(f"expected a duration >= 0, got {text!r}")
+        raise DurationError(f"expected a duration >= 0, got {_short(text)}")
     try:
         return float(text)
     except ValueError:
@@ -61,12 +74,12 @@ def _parse_text(text: str) -> float:
     if match:
         days, hours, minutes, secs, frac = match.groups()
         if int(hours) > 23 or int(minutes) > 59 or (secs is not None and int(secs) > 59):
-            raise DurationError(f"expected a TimeSpan d.hh:mm:ss with hh < 24, mm, ss < 60, got {text!r}")
+            raise DurationError(f"expected a TimeSpan d.hh:mm:ss with hh < 24, mm, ss < 60, got {_short(text)}")
         total = int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(secs or 0)
         return total + (float("0." + frac) if frac else 0.0)
     raise DurationError(
         f"expected a duration such as 300s, 5m, 1h30m, 2d, 1w, a number of seconds, "
-        f"or a TimeSpan such as 1.00:00:00, got {text!r}"
+        f"or a TimeSpan such as 1.00:00:00, got {_short(text)}"
     )
 
 
@@ -120,10 +133,10 @@ def parse_weekday_time(text: str) -> tuple[int, float]:
     match = _WEEKDAY_TIME.match(str(text))
     day = match.group(1).lower() if match else ""
     if not match or day not in _WEEKDAYS:
-        raise DurationError(f"expected a weekday and a time such as \"Sun 02:00\", got {text!r}")
+        raise DurationError(f"expected a weekday and a time such as \"Sun 02:00\", got {_short(text)}")
     hours, minutes, seconds = int(match.group(2)), int(match.group(3)), int(match.group(4) or 0)
     if hours > 23 or minutes > 59 or seconds > 59:
-        raise DurationError(f"expected a time of day from 00:00 to 23:59:59, got {text!r}")
+        raise DurationError(f"expected a time of day from 00:00 to 23:59:59, got {_short(text)}")
     return _WEEKDAYS.index(day), hours * 3600.0 + minutes * 60.0 + seconds
 
 

@@ -41,7 +41,8 @@ from typing import Any
 import yaml
 
 from .config import ConfigError, Node
-from .durations import DurationError, format_duration, parse_duration
+from .durations import MAX_DURATION_S, DurationError, format_duration, parse_duration
+from .inputs import read_text_file
 from .presets import PRESETS, QUEUE_RUN_PHASE, Param, sender_from_preset_node
 
 __all__ = ["MTAS", "ImportResult", "add_import_parser", "cmd_import", "import_config"]
@@ -139,14 +140,13 @@ def _yaml_scalar(value: Any) -> str:
 # Shared steps
 # ------------------------------------------------------------------------------------------------
 def _read(path: str) -> str:
-    try:
-        return Path(path).read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise ConfigError(path, "", "no such file") from None
-    except IsADirectoryError:
-        raise ConfigError(path, "", "cannot read the file: it is a directory") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(path, "", f"cannot read the file ({exc.__class__.__name__}: {exc})") from None
+    """A regular UTF-8 text file of bounded size (mtasim.inputs.read_text_file): a device, a FIFO or
+    binary data is refused in one line instead of hanging or filling memory."""
+    return read_text_file(path, encoding="utf-8-sig", source=path)
+
+
+#: The longest a configuration line or value may grow by $name or macro expansion.
+MAX_EXPANDED = 65_536
 
 
 def _bad(f: Found, expected: str) -> ConfigError:
@@ -169,9 +169,14 @@ def _convert(params: tuple[Param, ...], found: dict[str, Found], seconds) -> dic
         if p.kind == "count":
             if not re.fullmatch(r"\+?\d+", f.raw.strip()):
                 raise _bad(f, f"expected a whole number, got {f.raw!r}")
+            if len(f.raw.strip()) > 18:
+                raise _bad(f, f"expected a whole number below 10**18, got {len(f.raw.strip()):,} digits")
             values[p.name] = int(f.raw.strip())
         elif p.kind == "duration":
             secs = seconds(f, p)
+            if not secs <= MAX_DURATION_S:
+                raise _bad(f, f"expected a time of at most 100 years ({MAX_DURATION_S / 86400:,.0f}d), "
+                              f"got {f.raw.strip()[:40]!r}")
             try:
                 same = parse_duration(f.raw.strip(), allow_zero=True) == secs
             except DurationError:
@@ -281,18 +286,25 @@ def import_postfix(paths: Sequence[str]) -> ImportResult:
             defined[name] = (value, path, line)
     defaults = {p.name: p.native or p.show() for p in params} | _PF_DEFAULTS
 
+    expanded: dict[str, str] = {}          # each name expanded once: references that double each other stay cheap
+
     def expand(f: Found, value: str, stack: tuple[str, ...]) -> str:
         def one(m: re.Match) -> str:
             ref = next(g for g in m.groups() if g)
             if ref in stack:
                 raise _bad(f, f"${ref} refers back to itself ({' -> '.join((*stack, ref))})")
             if ref in defined:
-                return expand(f, defined[ref][0], (*stack, ref))
+                if ref not in expanded:
+                    expanded[ref] = expand(f, defined[ref][0], (*stack, ref))
+                return expanded[ref]
             if ref in defaults:
                 return defaults[ref]
             raise _bad(f, f"${ref} is not set in the file and is not a parameter mtasim knows the "
                           f"default of, so {f.label} = {value!r} cannot be read")
-        return _PF_REF.sub(one, value)
+        text = _PF_REF.sub(one, value)
+        if len(text) > MAX_EXPANDED:
+            raise _bad(f, f"expands to more than {MAX_EXPANDED:,} characters ($name references that multiply)")
+        return text
 
     found: dict[str, Found] = {}
     for p in params:
@@ -326,7 +338,7 @@ def import_postfix(paths: Sequence[str]) -> ImportResult:
         if not m:
             raise _bad(f, f"expected a Postfix time: a whole number with an optional unit s, m, h, d or w "
                           f"(default unit {_pf_default_unit(p)}), got {f.raw!r}")
-        return float(int(m.group(1)) * _UNITS[m.group(2) or _pf_default_unit(p)])
+        return float(_whole(m.group(1)) * _UNITS[m.group(2) or _pf_default_unit(p)])
 
     if not found:
         raise _nothing_found(paths, preset, [p.name for p in params])
@@ -393,11 +405,18 @@ class _EximFile:
         self.sections: list[str] = []
         self.includes: list[str] = []
 
-    def expand(self, text: str) -> str:
+    def expand(self, text: str, path: str = "", line: int = 0) -> str:
         """Exim's macro substitution: each macro in definition order replaces every occurrence of its
-        name as a substring (readconf.c get_config_line(); the spec's advice: define longer names first)."""
+        name as a substring (readconf.c get_config_line(); the spec's advice: define longer names first).
+        A line growing past MAX_EXPANDED characters (macros doubling each other) is refused."""
         for name, value in self.macros.items():
+            if name in text and len(value) * text.count(name) > MAX_EXPANDED:
+                raise ConfigError(path or "exim configuration", f"line {line}" if line else "",
+                                  f"macro {name} expands to more than {MAX_EXPANDED:,} characters")
             text = text.replace(name, value)
+            if len(text) > MAX_EXPANDED:
+                raise ConfigError(path or "exim configuration", f"line {line}" if line else "",
+                                  f"the line expands to more than {MAX_EXPANDED:,} characters")
         return text
 
     def defined(self, text: str) -> bool:
@@ -438,9 +457,9 @@ class _EximFile:
                 if name in ("QUEUEINTERVAL", *_DEBIAN_DEFAULTS):
                     self.debian[name] = (_unquote(value), path, line)
                 elif macro.group(2) == "==" or name not in self.macros:
-                    self.macros[name] = self.expand(value)
+                    self.macros[name] = self.expand(value, path, line)
                 continue
-            body = self.expand(body)
+            body = self.expand(body, path, line)
             begin = re.fullmatch(r"begin\s+(\w+)", body)
             if begin:
                 section = begin.group(1)
@@ -561,7 +580,14 @@ def _exim_sets(rule: _Rule) -> str:
 
 
 def _exim_seconds(text: str) -> float:
-    return float(sum(int(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([wdhms])", text)))
+    return float(sum(_whole(n) * _UNITS[u] for n, u in re.findall(r"(\d+)([wdhms])", text)))
+
+
+def _whole(digits: str) -> int:
+    """A run of digits as a number, saturated at 10**15 (then refused as too long a time) rather than
+    overflowing a float or Python's limit on converting long digit strings."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= 15 else 10**15
 
 
 def _choose_rule(rules: list[_Rule]) -> tuple[_Rule, str]:

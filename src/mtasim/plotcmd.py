@@ -96,6 +96,11 @@ def cmd_plot(args: argparse.Namespace) -> int:
         raise PlotInputError(f"{out}: expected an output file name ending in .png or .svg")
     if out.is_dir():
         raise PlotInputError(f"{out}: is a directory; expected an output file name ending in .png or .svg")
+    from .outputs import OutputError, check_output_file
+    try:
+        check_output_file("--out", out, make_parent=True)     # writable, before any input is read
+    except OutputError as exc:
+        raise PlotInputError(str(exc)) from None
     dirs = [Path(d) for d in args.results]
     if args.kind != "latency" and len(dirs) > 1:
         raise PlotInputError(f"plot {args.kind}: expected one RESULTS_DIR, got {len(dirs)} "

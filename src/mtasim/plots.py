@@ -14,8 +14,12 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-import numpy as np
+from .outputs import prepare_matplotlib
+
+prepare_matplotlib()        # a writable cache folder for matplotlib, before it is imported
+
+import matplotlib  # noqa: E402
+import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D

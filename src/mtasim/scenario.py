@@ -15,11 +15,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from .config import ConfigError, Node
 from .durations import format_duration
 from .grid import SweepSpec, sweep_from_node
+from .inputs import check_domain_name, check_work, load_yaml, read_text_file
 from .presets import sender_from_preset_node
 from .recipients import Recipient, recipient_from_node
 from .recipients.processes import MAX_WINDOWS
@@ -122,40 +121,12 @@ def message_life_bound_s(sender: Sender, connect_timeout_s: float) -> float | No
     return longest + slack if longest + slack <= _LIFE_CAP_S else None
 
 
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys."""
-
-
-def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    seen: dict[Any, Any] = {}
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise yaml.constructor.ConstructorError(
-                None, None, f"duplicate key '{key}'", key_node.start_mark)
-        seen[key] = True
-    return loader.construct_mapping(node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
-
-
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
+    """Read and validate a scenario file: a regular UTF-8 file of at most 64 MB, YAML of bounded depth
+    and size (mtasim.inputs)."""
     source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(source, "", "no such file") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(source, "", f"cannot read the file ({exc.__class__.__name__}: {exc})") from None
-    try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(source, where, f"invalid YAML: {problem}") from None
+    text = read_text_file(path, source=source)
+    data = load_yaml(text, source)
     return scenario_from_dict(data, source)
 
 
@@ -166,7 +137,8 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     seed = root.number("seed", 0, integer=True, minimum=0, maximum=2**63 - 1)
     horizon = root.duration("horizon", None)
     start = _start_from_node(root.get("start", None))
-    reporting_mta = root.text("reporting_mta", "mta.example.org")
+    mta_node = root.get("reporting_mta", None)           # a header (Reporting-MTA) and log field: a host name
+    reporting_mta = check_domain_name(mta_node, "a host name such as mta.example.org") if mta_node else "mta.example.org"
     sender = _clocked(sender_from_node(root.get("sender")), start)
     workload = workload_from_node(root.get("messages"))
     rnode = root.get("recipients")
@@ -180,6 +152,11 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     root.finish()
     scenario = Scenario(name, sender, workload, recipients, int(seed), horizon, source, sweep, start, reporting_mta,
                         copy.deepcopy(data))
+    check_work(sender, horizon, source)          # attempts and warnings per message: bounded before any run
+    for j, entry in enumerate(recipients):
+        for host in entry.mx:
+            if host.is_backup:
+                check_work(host.backup, horizon, source, f"recipients[{j}].mx")
     _check_outage_windows(scenario)
     return scenario
 
@@ -235,7 +212,17 @@ def _start_from_node(node: Node | None) -> datetime:
                 from None
     if not isinstance(value, datetime):
         raise node.error(f"expected an ISO 8601 date and time such as 2026-11-30T09:00:00Z, got {value!r}")
-    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    value = value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+    # Dates in notices and logs count from here, up to centuries later (durations are at most 100 years):
+    # keep them all within the calendar datetime can write.
+    if not _EARLIEST_START <= value < _LATEST_START:
+        raise node.error(f"expected a start from {_EARLIEST_START.year} up to (not including) {_LATEST_START.year}, "
+                         f"got {value.isoformat()}")
+    return value
+
+
+_EARLIEST_START = datetime(1900, 1, 1, tzinfo=timezone.utc)
+_LATEST_START = datetime(9000, 1, 1, tzinfo=timezone.utc)
 
 
 _PATH_PART = re.compile(r"([A-Za-z_][\w-]*)|\[(\d+)\]")

@@ -331,11 +331,12 @@ class Trace(NamedTuple):
 
 
 def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str = "refused",
-                   draw: Callable[[int], float] | None = None) -> Trace:
+                   draw: Callable[[int], float] | None = None, max_attempts: int | None = None) -> Trace:
     """Attempt times of one message arriving at t = 0 whose every attempt fails with ``failure``.
 
     ``draw(attempt)`` supplies the jitter draw; by default the nominal value 1 (no shortening).
-    Stops at the give-up, or before the first attempt later than ``until_s``.
+    Stops at the give-up, or before the first attempt later than ``until_s``, or (no give-up: a trace
+    cut short, for estimates of the work a sender asks for) after ``max_attempts`` attempts.
     """
     reply: Reply = failure_reply(failure, 30.0)
     attempts: list[float] = []
@@ -343,7 +344,7 @@ def trace_schedule(sender: Sender, *, until_s: float | None = None, failure: str
     t = 0.0
     prev_end = prev_wait = math.nan
     while True:
-        if until_s is not None and t > until_s:
+        if (until_s is not None and t > until_s) or (max_attempts is not None and len(attempts) >= max_attempts):
             return Trace(attempts, None, reply.status, warnings)
         attempts.append(t)
         end = t + reply.duration_s

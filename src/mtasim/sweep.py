@@ -10,8 +10,11 @@ every finished row and ``resume`` runs only the missing ones.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
+import math
+import os
 import sys
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -19,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from . import __version__
 from .config import ConfigError
 from .curve import replication_seed
 from .engine import simulate
 from .grid import numeric_value
+from .outputs import OutputError, check_output_dir, end_pool, worker_init
 from .results import atomic_write, csv_cell
 from .scenario import Scenario, scenario_from_dict, with_overrides
 
@@ -100,25 +105,149 @@ def format_row(row: dict[str, Any], columns: list[str]) -> str:
 
 
 def read_done(path: Path, columns: list[str]) -> set[tuple[int, int]]:
-    """(point, replication) of the complete rows already in ``path``; a torn last line is cut off."""
-    if not path.exists():
+    """(point, replication) of the complete rows already in ``path`` (read only; see :func:`check_rows`)."""
+    header, lines, _ = _split(path)
+    if header is None:
         return set()
-    raw = path.read_bytes()
-    if raw and not raw.endswith(b"\n"):
-        with open(path, "r+b") as f:
-            f.truncate(raw.rfind(b"\n") + 1)
-        raw = raw[: raw.rfind(b"\n") + 1]
-    lines = raw.decode("utf-8").splitlines()
-    if not lines:
-        return set()
-    header = next(csv.reader([lines[0]]))
     if header != columns:
         raise SweepError(f"{path}: written by a different sweep (its columns differ); choose another --out")
     done = set()
-    for fields in csv.reader(lines[1:]):
-        if len(fields) == len(columns):
-            done.add((int(fields[0]), int(fields[1])))
+    for line in lines:
+        fields = _fields(line)
+        if fields is not None and len(fields) == len(columns):
+            try:
+                done.add((int(fields[0]), int(fields[1])))
+            except ValueError:
+                pass
     return done
+
+
+def _split(path: Path) -> tuple[list[str] | None, list[bytes | str], int]:
+    """sweep.csv as (header, data lines, torn bytes at the end): a last line without its newline was cut
+    off by an interruption and does not count."""
+    if not path.exists():
+        return None, [], 0
+    raw = path.read_bytes()
+    torn = 0
+    if raw and not raw.endswith(b"\n"):
+        cut = raw.rfind(b"\n") + 1
+        torn, raw = len(raw) - cut, raw[:cut]
+    if not raw:
+        return None, [], torn
+    first, _, rest = raw.partition(b"\n")
+    try:
+        header = next(csv.reader([first.decode("utf-8")]), [])
+    except (UnicodeDecodeError, csv.Error):
+        header = ["<undecodable>"]
+    lines: list[bytes | str] = []
+    for line in rest.split(b"\n")[:-1] if rest else []:
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line)                 # bytes: dropped as garbled
+    return header, lines, torn
+
+
+def _fields(line: bytes | str) -> list[str] | None:
+    if isinstance(line, bytes) or "\r" in line or "\x00" in line:
+        return None
+    try:
+        return next(csv.reader([line]), [])
+    except csv.Error:
+        return None
+
+
+_INT_COLUMNS = {"messages", "delivered", "expired", "bounced", "queued", "attempts", "delay_warnings"}
+
+
+def check_rows(lines: list[bytes | str], columns: list[str], tasks: list[SweepTask]
+               ) -> tuple[list[str], dict[str, int]]:
+    """The rows of a sweep.csv worth keeping on resume, and how many were dropped, by reason: ``garbled``
+    (wrong number of fields, a value that is not what that column holds, undecodable bytes), ``outside
+    the grid`` (a point or replication this sweep has not, or a seed or parameter value that is not that
+    point's) and ``duplicate`` (a run already kept)."""
+    expected = {(t.point, t.replication): (csv_cell(t.seed), [csv_cell(numeric_value(v)) for _, v in t.overrides])
+                for t in tasks}
+    n_params = len(tasks[0].overrides) if tasks else 0
+    kept: list[str] = []
+    seen: set[tuple[int, int]] = set()
+    dropped = {"garbled": 0, "outside the grid": 0, "duplicate": 0}
+    for line in lines:
+        fields = _fields(line)
+        if fields is None or len(fields) != len(columns) or not _well_formed(fields, columns, n_params):
+            dropped["garbled"] += 1
+            continue
+        key = (int(fields[0]), int(fields[1]))
+        want = expected.get(key)
+        if want is None or fields[2] != want[0] or fields[3:3 + n_params] != want[1]:
+            dropped["outside the grid"] += 1
+            continue
+        if key in seen:
+            dropped["duplicate"] += 1
+            continue
+        seen.add(key)
+        kept.append(str(line))
+    return kept, dropped
+
+
+def _well_formed(fields: list[str], columns: list[str], n_params: int) -> bool:
+    for k, (name, value) in enumerate(zip(columns, fields)):
+        if k < 3 or name in _INT_COLUMNS:
+            if not (value.isascii() and value.isdigit()):
+                return False
+        elif name == "engine":
+            if not value or not value.replace("-", "").isalnum():
+                return False
+        elif k < 3 + n_params:
+            continue                            # a parameter value: compared with the grid point's
+        elif value != "":
+            try:
+                if not math.isfinite(float(value)):
+                    return False
+            except ValueError:
+                return False
+    return True
+
+
+# -- binding a sweep.csv to its scenario ---------------------------------------------------------------
+def _digest(value: Any) -> str:
+    text = json.dumps(value, sort_keys=True, default=repr, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def sweep_binding(scenario: Scenario, engine: str = "auto") -> dict[str, Any]:
+    """What a sweep.csv's rows depend on: the scenario (a hash per top-level key, the sweep: section
+    aside), the grid (parameters, values, replications), the engine and mtasim's version. Stored in
+    sweep.json and compared by ``--resume``."""
+    data = scenario.data if isinstance(scenario.data, dict) else {"": scenario.data}
+    sections = {str(k): _digest(v) for k, v in data.items() if k != "sweep"}
+    spec = scenario.sweep
+    points = [[(p, numeric_value(v)) for p, v in point.items()] for point in spec.points()]
+    return {"scenario_sha256": _digest(sections), "sections": sections,
+            "grid_sha256": _digest(points), "parameters": list(spec.paths), "replications": spec.replications,
+            "engine": engine, "mtasim": __version__}
+
+
+def _binding_changes(old: Any, new: dict[str, Any]) -> list[str]:
+    if not isinstance(old, dict):
+        return ["(sweep.json records no scenario)"]
+    changes = []
+    old_sections = old.get("sections") if isinstance(old.get("sections"), dict) else {}
+    for key in sorted(set(old_sections) | set(new["sections"])):
+        if old_sections.get(key) != new["sections"].get(key):
+            what = "added" if key not in old_sections else "removed" if key not in new["sections"] else "changed"
+            changes.append(f"scenario key {key!r} {what}")
+    if old.get("parameters") != new["parameters"]:
+        changes.append(f"grid parameters {old.get('parameters')} -> {new['parameters']}")
+    elif old.get("grid_sha256") != new["grid_sha256"]:
+        changes.append("grid values changed")
+    if old.get("replications") != new["replications"]:
+        changes.append(f"replications {old.get('replications')} -> {new['replications']}")
+    if old.get("engine") != new["engine"]:
+        changes.append(f"engine {old.get('engine')} -> {new['engine']}")
+    if old.get("mtasim") != new["mtasim"]:
+        changes.append(f"mtasim version {old.get('mtasim')} -> {new['mtasim']}")
+    return changes
 
 
 Executor = Callable[[list[SweepTask]], Iterator[dict[str, Any]]]
@@ -130,8 +259,12 @@ def serial_executor(tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
 
 
 def process_executor(workers: int) -> Executor:
+    """A process pool. Its workers leave Ctrl-C and SIGTERM to this process, which ends them when it is
+    interrupted, and exit by themselves when this process dies (they poll their parent)."""
     def run(tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
-        with ProcessPoolExecutor(max_workers=workers) as pool:
+        pool = ProcessPoolExecutor(max_workers=workers, initializer=worker_init, initargs=(os.getpid(),))
+        finished_cleanly = False
+        try:
             pending = set()
             queue = iter(tasks)
             for task in queue:            # keep a bounded number of tasks in flight
@@ -145,6 +278,12 @@ def process_executor(workers: int) -> Executor:
                     nxt = next(queue, None)
                     if nxt is not None:
                         pending.add(pool.submit(run_task, nxt))
+            finished_cleanly = True
+        finally:
+            if finished_cleanly:
+                pool.shutdown()
+            else:                         # interrupted or failed: end the workers now, not after their tasks
+                end_pool(pool)
     return run
 
 
@@ -194,10 +333,14 @@ def dask_executor(address: str, workers: int, timeout_s: float = 5.0) -> DaskExe
 
 
 def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = serial_executor,
-              resume: bool = False, progress: bool | None = None, engine: str = "auto") -> Path:
-    """Run every missing (point, replication) of the scenario's sweep, appending rows to sweep.csv."""
+              resume: bool = False, progress: bool | None = None, engine: str = "auto",
+              report: Callable[[str], None] | None = None) -> Path:
+    """Run every missing (point, replication) of the scenario's sweep, appending rows to sweep.csv.
+    ``resume``: continue the sweep.csv in ``out_dir``, only if the same scenario, grid, engine and mtasim
+    version wrote it (see :func:`sweep_binding`); its invalid rows are dropped and ``report`` is told
+    how many rows were kept."""
     try:
-        return _run_sweep(scenario, Path(out_dir), executor, resume, progress, engine)
+        return _run_sweep(scenario, Path(out_dir), executor, resume, progress, engine, report)
     finally:
         close = getattr(executor, "close", None)
         if close is not None:
@@ -205,39 +348,127 @@ def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = s
 
 
 def _run_sweep(scenario: Scenario, out: Path, executor: Executor, resume: bool, progress: bool | None,
-               engine: str) -> Path:
+               engine: str, report: Callable[[str], None] | None = None) -> Path:
     tasks = [SweepTask(t.point, t.replication, t.seed, t.overrides, t.data, t.source, engine)
              for t in plan_sweep(scenario)]
     columns = columns_for(scenario)
     path = out / "sweep.csv"
+    try:
+        check_output_dir("--out", out)
+    except OutputError as exc:
+        raise SweepError(str(exc)) from None
     if path.exists() and not resume:
         raise SweepError(f"{path} exists; use --resume to continue that sweep or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise SweepError(f"--out {out}: exists and is not a directory")
+    binding = sweep_binding(scenario, engine)
     out.mkdir(parents=True, exist_ok=True)
-    done = read_done(path, columns)
-    todo = [t for t in tasks if (t.point, t.replication) not in done]
-    spec = scenario.sweep
-    meta = {"scenario": scenario.name, "source": scenario.source, "parameters": spec.paths,
-            "duration_parameters": spec.duration_paths,
-            "points": spec.size(), "replications": spec.replications, "runs": len(tasks)}
-    atomic_write(out / "sweep.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
-    new_file = not path.exists() or path.stat().st_size == 0
-    with open(path, "a", encoding="utf-8", newline="") as f:
-        if new_file:
-            f.write(format_row(dict(zip(columns, columns)), columns))
-            f.flush()
-        bar = _progress(len(tasks), len(done), progress)
-        try:
-            for row in executor(todo) if todo else ():
-                f.write(format_row(row, columns))   # one write per row: whole rows only
+    with _SweepLock(out):
+        if path.exists() and not resume:      # written meanwhile by another sweep
+            raise SweepError(f"{path} exists; use --resume to continue that sweep or choose another --out")
+        done = _prepare_resume(path, out, columns, tasks, binding, report) if resume else set()
+        todo = [t for t in tasks if (t.point, t.replication) not in done]
+        spec = scenario.sweep
+        meta = {"scenario": scenario.name, "source": scenario.source, "parameters": spec.paths,
+                "duration_parameters": spec.duration_paths,
+                "points": spec.size(), "replications": spec.replications, "runs": len(tasks),
+                "binding": binding}
+        atomic_write(out / "sweep.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
+        new_file = not path.exists() or path.stat().st_size == 0
+        with open(path, "a", encoding="utf-8", newline="") as f:
+            if new_file:
+                f.write(format_row(dict(zip(columns, columns)), columns))
                 f.flush()
+            bar = _progress(len(tasks), len(done), progress)
+            try:
+                for row in executor(todo) if todo else ():
+                    f.write(format_row(row, columns))   # one write per row: whole rows only
+                    f.flush()
+                    if bar is not None:
+                        bar.update(1)
+            finally:
                 if bar is not None:
-                    bar.update(1)
-        finally:
-            if bar is not None:
-                bar.close()
+                    bar.close()
     return path
+
+
+def _prepare_resume(path: Path, out: Path, columns: list[str], tasks: list[SweepTask], binding: dict[str, Any],
+                    report: Callable[[str], None] | None) -> set[tuple[int, int]]:
+    """Check that sweep.csv was written by this very sweep, keep its valid rows (rewriting it without the
+    others) and return their (point, replication)."""
+    header, lines, torn = _split(path)
+    if header is None:
+        if torn:
+            atomic_write(path, lambda f: None)
+        return set()
+    if header != columns:
+        raise SweepError(f"{path}: written by a different sweep (its columns differ); choose another --out")
+    meta_path = out / "sweep.json"
+    unbound = not meta_path.exists()        # a sweep.csv copied alone: its rows are checked against the grid
+    if not unbound:
+        try:
+            old = json.loads(meta_path.read_text(encoding="utf-8")).get("binding")
+        except (OSError, ValueError, AttributeError):
+            old = None
+        if not isinstance(old, dict):
+            raise SweepError(f"{meta_path}: does not record which scenario, grid and mtasim version wrote "
+                             f"{path.name} (unreadable, or written by an older mtasim); --resume cannot tell "
+                             f"its rows from another scenario's: choose another --out")
+    changes = [] if unbound else _binding_changes(old, binding)
+    if changes:
+        raise SweepError(f"{path}: written for another scenario or grid ({'; '.join(changes)}); --resume "
+                         f"continues the same scenario only: choose another --out")
+    kept, dropped = check_rows(lines, columns, tasks)
+    if torn or any(dropped.values()):
+        body = format_row(dict(zip(columns, columns)), columns) + "".join(line + "\n" for line in kept)
+        atomic_write(path, lambda f: f.write(body))
+    if report is not None:
+        gone = sum(dropped.values())
+        detail = ", ".join(f"{n} {why}" for why, n in dropped.items() if n)
+        report(f"resuming {path}: kept {len(kept):,} of its rows"
+               + (f", dropped {gone:,} ({detail})" if gone else "")
+               + (", cut off a torn last line" if torn else "")
+               + (" (no sweep.json: rows checked against the grid and seeds only)" if unbound else "")
+               + f"; {len(tasks) - len(kept):,} of {len(tasks):,} runs to go")
+    return {(int(line.split(",", 2)[0]), int(line.split(",", 2)[1])) for line in kept}
+
+
+class _SweepLock:
+    """An exclusive lock on ``DIR/.sweep.lock`` while a sweep writes to DIR: a second sweep (or --resume)
+    into the same folder is refused instead of duplicating rows. The lock file is removed at the end."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".sweep.lock"
+        self.fd: int | None = None
+
+    def __enter__(self) -> _SweepLock:
+        import fcntl
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            except OSError as exc:
+                raise SweepError(f"--out {self.path.parent}: cannot write there: {exc.strerror or exc}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                os.close(fd)
+                raise SweepError(f"--out {self.path.parent}: another mtasim sweep is writing there (it holds "
+                                 f"{self.path.name}); wait for it to finish or choose another --out") from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:                      # else the holder removed the file as we opened it: try again
+                self.fd = fd
+                return self
+            os.close(fd)
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.fd is not None:
+            try:
+                os.unlink(self.path)
+            except OSError:
+                pass
+            os.close(self.fd)
+            self.fd = None
 
 
 def _progress(total: int, done: int, enabled: bool | None):

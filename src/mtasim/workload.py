@@ -104,8 +104,11 @@ def workload_from_node(node: Node) -> Workload:
     if count_node is not None:
         count = count_node.as_number(integer=True, minimum=1)
         if count > MAX_MESSAGES:
-            raise count_node.error(f"expected at most {MAX_MESSAGES:,} messages (the records alone would "
-                                   f"need about {count * 50 / 1e9:,.0f} GB of memory), got {count:,}")
+            if count < 10**15:
+                raise count_node.error(f"expected at most {MAX_MESSAGES:,} messages (the records alone would "
+                                       f"need about {count * 50 // 10**9:,} GB of memory), got {count:,}")
+            raise count_node.error(f"expected at most {MAX_MESSAGES:,} messages, got about "
+                                   f"10^{len(str(count)) - 1}")
     arrival = node.get("arrival", None)
     if arrival is None:
         if count is None:

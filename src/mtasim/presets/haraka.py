@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..config import Node
-from ..durations import format_duration
+from ..durations import MAX_DURATION_S, format_duration
 from ..schedules import ListSchedule
 from ..sender import Sender
 from . import Param, Preset, PresetValueError
@@ -30,6 +30,10 @@ def _js_number(text: str) -> float:
     if text == "":
         return 0.0                       # Number("") is 0 in JavaScript
     return float(text) if _JS_NUMBER.match(text) else math.nan
+
+
+#: The most intervals a temp_fail_intervals list may expand to (mtasim's bound, not Haraka's).
+_MAX_INTERVALS = 100_000
 
 
 def parse_temp_fail_intervals(text: str) -> tuple[float, ...]:
@@ -67,6 +71,10 @@ def parse_temp_fail_intervals(text: str) -> tuple[float, ...]:
         seconds = number * _UNITS[span[-1]]
         if seconds < 5:
             raise error(i, "delay time too small, should be >=5 seconds")
+        if not math.isfinite(seconds) or seconds > MAX_DURATION_S:
+            raise error(i, f"delay time too large, should be at most {MAX_DURATION_S / 86400:,.0f}d")
+        if len(times) + max(count, 0) > _MAX_INTERVALS:     # beyond Haraka's syntax: a bound on the list
+            raise error(i, f"multiplier too large: at most {_MAX_INTERVALS:,} intervals in all")
         times.extend([seconds] * max(int(count), 0))
     if not times:
         raise error(0, "unexpected parsing result")

@@ -12,6 +12,7 @@ import numpy as np
 
 from ..config import Node
 from ..durations import format_duration
+from ..inputs import check_domain_name
 from ..rng import Purpose, generator
 from .behaviour import Behaviour, Greylist, behaviour_from_node
 from .ratelimit import RateLimit, rate_limit_from_node
@@ -239,8 +240,8 @@ def recipient_from_node(node: Node, scenario_start: datetime,
     weekly windows; ``read_sender`` reads a backup MX's ``backup:`` sender block."""
     node.require_mapping("a recipient such as {domain: partner.example, outages: [...]}")
     node = apply_named_behaviour(node)
-    domain = node.text("domain")
-    share = node.number("share", 1.0, minimum=0.0, exclusive_minimum=True)
+    domain = check_domain_name(node.get("domain"))     # it ends up in notices' headers and log lines
+    share = node.number("share", 1.0, minimum=0.0, exclusive_minimum=True, maximum=1e12)
     timeout_s = node.duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
     domains = int(node.number("domains", 1, integer=True, minimum=1, maximum=1_000_000))
     mx_node = node.get("mx", None)
