@@ -24,7 +24,7 @@ import math
 import numpy as np
 
 from ..queue_order import ATTEMPT, QueueOrder
-from ..recipients import DELIVERED_REPLY, Recipient
+from ..recipients import Recipient
 from ..sender import Sender
 from .behaviour_table import reached_up_server
 from .events import PendingEvents
@@ -52,7 +52,7 @@ class LineCalendar:
         self.gap = sender.min_retry_gap_s
         self.bucket = recipient.rate_limit.new_bucket() if recipient.rate_limit is not None else None
         self.busy: list[float] = []                  # when each connection under way ends
-        self.line: list[tuple] = []                  # (queue-order key, message id, due at) waiting for one
+        self.line: list[tuple] = []                  # (queue key, id, due at, transaction time, arrival, failures)
         self.pending = PendingEvents()
         self.park(first)
 
@@ -68,7 +68,7 @@ class LineCalendar:
         stop = self.kernel.stop
         while True:
             now = self.pending.first_time()
-            if self.line and self.busy:
+            if self.line and self.busy:                  # attempts wait: the next connection to end
                 now = min(now, self.busy[0])
             if now >= stop:
                 self._queued_in_line()
@@ -84,8 +84,7 @@ class LineCalendar:
         others = b.take(~attempts)
         if len(others):                          # connections ending, give-up timers: no slot business
             self.park(kernel.step(others, *kernel.replies(others)))
-        self._join_line(b.take(attempts))
-        started, times, throttled, expired, expired_at = self._scan(end)
+        started, times, throttled, expired, expired_at = self._scan(b.take(attempts), end)
         if expired:
             g = self.store.get(np.array(expired, dtype=np.int64))
             status = kernel.table.final_status_id[g.reply]
@@ -100,84 +99,120 @@ class LineCalendar:
             reply = np.where(held, kernel.table.index(self.bucket.limit.reply), reply).astype(np.int32)
         self.park(kernel.step(s, reply, outage_end))
 
-    def _join_line(self, b: Batch) -> None:
-        """Attempts falling due join the line, each with its transaction time should it reach the up server
-        (drawn here for all at once, the kernel's own draw)."""
-        kernel = self.kernel
-        took = kernel.transaction.draw(b.domain, b.id, b.failures + 1, np.ones(len(b), dtype=bool)) \
-            if kernel.transaction is not None else np.zeros(len(b))
-        # every entry is an attempt: its queue-order key is QueueOrder.key's without the phase
+    def _scan(self, b: Batch, end: float):
+        """Who starts when before ``end``. The new attempts ``b`` come in time and queue order; at each
+        moment (an attempt falling due, or a connection ending while others wait) connections ending free
+        their slots first, then the free slots go to the best queue keys among the waiting line and the
+        attempts due. Returns the starts (ids, times, throttled) and the messages that gave up while
+        waiting (ids, times). Most attempts start when they fall due: their answers are looked up for all
+        at once; those that waited look theirs up one by one at their start."""
+        kernel, sender, table = self.kernel, self.kernel.sender, self.kernel.table
+        n = len(b)
+        took = kernel.transaction.draw(b.domain, b.id, b.failures + 1, np.ones(n, dtype=bool)) \
+            if kernel.transaction is not None else np.zeros(n)
         keys = self.order.attempt_keys(b.due, b.arrival, b.failures, b.id, kernel.order_key)
-        columns = [k.tolist() for k in reversed(keys)]        # most significant first, the id last
-        for key, t, d, arrival, failures in zip(zip(*columns), b.t.tolist(), took.tolist(), b.arrival.tolist(),
-                                                b.failures.tolist()):
-            heapq.heappush(self.line, (t, key, key[-1], d, arrival, failures))
-
-    def _scan(self, end: float):
-        """Who starts when before ``end``: moments in time order (a connection ending, or an attempt falling
-        due); at each, connections ending free their slots first, then the free slots go to the best queue
-        keys among the line and the attempts due. Returns the starts (ids, times, throttled) and the
-        messages that gave up while waiting (ids, times)."""
-        sender, kernel = self.kernel.sender, self.kernel
-        recipient, bucket, busy = self.recipient, self.bucket, self.busy
-        due_line = self.line                            # waiting or falling due, by due time
-        ready: list[tuple] = []                         # due and waiting, by queue key
+        order = np.lexsort([*keys, b.t])
+        columns = [k[order].tolist() for k in reversed(keys)]   # the queue key: most significant first, id last
+        ids = columns[-1]
+        own_reply, own_end = table.lookup(b.domain[order], b.t[order])
+        ts, ds = b.t[order].tolist(), took[order].tolist()
+        arrivals, failures = b.arrival[order].tolist(), b.failures[order].tolist()
+        own_reply, up = own_reply.tolist(), np.isnan(own_end).tolist()
+        bucket, busy, ready, slots = self.bucket, self.busy, self.line, self.slots
+        throttle = table.index(bucket.limit.reply) if bucket is not None else -1   # (indexed before the lists)
+        waits, duration = _WaitingFacts(table), table.duration.tolist()
+        reaches: dict[tuple[int, bool], bool] = {}
         started: list[int] = []
         times: list[float] = []
         throttled: list[bool] = []
         expired: list[int] = []
         expired_at: list[float] = []
-        reaches: dict[tuple[int, bool], bool] = {}       # reached_up_server per (reply, in an outage)
-        while True:
-            t_due = due_line[0][0] if due_line else math.inf
-            t_end = busy[0] if (busy and ready) else math.inf
-            now = min(t_due, t_end)
-            if now >= end:
-                break
-            while busy and busy[0] <= now:                  # connections ending first
-                heapq.heappop(busy)
-            while due_line and due_line[0][0] <= now:
-                t, k, i, d, arrival, failures = heapq.heappop(due_line)
-                heapq.heappush(ready, (k, i, t, d, arrival, failures))
-            while ready and len(busy) < self.slots:
-                k, i, t, d, arrival, failures = heapq.heappop(ready)
-                if now > t and failures:
+
+        def begin(i: int, now: float, reply: int, no_window: bool, d: float) -> None:
+            held = no_window and bucket is not None and not bucket.take(now)
+            if held:
+                reply = throttle
+            spent = duration[reply]
+            if d:
+                reached = reaches.get((reply, no_window))
+                if reached is None:
+                    reached = reaches[(reply, no_window)] = waits.reached(reply, no_window)
+                spent += d if reached else 0.0
+            if spent > 0:
+                heapq.heappush(busy, now + spent)
+            started.append(i)
+            times.append(now)
+            throttled.append(held)
+
+        def serve(now: float) -> None:
+            """Free slots go to the waiting line's best keys, at ``now``."""
+            while ready and len(busy) < slots:
+                key, i, t, d, arrival, fails = heapq.heappop(ready)
+                if now > t and fails:
                     gave_up = sender.give_up.gave_up_waiting(sender, arrival, now)
                     if gave_up is not None:
                         expired.append(i)
                         expired_at.append(gave_up)
                         continue
-                outage = recipient.outage_at(now)
-                reply = DELIVERED_REPLY if outage is None else outage.reply
-                held = bucket is not None and reply is DELIVERED_REPLY and not bucket.take(now)
-                if held and bucket is not None:
-                    reply = bucket.limit.reply
-                took = reply.duration_s
-                if d:
-                    where = (int(reply.result), outage is None)
-                    reached = reaches.get(where)
-                    if reached is None:
-                        reached = reaches[where] = bool(reached_up_server(
-                            np.array([where[0]]), np.array([math.nan if where[1] else 0.0]))[0])
-                    took += d if reached else 0.0
-                if took > 0:
-                    heapq.heappush(busy, now + took)
-                started.append(i)
-                times.append(now)
-                throttled.append(held)
-        self.line = [(t, k, i, d, a, f) for k, i, t, d, a, f in ready]    # still waiting: back by due time
-        self.line.extend(due_line)
-        heapq.heapify(self.line)
+                reply, no_window = waits.answer(self.recipient, now)
+                begin(i, now, reply, no_window, d)
+
+        k = 0
+        while True:
+            t_next = ts[k] if k < n else end
+            while ready and busy and busy[0] < t_next:       # a connection ends while others wait
+                now = heapq.heappop(busy)
+                while busy and busy[0] <= now:
+                    heapq.heappop(busy)
+                serve(now)
+            if k >= n:
+                break
+            now = t_next
+            while busy and busy[0] <= now:                   # connections ending come first
+                heapq.heappop(busy)
+            j = k
+            while j < n and ts[j] == now:
+                j += 1
+            for q in range(k, j):
+                if not ready and len(busy) < slots:          # no line: it starts when it falls due
+                    begin(ids[q], now, own_reply[q], up[q], ds[q])
+                else:
+                    key = tuple(c[q] for c in columns)
+                    heapq.heappush(ready, (key, ids[q], now, ds[q], arrivals[q], failures[q]))
+            if ready:
+                serve(now)
+            k = j
         return started, times, throttled, expired, expired_at
 
     def _queued_in_line(self) -> None:
         """At the horizon: messages still waiting keep their last deferral's status."""
         if not self.line:
             return
-        ids = np.array([entry[2] for entry in self.line], dtype=np.int64)
+        ids = np.array([entry[1] for entry in self.line], dtype=np.int64)
         g = self.store.get(ids)
         failed = g.failures > 0
         self.kernel.recorder.status[g.id[failed]] = self.kernel.table.status_id[g.reply[failed]]
+
+
+class _WaitingFacts:
+    """What an attempt that starts later than it fell due needs to know, one at a time: the domain's
+    answer at its start, and whether that reached an up server (the kernel's rule, cached per reply)."""
+
+    def __init__(self, table):
+        self.table = table
+        self._reached: dict[tuple[int, bool], bool] = {}
+
+    def answer(self, recipient: Recipient, now: float) -> tuple[int, bool]:
+        outage = recipient.outage_at(now)
+        return (0, True) if outage is None else (self.table.index(outage.reply), False)
+
+    def reached(self, reply: int, no_window: bool) -> bool:
+        known = self._reached.get((reply, no_window))
+        if known is None:
+            result = np.array([self.table.result[reply]])
+            known = self._reached[(reply, no_window)] = bool(
+                reached_up_server(result, np.array([math.nan if no_window else 0.0]))[0])
+        return known
 
 
 from ..results import Outcome  # noqa: E402  (kept last: results imports nothing from the engine)
