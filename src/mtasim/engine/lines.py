@@ -100,89 +100,8 @@ class LineCalendar:
         self.park(kernel.step(s, reply, outage_end))
 
     def _scan(self, b: Batch, end: float):
-        """Who starts when before ``end``. The new attempts ``b`` come in time and queue order; at each
-        moment (an attempt falling due, or a connection ending while others wait) connections ending free
-        their slots first, then the free slots go to the best queue keys among the waiting line and the
-        attempts due. Returns the starts (ids, times, throttled) and the messages that gave up while
-        waiting (ids, times). Most attempts start when they fall due: their answers are looked up for all
-        at once; those that waited look theirs up one by one at their start."""
-        kernel, sender, table = self.kernel, self.kernel.sender, self.kernel.table
-        n = len(b)
-        took = kernel.transaction.draw(b.domain, b.id, b.failures + 1, np.ones(n, dtype=bool)) \
-            if kernel.transaction is not None else np.zeros(n)
-        keys = self.order.attempt_keys(b.due, b.arrival, b.failures, b.id, kernel.order_key)
-        order = np.lexsort([*keys, b.t])
-        columns = [k[order].tolist() for k in reversed(keys)]   # the queue key: most significant first, id last
-        ids = columns[-1]
-        own_reply, own_end = table.lookup(b.domain[order], b.t[order])
-        ts, ds = b.t[order].tolist(), took[order].tolist()
-        arrivals, failures = b.arrival[order].tolist(), b.failures[order].tolist()
-        own_reply, up = own_reply.tolist(), np.isnan(own_end).tolist()
-        bucket, busy, ready, slots = self.bucket, self.busy, self.line, self.slots
-        throttle = table.index(bucket.limit.reply) if bucket is not None else -1   # (indexed before the lists)
-        waits, duration = _WaitingFacts(table), table.duration.tolist()
-        reaches: dict[tuple[int, bool], bool] = {}
-        started: list[int] = []
-        times: list[float] = []
-        throttled: list[bool] = []
-        expired: list[int] = []
-        expired_at: list[float] = []
-
-        def begin(i: int, now: float, reply: int, no_window: bool, d: float) -> None:
-            held = no_window and bucket is not None and not bucket.take(now)
-            if held:
-                reply = throttle
-            spent = duration[reply]
-            if d:
-                reached = reaches.get((reply, no_window))
-                if reached is None:
-                    reached = reaches[(reply, no_window)] = waits.reached(reply, no_window)
-                spent += d if reached else 0.0
-            if spent > 0:
-                heapq.heappush(busy, now + spent)
-            started.append(i)
-            times.append(now)
-            throttled.append(held)
-
-        def serve(now: float) -> None:
-            """Free slots go to the waiting line's best keys, at ``now``."""
-            while ready and len(busy) < slots:
-                key, i, t, d, arrival, fails = heapq.heappop(ready)
-                if now > t and fails:
-                    gave_up = sender.give_up.gave_up_waiting(sender, arrival, now)
-                    if gave_up is not None:
-                        expired.append(i)
-                        expired_at.append(gave_up)
-                        continue
-                reply, no_window = waits.answer(self.recipient, now)
-                begin(i, now, reply, no_window, d)
-
-        k = 0
-        while True:
-            t_next = ts[k] if k < n else end
-            while ready and busy and busy[0] < t_next:       # a connection ends while others wait
-                now = heapq.heappop(busy)
-                while busy and busy[0] <= now:
-                    heapq.heappop(busy)
-                serve(now)
-            if k >= n:
-                break
-            now = t_next
-            while busy and busy[0] <= now:                   # connections ending come first
-                heapq.heappop(busy)
-            j = k
-            while j < n and ts[j] == now:
-                j += 1
-            for q in range(k, j):
-                if not ready and len(busy) < slots:          # no line: it starts when it falls due
-                    begin(ids[q], now, own_reply[q], up[q], ds[q])
-                else:
-                    key = tuple(c[q] for c in columns)
-                    heapq.heappush(ready, (key, ids[q], now, ds[q], arrivals[q], failures[q]))
-            if ready:
-                serve(now)
-            k = j
-        return started, times, throttled, expired, expired_at
+        """Who starts when before ``end``; see :class:`_Scan`."""
+        return _Scan(self, b, end).run()
 
     def _queued_in_line(self) -> None:
         """At the horizon: messages still waiting keep their last deferral's status."""
@@ -192,6 +111,106 @@ class LineCalendar:
         g = self.store.get(ids)
         failed = g.failures > 0
         self.kernel.recorder.status[g.id[failed]] = self.kernel.table.status_id[g.reply[failed]]
+
+
+class _Scan:
+    """Who of one stretch starts when. The new attempts come in time and queue order; at each moment (an
+    attempt falling due, or a connection ending while others wait) connections ending free their slots
+    first, then the free slots go to the best queue keys among the waiting line and the attempts due.
+    :meth:`run` returns the starts (ids, times, throttled) and the messages that gave up while waiting
+    (ids, times). Most attempts start when they fall due: their answers come from one vectorised lookup
+    and they need no queue key; those that wait look theirs up one by one at their start."""
+
+    def __init__(self, calendar: LineCalendar, b: Batch, end: float):
+        kernel, table = calendar.kernel, calendar.kernel.table
+        self.calendar, self.sender, self.end, self.n = calendar, kernel.sender, end, len(b)
+        took = kernel.transaction.draw(b.domain, b.id, b.failures + 1, np.ones(len(b), dtype=bool)) \
+            if kernel.transaction is not None else np.zeros(len(b))
+        keys = calendar.order.attempt_keys(b.due, b.arrival, b.failures, b.id, kernel.order_key)
+        order = np.lexsort([*keys, b.t])
+        self.columns = [k[order].tolist() for k in reversed(keys)]   # the queue key, most significant first
+        self.ids = self.columns[-1]
+        own_reply, own_end = table.lookup(b.domain[order], b.t[order])
+        self.ts, self.ds = b.t[order].tolist(), took[order].tolist()
+        self.arrivals, self.failures = b.arrival[order].tolist(), b.failures[order].tolist()
+        self.own_reply, self.up = own_reply.tolist(), np.isnan(own_end).tolist()
+        self.bucket, self.busy, self.ready, self.slots = calendar.bucket, calendar.busy, calendar.line, calendar.slots
+        bucket = self.bucket
+        self.throttle = table.index(bucket.limit.reply) if bucket is not None else -1   # before the lists
+        self.waits, self.duration = _WaitingFacts(table), table.duration.tolist()
+        self.reaches: dict[tuple[int, bool], bool] = {}
+        self.started: list[int] = []
+        self.times: list[float] = []
+        self.throttled: list[bool] = []
+        self.expired: list[int] = []
+        self.expired_at: list[float] = []
+
+    def begin(self, i: int, now: float, reply: int, no_window: bool, d: float) -> None:
+        """Attempt of message ``i`` starts at ``now``: its token, and the connection it holds."""
+        bucket = self.bucket
+        held = no_window and bucket is not None and not bucket.take(now)
+        if held:
+            reply = self.throttle
+        spent = self.duration[reply]
+        if d:
+            reached = self.reaches.get((reply, no_window))
+            if reached is None:
+                reached = self.reaches[(reply, no_window)] = self.waits.reached(reply, no_window)
+            spent += d if reached else 0.0
+        if spent > 0:
+            heapq.heappush(self.busy, now + spent)
+        self.started.append(i)
+        self.times.append(now)
+        self.throttled.append(held)
+
+    def serve(self, now: float) -> None:
+        """Free slots go to the waiting line's best keys, at ``now``."""
+        ready, busy, sender = self.ready, self.busy, self.sender
+        while ready and len(busy) < self.slots:
+            key, i, t, d, arrival, fails = heapq.heappop(ready)
+            if now > t and fails:
+                gave_up = sender.give_up.gave_up_waiting(sender, arrival, now)
+                if gave_up is not None:
+                    self.expired.append(i)
+                    self.expired_at.append(gave_up)
+                    continue
+            reply, no_window = self.waits.answer(self.calendar.recipient, now)
+            self.begin(i, now, reply, no_window, d)
+
+    def run(self):
+        ts, n, busy, ready = self.ts, self.n, self.busy, self.ready
+        k = 0
+        while True:
+            t_next = ts[k] if k < n else self.end
+            while ready and busy and busy[0] < t_next:       # a connection ends while others wait
+                now = heapq.heappop(busy)
+                while busy and busy[0] <= now:
+                    heapq.heappop(busy)
+                self.serve(now)
+            if k >= n:
+                break
+            now = t_next
+            while busy and busy[0] <= now:                   # connections ending come first
+                heapq.heappop(busy)
+            j = k
+            while j < n and ts[j] == now:
+                j += 1
+            self.fall_due(k, j, now)
+            k = j
+        return self.started, self.times, self.throttled, self.expired, self.expired_at
+
+    def fall_due(self, k: int, j: int, now: float) -> None:
+        """Attempts ``k:j`` fall due at ``now``: they start at once while there is no line and a free slot,
+        else join the line; then the line is served."""
+        ready, busy, slots, ids = self.ready, self.busy, self.slots, self.ids
+        for q in range(k, j):
+            if not ready and len(busy) < slots:
+                self.begin(ids[q], now, self.own_reply[q], self.up[q], self.ds[q])
+            else:
+                key = tuple(c[q] for c in self.columns)
+                heapq.heappush(ready, (key, ids[q], now, self.ds[q], self.arrivals[q], self.failures[q]))
+        if ready:
+            self.serve(now)
 
 
 class _WaitingFacts:
