@@ -313,3 +313,230 @@ def test_fuzzed_scenarios_exit_0_or_2_in_one_line(changes, command):
             assert text.rstrip("\n").isprintable(), repr(text)
             assert_nothing_written(out)
         assert took < 30, f"{took:.1f} s for {data}"
+
+
+# -- fuzzing command lines ---------------------------------------------------------------------------------
+FUZZ_SCENARIO = ("sender: {preset: postfix}\nmessages: {count: 2}\n"
+                 "recipients: [{domain: a.example, outages: [{start: 0, end: 2h}]}]\n")
+#: Each command with its positional arguments and the flags it may get (value None: a switch).
+COMMAND_LINES = {
+    "run": (["run", "{scenario}"], [("--out", "{out}"), ("--seed", "3"), ("--engine", "des"),
+                                    ("--queue-interval", "15m"), ("--qshape", "1h"), ("--dsn", "{dsn}"),
+                                    ("--log", "{log}"), ("--attempts", None), ("--json", None), ("--no-limits", None)]),
+    "validate": (["validate", "{scenario}"], [("--no-limits", None)]),
+    "schedule": (["schedule", "postfix"], [("--set", "maximal_queue_lifetime=2d"), ("--until", "1d"),
+                                           ("--failure", "refused"), ("--seed", "1"), ("--json", None)]),
+    "curve": (["curve", "{scenario}"], [("--out", "{out}"), ("--expiry", "1h..4h/1h"), ("--series", "outage=1h,2h"),
+                                        ("--replications", "2"), ("--method", "auto"), ("--no-limits", None)]),
+    "tune expiry": (["tune", "expiry", "{scenario}"], [("--target", "0.5"), ("--replications", "1"),
+                                                       ("--max-expiry", "2d"), ("--json", None)]),
+}
+REQUIRED_FLAGS = {"curve": ("--out",), "tune expiry": ("--target",)}
+ODD_ARGS = ["", " ", "nan", "NaN", "inf", "-inf", "-1", "0", "-0", "0.5", "1e400", "1e-400", "10" * 20, "99999999999d",
+            "36000d", "1ms", "0.001", "\x1b[31m", "a\nb", "\u202e", "--", "-", "=", "x=y", "1h..0h/1h", "0..1/0", ",,,",
+            "1h,", "preset=", "outage=", "preset=postfx", "outage=-1h", "maximal_queue_lifetime=[1d",
+            "maximal_queue_lifetime=!!python/object/apply:os.system ['true']", "maximal_queue_lifetime=1e400",
+            "--bogus", "--out", "2026-13-01T00:00:00", "Sat 99:00", "999 9.9.9 x", "postfix"]
+
+
+@st.composite
+def command_lines(draw):
+    """A valid command line of run, validate, schedule, curve or tune expiry, then up to three changes: a
+    flag's value replaced by an odd one, an odd word added, a positional argument dropped or replaced."""
+    command = draw(st.sampled_from(sorted(COMMAND_LINES)))
+    positional, flags = COMMAND_LINES[command]
+    chosen = [f for f in flags if f[0] in REQUIRED_FLAGS.get(command, ()) or draw(st.booleans())]
+    words = [list(positional)] + [[flag] if value is None else [flag, value] for flag, value in chosen]
+    for _ in range(draw(st.integers(1, 3))):
+        action = draw(st.sampled_from(["value"] * 6 + ["add", "add-flag", "positional"]))
+        odd = draw(st.sampled_from(ODD_ARGS))
+        valued = [g for g in words[1:] if len(g) == 2 or "=" in g[0]]
+        if action == "value" and valued:
+            group = draw(st.sampled_from(valued))
+            flag = group[0].split("=", 1)[0]
+            group[:] = [f"{flag}={odd}"] if draw(st.booleans()) else [flag, odd]    # --seed=-1 or --seed -1
+        elif action == "add":
+            words.append([odd])
+        elif action == "add-flag":
+            words.append([draw(st.sampled_from([f for f, _ in flags] + ["--bogus", "--outt"])), odd])
+        elif len(words[0]) > 1:
+            if draw(st.booleans()):
+                words[0][-1] = odd           # the scenario file (or preset) replaced
+            else:
+                words[0].pop()               # or left out
+    return [w for group in words for w in group]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(command_lines())
+def test_fuzzed_command_lines_exit_0_or_2_in_one_line(argv):
+    """Odd flag values (empty, NaN, infinite, negative, huge, control characters, unknown flags) on run,
+    validate, schedule, curve and tune expiry: exit 0, or exit 2 with one 'mtasim: ' line (argparse's
+    usage errors too), no traceback, nothing written, within seconds."""
+    with tempfile.TemporaryDirectory() as tmp:
+        places = {"scenario": Path(tmp) / "fuzz.yaml", "out": Path(tmp) / "out", "dsn": Path(tmp) / "dsn",
+                  "log": Path(tmp) / "mail.log"}
+        places["scenario"].write_text(FUZZ_SCENARIO, encoding="utf-8")
+        args = [a.format(**places) if "{" in a and a.strip("{}") in places else a for a in argv]
+        err, stdout = io.StringIO(), io.StringIO()
+        began = time.monotonic()
+        here = os.getcwd()
+        os.chdir(tmp)                          # an odd word taken as a relative path lands in tmp, not here
+        try:
+            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
+                code = main(args)
+        except SystemExit as exc:              # argparse: --help (0) or a usage error (2)
+            code = exc.code
+        finally:
+            os.chdir(here)
+        took = time.monotonic() - began
+        text = err.getvalue()
+        assert "Traceback" not in text, text
+        assert code in (0, 2), (code, text, args)
+        if code == 2:
+            assert len(text.splitlines()) == 1 and text.startswith("mtasim: "), (args, text)
+            assert text.rstrip("\n").isprintable(), repr(text)
+            for name in ("out", "dsn"):
+                assert_nothing_written(places[name])
+            assert not places["log"].exists()
+            assert sorted(p.name for p in Path(tmp).iterdir()) == ["fuzz.yaml"] + (["out"] if places["out"].exists()
+                                                                                  else []), args
+        assert took < 20, f"{took:.1f} s for {args}"
+
+
+# -- plot inputs ---------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def plot_inputs(tmp_path_factory):
+    """A run folder (with attempts.csv) and a curve folder of a small scenario, made once."""
+    base = tmp_path_factory.mktemp("plot-inputs")
+    scenario_file = base / "s.yaml"
+    scenario_file.write_text(FUZZ_SCENARIO, encoding="utf-8")
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["run", str(scenario_file), "--out", str(base / "run"), "--attempts"]) == 0
+        assert main(["curve", str(scenario_file), "--expiry", "1h,2h,3h", "--out", str(base / "curve")]) == 0
+    return base
+
+
+def _edit_cell(path: Path, line: int, column: str, value: str) -> None:
+    rows = path.read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    cells = rows[line - 1].split(",")
+    cells[header.index(column)] = value
+    rows[line - 1] = ",".join(cells)
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+
+
+def _ids_to(path: Path, column: str, value: str) -> None:
+    """Every row of message 0 in ``path`` renamed to message ``value``."""
+    rows = path.read_text(encoding="utf-8").splitlines()
+    k = rows[0].split(",").index(column)
+    out = [rows[0]]
+    for row in rows[1:]:
+        cells = row.split(",")
+        if cells[k] == "0":
+            cells[k] = value
+        out.append(",".join(cells))
+    path.write_text("\n".join(out) + "\n", encoding="utf-8")
+
+
+PLOT_CASES = [
+    # (id, kind, folder, change(folder), substrings of the line)
+    ("curve-huge-expiry", "curve", "curve", lambda d: _edit_cell(d / "curve.csv", 2, "expiry_s", "1e300"),
+     ["curve.csv", "line 2", "expiry_s", "1e300"]),
+    ("curve-expiry-1e20", "curve", "curve", lambda d: _edit_cell(d / "curve.csv", 2, "expiry_s", "1e20"),
+     ["expiry_s", "at most"]),
+    ("curve-infinite-expiry", "curve", "curve", lambda d: _edit_cell(d / "curve.csv", 2, "expiry_s", "inf"),
+     ["expiry_s", "finite"]),
+    ("curve-nan-fraction", "curve", "curve", lambda d: _edit_cell(d / "curve.csv", 3, "fraction", "nan"),
+     ["fraction", "finite"]),
+    ("heatmap-nan-expiry", "heatmap", "curve", lambda d: _edit_cell(d / "curve.csv", 2, "expiry_s", "nan"),
+     ["expiry_s", "finite"]),
+    ("timeline-huge-id", "timeline", "run", lambda d: (_ids_to(d / "messages.csv", "id", "9" * 20),
+                                                       _ids_to(d / "attempts.csv", "message_id", "9" * 20)),
+     ["messages.csv", "column id", "whole number"]),
+    ("timeline-negative-id", "timeline", "run", lambda d: _ids_to(d / "messages.csv", "id", "-5"),
+     ["column id", "whole number from 0"]),
+    ("timeline-huge-time", "timeline", "run", lambda d: _edit_cell(d / "attempts.csv", 2, "time_s", "1e300"),
+     ["attempts.csv", "time_s"]),
+    ("empty-curve-csv", "curve", "curve", lambda d: (d / "curve.csv").write_text(""), ["curve.csv", "empty"]),
+    ("header-only-csv", "curve", "curve", lambda d: (d / "curve.csv").write_text(
+        (d / "curve.csv").read_text().splitlines()[0] + "\n"), ["curve.csv", "no data rows"]),
+    ("binary-messages-csv", "timeline", "run", lambda d: (d / "messages.csv").write_bytes(bytes(range(256)) * 8),
+     ["messages.csv"]),
+    ("latin1-queue-csv", "queue", "run", lambda d: (d / "queue.csv").write_bytes(b"time_s,destination,queued\n\xe9,a,1\n"),
+     ["queue.csv", "cannot read"]),
+    ("ragged-latency-csv", "latency", "run", lambda d: (d / "messages.csv").write_text(
+        (d / "messages.csv").read_text() + "1,2\n"), ["messages.csv", "fields"]),
+    ("huge-field", "queue", "run", lambda d: (d / "queue.csv").write_text("time_s,destination,queued\n"
+                                                                          + "x" * 200_000 + ",a,1\n"),
+     ["queue.csv"]),
+    ("unterminated-quote", "burst", "run", lambda d: (d / "attempts.csv").write_text(
+        (d / "attempts.csv").read_text() + '"abc\n'), ["attempts.csv"]),
+]
+
+
+@pytest.mark.parametrize("kind, folder, change, expected", [c[1:] for c in PLOT_CASES], ids=[c[0] for c in PLOT_CASES])
+def test_garbled_plot_inputs_are_one_line(capsys, tmp_path, plot_inputs, kind, folder, change, expected):
+    """Hand-edited or garbled result files given to ``plot``: one line, exit 2, no figure, within seconds."""
+    import shutil
+
+    d = tmp_path / folder
+    shutil.copytree(plot_inputs / folder, d)
+    change(d)
+    figure = tmp_path / "figure.png"
+    began = time.monotonic()
+    line = one_error_line(capsys, ["plot", kind, d, "--out", figure])
+    assert time.monotonic() - began < 20
+    for part in expected:
+        assert part in line, f"{part!r} not in {line!r}"
+    assert line.isprintable(), repr(line)
+    assert not figure.exists()
+
+
+def test_plot_curve_with_a_long_but_finite_expiry_draws_quickly(capsys, tmp_path, plot_inputs):
+    """Up to the bound, a long expiry is drawn with about a dozen ticks (not one per week of 30,000 years)."""
+    import shutil
+
+    d = tmp_path / "curve"
+    shutil.copytree(plot_inputs / "curve", d)
+    _edit_cell(d / "curve.csv", 2, "expiry_s", "9e11")
+    began = time.monotonic()
+    assert main(["plot", "curve", str(d), "--out", str(tmp_path / "f.png")]) == 0
+    assert time.monotonic() - began < 20
+    capsys.readouterr()
+
+
+# -- sweep work ---------------------------------------------------------------------------------------------
+SWEEP = ("sender: {schedule: {kind: fixed, interval: 15m}, expiry: 24h}\nmessages: {count: 2}\n"
+         "recipients: [{domain: a.example, outages: [{start: 0, end: 2h}]}]\nsweep:\n%s")
+
+
+def test_a_ten_million_point_grid_is_refused_before_it_is_built(capsys, tmp_path, monkeypatch):
+    """216 x 216 x 214 grid points: refused with the numbers at once, without listing a single point."""
+    import mtasim.grid
+
+    def no_points(self):
+        raise AssertionError("the grid was built")
+
+    monkeypatch.setattr(mtasim.grid.SweepSpec, "points", no_points)
+    path = write_bad(tmp_path, SWEEP % ("  sender.expiry: 1h..216h/1h\n  sender.schedule.interval: 1m..216m/1m\n"
+                                        "  recipients[0].outages[0].end: 1h..214h/1h\n"), "grid.yaml")
+    out = tmp_path / "out"
+    began = time.monotonic()
+    line = one_error_line(capsys, ["sweep", path, "--out", out])
+    assert time.monotonic() - began < 5
+    assert "sweep" in line and "9,984,384" in line and "100,000 runs" in line and "--no-limits" in line
+    assert_nothing_written(out)
+
+
+def test_sweep_runs_are_bounded_and_no_limits_lifts_it(capsys, tmp_path, monkeypatch):
+    import mtasim.sweep
+
+    monkeypatch.setattr(mtasim.sweep, "MAX_SWEEP_RUNS", 5)
+    path = write_bad(tmp_path, SWEEP % "  sender.expiry: [12h, 24h]\n  replications: 3\n", "small.yaml")
+    line = one_error_line(capsys, ["sweep", path, "--out", tmp_path / "out"])
+    assert "expected at most 5 runs, got 6 (2 grid points x 3 replications" in line
+    assert_nothing_written(tmp_path / "out")
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-limits", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert len((tmp_path / "out" / "sweep.csv").read_text().splitlines()) == 7

@@ -324,3 +324,39 @@ def test_concurrent_resume_refused_while_locked(tmp_path, capsys, full_sweep):
     assert sorted((out / "sweep.csv").read_bytes().splitlines()) == sorted((full / "sweep.csv").read_bytes()
                                                                           .splitlines())
     assert not (out / ".sweep.lock").exists()
+
+
+# -- two runs into one folder at once -------------------------------------------------------------------------
+def _files(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def test_two_runs_into_the_same_folder_at_once_leave_one_runs_files(tmp_path):
+    """Two ``run --out SAME_DIR`` started together, one with --attempts and --qshape (seven files), one
+    without (five files, other numbers): whichever commits last, the folder then holds exactly the files
+    of that run, byte for byte as when it runs alone, and no scratch folder."""
+    text = ("seed: {seed}\nsender: {{preset: postfix}}\nmessages: {{count: {n}, arrival: {{kind: uniform, start: 0, "
+            "end: 6h}}}}\nrecipients: [{{domain: a.example, outages: [{{start: 1h, end: 20h}}]}}]\n")
+    runs = {}
+    for name, seed, n, extra in (("a", 1, 4000, ["--attempts", "--qshape", "10h"]), ("b", 2, 3000, [])):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text.format(seed=seed, n=n), encoding="utf-8")
+        alone = tmp_path / f"alone-{name}"
+        argv = [sys.executable, "-m", "mtasim", "run", str(path)] + extra
+        subprocess.run(argv + ["--out", str(alone)], check=True, capture_output=True)
+        runs[name] = (argv, _files(alone))
+    assert set(runs["a"][1]) > set(runs["b"][1]) and runs["a"][1]["messages.csv"] != runs["b"][1]["messages.csv"]
+    shared = tmp_path / "shared"
+    seen = set()
+    for round_ in range(3):
+        order = ["a", "b"] if round_ % 2 == 0 else ["b", "a"]
+        procs = [subprocess.Popen(runs[k][0] + ["--out", str(shared)], stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE) for k in order]
+        for p in procs:
+            _, err = p.communicate(timeout=120)
+            assert p.returncode == 0, err.decode()
+        got = _files(shared)
+        match = [k for k, (_, files) in runs.items() if files == got]
+        assert match, f"round {round_}: {sorted(got)} is neither run's set of files"
+        seen.add(match[0])
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mtasim")], "a scratch folder is left"

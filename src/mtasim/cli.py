@@ -12,6 +12,7 @@ import math
 import os
 import sys
 from pathlib import Path
+import typing
 from typing import Any, Sequence
 
 
@@ -107,8 +108,19 @@ def _internal_error(exc: BaseException) -> int:
     return EXIT_INTERNAL
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line error of every other refusal: ``mtasim: run: argument --seed: ...; see
+    mtasim run --help`` and exit status 2 (argparse would print the usage block first). Subcommand
+    parsers are of this class too (argparse makes them with the class of their parent)."""
+
+    def error(self, message: str) -> typing.NoReturn:
+        command = self.prog.removeprefix("mtasim").strip()
+        where = f"{command}: " if command else ""
+        self.exit(EXIT_USAGE, f"mtasim: {escape(where + message)}; see {escape(self.prog)} --help\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="mtasim", description="Simulate a mail server's retry queue: which "
+    p = _Parser(prog="mtasim", description="Simulate a mail server's retry queue: which "
                                 "messages survive a recipient outage, which expire with 4.4.7.")
     p.add_argument("--version", action="version", version=f"mtasim {__version__}")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -153,6 +165,9 @@ def _parser() -> argparse.ArgumentParser:
     val = sub.add_parser("validate", help="check a scenario file without running it")
     val.add_argument("scenario", help="scenario YAML file")
     val.set_defaults(func=cmd_validate)
+
+    sma = sub.add_parser("schema", help="print the JSON Schema of the scenario format (for editors)")
+    sma.set_defaults(func=cmd_schema)
 
     cur = sub.add_parser("curve", help="fraction delivered against the expiry window")
     cur.add_argument("scenario", help="scenario YAML file")
@@ -468,6 +483,12 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  recipient {r.describe()}")
     if s.horizon_s is not None:
         print(f"  horizon: {format_duration(s.horizon_s)}")
+    return 0
+
+
+def cmd_schema(args: argparse.Namespace) -> int:
+    from .schema import scenario_schema
+    print(json.dumps(scenario_schema(), indent=2))
     return 0
 
 

@@ -155,6 +155,12 @@ def _nearest_existing(path: Path) -> tuple[Path, list[str]]:
         p = p.parent
 
 
+def _check_not_empty(flag: str, path: str | Path) -> None:
+    """An empty (or blank) path is refused: Path("") is the current folder, which nobody means by it."""
+    if isinstance(path, str) and not path.strip():
+        raise OutputError(f"{flag} {path!r}: expected a path, got an empty one")
+
+
 def _check_common(flag: str, path: Path) -> None:
     text = os.fspath(path)
     if not text or "\0" in text:
@@ -194,6 +200,7 @@ def _check_writable_dir(flag: str, path: Path, folder: Path) -> None:
 
 def check_output_dir(flag: str, path: str | Path) -> Path:
     """``path`` can be a folder of output files: it is one (writable), or can be made."""
+    _check_not_empty(flag, path)
     path = Path(path)
     _check_common(flag, path)
     absolute = Path(os.path.abspath(path))
@@ -207,6 +214,7 @@ def check_output_dir(flag: str, path: str | Path) -> Path:
 def check_output_file(flag: str, path: str | Path, *, make_parent: bool = False) -> Path:
     """``path`` can be an output file: not a folder, in a writable folder that exists (or, with
     ``make_parent``, can be made)."""
+    _check_not_empty(flag, path)
     path = Path(path)
     _check_common(flag, path)
     absolute = Path(os.path.abspath(path))

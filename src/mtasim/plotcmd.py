@@ -33,11 +33,16 @@ from typing import Any
 import numpy as np
 
 from .durations import DurationError, parse_duration
+from .inputs import escape
 from .results import Outcome
 
 __all__ = ["KINDS", "PlotInputError", "add_plot_parser", "cmd_plot"]
 
 KINDS = ("curve", "heatmap", "latency", "timeline", "pareto", "queue", "burst")
+#: Numbers in plot inputs beyond this are refused (seconds: about 31,700 years; no run writes such a value).
+MAX_VALUE = 1e12
+#: Message ids beyond this are refused (no run has more messages than mtasim.workload.MAX_MESSAGES).
+MAX_ID = 2**53
 #: How many messages the timeline shows at most (evenly sampled).
 TIMELINE_MESSAGES = 200
 OUTPUT_SUFFIXES = (".png", ".svg")
@@ -388,22 +393,28 @@ class _Table:
         return [row[i].strip() for row in self.rows]
 
     def floats(self, column: str, *, blank: bool = False) -> np.ndarray:
-        """The column as floats; ``blank=True`` reads empty cells as NaN, otherwise they are errors."""
+        """The column as finite floats of magnitude at most MAX_VALUE; ``blank=True`` reads empty cells as
+        NaN, otherwise they are errors (so are nan, inf and numbers no run writes: a hand-edited 1e300
+        seconds would ask the figure for billions of ticks)."""
         values = self.text(column)
         try:
-            return np.array(values, dtype=float)
+            out = np.array(values, dtype=float)
         except ValueError:
-            pass
-        out = np.empty(len(values))
-        for k, text in enumerate(values):
-            if text == "" and blank:
-                out[k] = math.nan
-                continue
-            try:
-                out[k] = float(text)
-            except ValueError:
-                raise PlotInputError(f"{self.path}: line {self.lines[k]}, column {column}: expected a number, "
-                                     f"got {text!r}") from None
+            out = np.empty(len(values))
+            for k, text in enumerate(values):
+                if text == "" and blank:
+                    out[k] = math.nan
+                    continue
+                try:
+                    out[k] = float(text)
+                except ValueError:
+                    raise PlotInputError(f"{self.path}: line {self.lines[k]}, column {column}: expected a number, "
+                                         f"got {escape(repr(text))}") from None
+        wrong = ~(np.abs(out) <= MAX_VALUE) & ~(np.isnan(out) & np.array([v == "" for v in values], dtype=bool))
+        if wrong.any():
+            k = int(np.flatnonzero(wrong)[0])
+            raise PlotInputError(f"{self.path}: line {self.lines[k]}, column {column}: expected a finite number of "
+                                 f"at most {MAX_VALUE:g} in size, got {escape(repr(values[k]))}")
         return out
 
     def ints(self, column: str) -> np.ndarray:
@@ -411,10 +422,13 @@ class _Table:
         out = np.empty(len(values), dtype=np.int64)
         for k, text in enumerate(values):
             try:
-                out[k] = int(text)
+                value = int(text)
             except ValueError:
+                value = None
+            if value is None or not 0 <= value <= MAX_ID:
                 raise PlotInputError(f"{self.path}: line {self.lines[k]}, column {column}: expected a whole "
-                                     f"number, got {text!r}") from None
+                                     f"number from 0 to {MAX_ID:,}, got {escape(repr(text))}")
+            out[k] = value
         return out
 
 

@@ -9,6 +9,7 @@ files (``plotcmd.py`` does that). Times come in seconds and are shown in hours (
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -484,7 +485,10 @@ def _wall_clock_axis(ax, start: datetime, seconds_of, locator=None) -> None:
     top.xaxis.set_major_locator(locator if locator is not None else ax.xaxis.get_major_locator())
 
     def label(x, _):
-        when = start + timedelta(seconds=float(seconds_of(x)))
+        try:
+            when = start + timedelta(seconds=float(seconds_of(x)))
+        except (OverflowError, ValueError):          # past the calendar: no wall-clock label there
+            return ""
         return when.strftime("%a %H:%M")
 
     top.xaxis.set_major_formatter(FuncFormatter(label))
@@ -545,6 +549,8 @@ def _hour_ticks(axis, max_h: float) -> None:
     for step in (1, 2, 3, 6, 12, 24, 48, 168):
         if max_h / step <= 12:
             break
+    else:                                   # beyond 12 weeks: whole weeks, still about 12 ticks
+        step = 168 * math.ceil(max_h / 168 / 12)
     axis.set_major_locator(MultipleLocator(step))
 
 

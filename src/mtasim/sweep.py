@@ -27,6 +27,7 @@ from .config import ConfigError
 from .curve import replication_seed
 from .engine import simulate
 from .grid import numeric_value
+from .inputs import limits_enabled
 from .outputs import OutputError, check_output_dir, end_pool, worker_init
 from .results import atomic_write, csv_cell
 from .scenario import Scenario, scenario_from_dict, with_overrides
@@ -38,6 +39,10 @@ SUMMARY_COLUMNS = (
     "attempts_per_message", "delay_warnings", "latency_p50_s", "latency_p90_s", "latency_p99_s",
     "latency_max_s", "recovery_lag_p50_s", "recovery_lag_p95_s", "recovery_lag_max_s",
 )
+
+
+#: Most runs (grid points x replications) a sweep may ask for unless limits are lifted (--no-limits).
+MAX_SWEEP_RUNS = 100_000
 
 
 class SweepError(ValueError):
@@ -58,10 +63,18 @@ class SweepTask:
 
 
 def plan_sweep(scenario: Scenario) -> list[SweepTask]:
-    """All tasks, grid point by grid point; every point is validated before anything runs."""
+    """All tasks, grid point by grid point; every point is validated before anything runs. A sweep of more
+    than MAX_SWEEP_RUNS runs is refused first, from the grid's size alone (nothing built), unless limits
+    are lifted (``--no-limits``)."""
     spec = scenario.sweep
     if spec is None:
         raise ConfigError(scenario.source, "sweep", "expected a sweep: section (parameter paths and values)")
+    runs = spec.size() * spec.replications
+    if limits_enabled() and runs > MAX_SWEEP_RUNS:
+        raise ConfigError(scenario.source, "sweep", f"expected at most {MAX_SWEEP_RUNS:,} runs, got {runs:,} "
+                          f"({spec.size():,} grid points x {spec.replications:,} replications, one row and one "
+                          f"run of {scenario.workload.expected_count:,.0f} messages each); --no-limits (or "
+                          f"MTASIM_NO_LIMITS=1) runs them anyway")
     tasks = []
     for index, point in enumerate(spec.points()):
         with_overrides(scenario, point, what="sweep")
