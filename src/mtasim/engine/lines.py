@@ -192,25 +192,29 @@ class _Scan:
             now = t_next
             while busy and busy[0] <= now:                   # connections ending come first
                 heapq.heappop(busy)
-            j = k
-            while j < n and ts[j] == now:
-                j += 1
-            self.fall_due(k, j, now)
-            k = j
+            k = self.fall_due(k, now)
         return self.started, self.times, self.throttled, self.expired, self.expired_at
 
-    def fall_due(self, k: int, j: int, now: float) -> None:
-        """Attempts ``k:j`` fall due at ``now``: they start at once while there is no line and a free slot,
-        else join the line; then the line is served."""
-        ready, busy, slots, ids = self.ready, self.busy, self.slots, self.ids
-        for q in range(k, j):
-            if not ready and len(busy) < slots:
-                self.begin(ids[q], now, self.own_reply[q], self.up[q], self.ds[q])
+    def fall_due(self, k: int, now: float) -> int:
+        """The attempts from ``k`` on that fall due at ``now`` start at once while there is no line and a
+        free slot (inlined :meth:`begin`: the common case), else join the line; then the line is served.
+        Returns the index of the first attempt due later."""
+        ts, n, ready, busy, slots, ids, bucket = self.ts, self.n, self.ready, self.busy, self.slots, self.ids, \
+            self.bucket
+        while k < n and ts[k] == now:
+            if ready or len(busy) >= slots:
+                key = tuple(c[k] for c in self.columns)
+                heapq.heappush(ready, (key, ids[k], now, self.ds[k], self.arrivals[k], self.failures[k]))
+            elif bucket is None and not self.ds[k] and self.own_reply[k] == 0:
+                self.started.append(ids[k])                 # accepted at once: no slot held, no token
+                self.times.append(now)
+                self.throttled.append(False)
             else:
-                key = tuple(c[q] for c in self.columns)
-                heapq.heappush(ready, (key, ids[q], now, self.ds[q], self.arrivals[q], self.failures[q]))
+                self.begin(ids[k], now, self.own_reply[k], self.up[k], self.ds[k])
+            k += 1
         if ready:
             self.serve(now)
+        return k
 
 
 class _WaitingFacts:
