@@ -32,6 +32,8 @@ from .kernel import Batch, Kernel
 
 __all__ = ["LineCalendar", "runs_in_stretches"]
 
+_push, _pop = heapq.heappush, heapq.heappop
+
 
 def runs_in_stretches(sender: Sender, recipient: Recipient, host_state_matters: bool) -> bool:
     """Whether a destination with connection slots can run here: its sender has a known shortest retry
@@ -142,13 +144,14 @@ class _Scan:
         self.started: list[int] = []
         self.times: list[float] = []
         self.throttled: list[bool] = []
+        self.start_id, self.start_time, self.start_held = self.started.append, self.times.append, self.throttled.append
+        self.take = bucket.take if bucket is not None else None
         self.expired: list[int] = []
         self.expired_at: list[float] = []
 
     def begin(self, i: int, now: float, reply: int, no_window: bool, d: float) -> None:
         """Attempt of message ``i`` starts at ``now``: its token, and the connection it holds."""
-        bucket = self.bucket
-        held = no_window and bucket is not None and not bucket.take(now)
+        held = no_window and self.take is not None and not self.take(now)
         if held:
             reply = self.throttle
         spent = self.duration[reply]
@@ -158,16 +161,16 @@ class _Scan:
                 reached = self.reaches[(reply, no_window)] = self.waits.reached(reply, no_window)
             spent += d if reached else 0.0
         if spent > 0:
-            heapq.heappush(self.busy, now + spent)
-        self.started.append(i)
-        self.times.append(now)
-        self.throttled.append(held)
+            _push(self.busy, now + spent)
+        self.start_id(i)
+        self.start_time(now)
+        self.start_held(held)
 
     def serve(self, now: float) -> None:
         """Free slots go to the waiting line's best keys, at ``now``."""
         ready, busy, sender = self.ready, self.busy, self.sender
         while ready and len(busy) < self.slots:
-            key, i, t, d, arrival, fails = heapq.heappop(ready)
+            key, i, t, d, arrival, fails = _pop(ready)
             if now > t and fails:
                 gave_up = sender.give_up.gave_up_waiting(sender, arrival, now)
                 if gave_up is not None:
@@ -178,37 +181,36 @@ class _Scan:
             self.begin(i, now, reply, no_window, d)
 
     def run(self):
-        ts, n, busy, ready = self.ts, self.n, self.busy, self.ready
+        ts, n, busy, ready, slots = self.ts, self.n, self.busy, self.ready, self.slots
+        ids, own_reply, up, ds, begin = self.ids, self.own_reply, self.up, self.ds, self.begin
         k = 0
         while True:
             t_next = ts[k] if k < n else self.end
             while ready and busy and busy[0] < t_next:       # a connection ends while others wait
-                now = heapq.heappop(busy)
+                now = _pop(busy)
                 while busy and busy[0] <= now:
-                    heapq.heappop(busy)
+                    _pop(busy)
                 self.serve(now)
             if k >= n:
                 break
             now = t_next
             while busy and busy[0] <= now:                   # connections ending come first
-                heapq.heappop(busy)
-            k = self.fall_due(k, now)
+                _pop(busy)
+            if not ready and len(busy) < slots and (k + 1 == n or ts[k + 1] != now):
+                begin(ids[k], now, own_reply[k], up[k], ds[k])    # the common case: one attempt, no line
+                k += 1
+            else:
+                k = self.fall_due(k, now)
         return self.started, self.times, self.throttled, self.expired, self.expired_at
 
     def fall_due(self, k: int, now: float) -> int:
         """The attempts from ``k`` on that fall due at ``now`` start at once while there is no line and a
-        free slot (inlined :meth:`begin`: the common case), else join the line; then the line is served.
-        Returns the index of the first attempt due later."""
-        ts, n, ready, busy, slots, ids, bucket = self.ts, self.n, self.ready, self.busy, self.slots, self.ids, \
-            self.bucket
+        free slot, else join the line; then the line is served. Returns the first attempt due later."""
+        ts, n, ready, busy, slots, ids = self.ts, self.n, self.ready, self.busy, self.slots, self.ids
         while k < n and ts[k] == now:
             if ready or len(busy) >= slots:
                 key = tuple(c[k] for c in self.columns)
-                heapq.heappush(ready, (key, ids[k], now, self.ds[k], self.arrivals[k], self.failures[k]))
-            elif bucket is None and not self.ds[k] and self.own_reply[k] == 0:
-                self.started.append(ids[k])                 # accepted at once: no slot held, no token
-                self.times.append(now)
-                self.throttled.append(False)
+                _push(ready, (key, ids[k], now, self.ds[k], self.arrivals[k], self.failures[k]))
             else:
                 self.begin(ids[k], now, self.own_reply[k], self.up[k], self.ds[k])
             k += 1
