@@ -25,6 +25,7 @@ import numpy as np
 
 from ..queue_order import ATTEMPT, QueueOrder
 from ..recipients import Recipient
+from ..results import Outcome
 from ..sender import Sender
 from .behaviour_table import reached_up_server
 from .events import PendingEvents
@@ -90,7 +91,7 @@ class LineCalendar:
         if expired:
             g = self.store.get(np.array(expired, dtype=np.int64))
             status = kernel.table.final_status_id[g.reply]
-            kernel.recorder.finish_batch(g.id, _EXPIRED, status, np.array(expired_at), np.full(len(g), np.inf))
+            kernel.recorder.finish_batch(g.id, Outcome.EXPIRED, status, np.array(expired_at), np.full(len(g), np.inf))
         if not started:
             return
         s = self.store.get(np.array(started, dtype=np.int64))
@@ -140,7 +141,10 @@ class _Scan:
         bucket = self.bucket
         self.throttle = table.index(bucket.limit.reply) if bucket is not None else -1   # before the lists
         self.waits, self.duration = _WaitingFacts(table), table.duration.tolist()
-        self.reaches: dict[tuple[int, bool], bool] = {}
+        # per reply: whether an attempt answered so reached an up server (with no outage window / in one)
+        results = table.result
+        self.reached_up = reached_up_server(results, np.full(len(results), np.nan)).tolist()
+        self.reached_in_window = reached_up_server(results, np.zeros(len(results))).tolist()
         self.started: list[int] = []
         self.times: list[float] = []
         self.throttled: list[bool] = []
@@ -155,11 +159,8 @@ class _Scan:
         if held:
             reply = self.throttle
         spent = self.duration[reply]
-        if d:
-            reached = self.reaches.get((reply, no_window))
-            if reached is None:
-                reached = self.reaches[(reply, no_window)] = self.waits.reached(reply, no_window)
-            spent += d if reached else 0.0
+        if d and (self.reached_up if no_window else self.reached_in_window)[reply]:
+            spent += d
         if spent > 0:
             _push(self.busy, now + spent)
         self.start_id(i)
@@ -221,25 +222,12 @@ class _Scan:
 
 class _WaitingFacts:
     """What an attempt that starts later than it fell due needs to know, one at a time: the domain's
-    answer at its start, and whether that reached an up server (the kernel's rule, cached per reply)."""
+    answer at its start."""
 
     def __init__(self, table):
         self.table = table
-        self._reached: dict[tuple[int, bool], bool] = {}
 
     def answer(self, recipient: Recipient, now: float) -> tuple[int, bool]:
         outage = recipient.outage_at(now)
         return (0, True) if outage is None else (self.table.index(outage.reply), False)
 
-    def reached(self, reply: int, no_window: bool) -> bool:
-        known = self._reached.get((reply, no_window))
-        if known is None:
-            result = np.array([self.table.result[reply]])
-            known = self._reached[(reply, no_window)] = bool(
-                reached_up_server(result, np.array([math.nan if no_window else 0.0]))[0])
-        return known
-
-
-from ..results import Outcome  # noqa: E402  (kept last: results imports nothing from the engine)
-
-_EXPIRED = Outcome.EXPIRED
