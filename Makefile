@@ -33,7 +33,7 @@ test: $(VENV)/.installed
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/curve.py
 	$(BIN)/python benchmarks/engines.py --cases postfix --sizes 100000,1000000 --repeat 5 --baseline-max 100000
-	$(BIN)/python benchmarks/engines.py --cases capacity --sizes 100000 --repeat 3 --baseline-max 100000
+	$(BIN)/python benchmarks/engines.py --cases capacity --sizes 1000000 --repeat 3 --baseline-max 1000000
 
 clean:
 	rm -rf $(VENV) $(OUT)

@@ -25,7 +25,7 @@ def run_des_per_message(sender: Sender, recipients: list[Recipient], horizon: fl
                         arrivals: np.ndarray, recipient_of: np.ndarray, recorder: Recorder) -> float | None:
     env = simpy.Environment()
     stop = math.inf if horizon is None else horizon
-    steps = _message_steps(sender, recipients, stop, seed, arrivals, recipient_of, recorder)
+    steps, _ = _message_steps(sender, recipients, stop, seed, arrivals, recipient_of, recorder)
 
     def process(generator):
         for event in generator:
