@@ -183,8 +183,9 @@ def ok_file(tmp_path):
     (["curve", "{f}", "--expiry", "99999999999d", "--out", "{out}"], ["--expiry", "100 years"]),
     (["curve", "{f}", "--expiry", "36000d", "--out", "{out}"], ["--expiry", "attempts per message", "--no-limits"]),
     (["curve", "{f}", "--replications", "100000000", "--out", "{out}"], ["--replications", "100,000"]),
+    (["curve", "{f}", "--out=--", "--method", "auto"], ["--out", "expected a value, got '--'"]),   # fuzzer find
 ], ids=["factor-nan", "factor-inf", "empty-interval", "interval-1ms", "target-nan", "max-expiry-huge",
-        "curve-expiry-huge", "curve-expiry-work", "curve-replications"])
+        "curve-expiry-huge", "curve-expiry-work", "curve-replications", "out-equals-double-dash"])
 def test_hostile_flags(capsys, tmp_path, ok_file, args, expected):
     out = tmp_path / "out"
     custom = write_bad(tmp_path, CUSTOM % ("1h", "5d", ""), "custom.yaml")

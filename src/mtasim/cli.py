@@ -113,6 +113,12 @@ class _Parser(argparse.ArgumentParser):
     mtasim run --help`` and exit status 2 (argparse would print the usage block first). Subcommand
     parsers are of this class too (argparse makes them with the class of their parent)."""
 
+    def _get_values(self, action, arg_strings):
+        # argparse drops a lone "--" even from "--out=--", leaving an option an empty list, not a string
+        if action.option_strings and action.nargs is None and arg_strings == ["--"]:
+            self.error(f"argument {'/'.join(action.option_strings)}: expected a value, got '--'")
+        return super()._get_values(action, arg_strings)
+
     def error(self, message: str) -> typing.NoReturn:
         command = self.prog.removeprefix("mtasim").strip()
         where = f"{command}: " if command else ""
