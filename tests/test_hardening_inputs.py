@@ -183,9 +183,8 @@ def ok_file(tmp_path):
     (["curve", "{f}", "--expiry", "99999999999d", "--out", "{out}"], ["--expiry", "100 years"]),
     (["curve", "{f}", "--expiry", "36000d", "--out", "{out}"], ["--expiry", "attempts per message", "--no-limits"]),
     (["curve", "{f}", "--replications", "100000000", "--out", "{out}"], ["--replications", "100,000"]),
-    (["curve", "{f}", "--out=--", "--method", "auto"], ["--out", "expected a value, got '--'"]),   # fuzzer find
 ], ids=["factor-nan", "factor-inf", "empty-interval", "interval-1ms", "target-nan", "max-expiry-huge",
-        "curve-expiry-huge", "curve-expiry-work", "curve-replications", "out-equals-double-dash"])
+        "curve-expiry-huge", "curve-expiry-work", "curve-replications"])
 def test_hostile_flags(capsys, tmp_path, ok_file, args, expected):
     out = tmp_path / "out"
     custom = write_bad(tmp_path, CUSTOM % ("1h", "5d", ""), "custom.yaml")
@@ -541,3 +540,14 @@ def test_sweep_runs_are_bounded_and_no_limits_lifts_it(capsys, tmp_path, monkeyp
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-limits", "--no-progress"]) == 0
     capsys.readouterr()
     assert len((tmp_path / "out" / "sweep.csv").read_text().splitlines()) == 7
+
+
+@pytest.mark.parametrize("argv", [["curve", "{f}", "--out=--", "--method", "auto"], ["run", "{f}", "--log=--"]])
+def test_an_option_given_a_lone_double_dash_is_refused_in_one_line(capsys, tmp_path, ok_file, argv):
+    """argparse drops the "--" of "--out=--" and leaves an empty list (an internal error before; found by
+    the command-line fuzzer): a usage error, one line, exit 2, nothing written."""
+    with pytest.raises(SystemExit) as stop:
+        main([a.format(f=ok_file) for a in argv])
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and len(err.splitlines()) == 1 and "expected a value, got '--'" in err
+    assert not Path("--").exists()
