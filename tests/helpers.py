@@ -15,7 +15,7 @@ from mtasim.durations import parse_duration
 HOUR = 3600.0
 MIN = 60.0
 
-__all__ = ["assert_same", "run_every_engine", "refused_in_one_line", "both", "SETTINGS", "minutes", "seconds",
+__all__ = ["assert_same", "run_every_engine", "refused_in_one_line", "key_paths", "both", "SETTINGS", "minutes", "seconds",
            "schedules", "senders", "recipients",
            "workloads", "scenarios", "FAILURES", "OUTAGE_FAILURES", "GIVE_UPS"]
 
@@ -69,6 +69,18 @@ def refused_in_one_line(tmp_path, capsys, data: dict) -> str:
     assert code == 2 and len(err.splitlines()) == 1 and "Traceback" not in err, err
     assert str(path) in err and not out.exists()
     return err
+
+
+def key_paths(value, prefix=()):
+    """Every key path of a scenario dict (the empty path first): ``("sender", "schedule", "kind")``,
+    ``("recipients", 0, "domain")``, ... (the fuzzers mutate the value at one of them)."""
+    yield prefix
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from key_paths(v, prefix + (k,))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from key_paths(v, prefix + (i,))
 
 
 def both(sc, seed=None):

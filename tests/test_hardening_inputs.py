@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import assert_nothing_written, one_error_line, write_bad
+from helpers import assert_nothing_written, key_paths, one_error_line, write_bad
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -255,17 +255,7 @@ ODD_VALUES = [None, "", " ", [], {}, [[[]]], {"a": {"b": None}}, True, False, -1
               "exponential", "\u202e", "\ud7ff"]
 
 
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
-
-
-PATHS = [p for p in _paths(VALID) if p]
+PATHS = [p for p in key_paths(VALID) if p]
 
 
 def _mutate(data, path, action, value):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from helpers import SETTINGS, scenarios
+from helpers import SETTINGS, key_paths, scenarios
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -265,16 +265,6 @@ def test_generated_scenarios_the_loader_accepts_pass_the_schema(data):
         assert schema_errors(data) == [], data
 
 
-def _paths(value, prefix=()):
-    yield prefix
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield from _paths(v, prefix + (k,))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            yield from _paths(v, prefix + (i,))
-
-
 FUZZ_BASE = {
     "name": "fuzz", "seed": 3, "start": "2026-01-02T09:00:00Z", "reporting_mta": "mta.example.org", "horizon": "3d",
     "sender": {"schedule": {"kind": "exponential", "first": "5m", "factor": 2, "max": "1h", "jitter": "full"},
@@ -298,7 +288,7 @@ ODD = [None, "", [], {}, True, -1, 0, 0.5, 2, 10**12, 1e308, "-5m", "0", "0s", "
 
 
 @SETTINGS
-@given(st.lists(st.tuples(st.sampled_from([p for p in _paths(FUZZ_BASE) if p]), st.sampled_from(ODD)),
+@given(st.lists(st.tuples(st.sampled_from([p for p in key_paths(FUZZ_BASE) if p]), st.sampled_from(ODD)),
                 min_size=1, max_size=3))
 def test_fuzzed_scenarios_the_loader_accepts_pass_the_schema(changes):
     data = copy.deepcopy(FUZZ_BASE)

@@ -18,13 +18,14 @@ import tempfile
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 import numpy as np
 
 from .recipients import AttemptResult
 
-__all__ = ["Outcome", "Recorder", "MessageTable", "AttemptTable", "SimulationResult", "atomic_write", "csv_cell"]
+__all__ = ["Outcome", "Interner", "Recorder", "MessageTable", "AttemptTable", "SimulationResult", "atomic_write", "csv_cell"]
 
 
 class Outcome(IntEnum):
@@ -44,18 +45,21 @@ _UMASK = os.umask(0)
 os.umask(_UMASK)
 
 
-class _Strings:
-    """Interns strings (statuses, replies) so records hold small integers."""
+class Interner:
+    """Interns values (statuses, replies) so records hold small integers: ``interner(value)`` is its index
+    in ``values``, added on first sight. ``first`` values take the first indices."""
 
-    def __init__(self) -> None:
-        self.values: list[str] = []
-        self._index: dict[str, int] = {}
+    def __init__(self, first: Iterable[Any] = ()) -> None:
+        self.values: list[Any] = []
+        self._index: dict[Any, int] = {}
+        for value in first:
+            self(value)
 
-    def __call__(self, text: str) -> int:
-        i = self._index.get(text)
+    def __call__(self, value: Any) -> int:
+        i = self._index.get(value)
         if i is None:
-            i = self._index[text] = len(self.values)
-            self.values.append(text)
+            i = self._index[value] = len(self.values)
+            self.values.append(value)
         return i
 
 
@@ -142,8 +146,8 @@ class Recorder:
         self._warn_chunks: list[tuple[np.ndarray, np.ndarray]] = []
         self.decisive_age_s = np.full(n, np.nan)
         self.recovery_lag_s = np.full(n, np.nan)
-        self.statuses = _Strings()
-        self.replies = _Strings()
+        self.statuses = Interner()
+        self.replies = Interner()
         self.every = record_attempts_every
         #: A tqdm bar counting finished messages, or None.
         self.progress = None

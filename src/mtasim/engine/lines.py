@@ -140,7 +140,7 @@ class _Scan:
         self.bucket, self.busy, self.ready, self.slots = calendar.bucket, calendar.busy, calendar.line, calendar.slots
         bucket = self.bucket
         self.throttle = table.index(bucket.limit.reply) if bucket is not None else -1   # before the lists
-        self.waits, self.duration = _WaitingFacts(table), table.duration.tolist()
+        self.table, self.duration = table, table.duration.tolist()
         # per reply: whether an attempt answered so reached an up server (with no outage window / in one)
         results = table.result
         self.reached_up = reached_up_server(results, np.full(len(results), np.nan)).tolist()
@@ -178,7 +178,8 @@ class _Scan:
                     self.expired.append(i)
                     self.expired_at.append(gave_up)
                     continue
-            reply, no_window = self.waits.answer(self.calendar.recipient, now)
+            outage = self.calendar.recipient.outage_at(now)      # it waited: its answer at its start
+            reply, no_window = (0, True) if outage is None else (self.table.index(outage.reply), False)
             self.begin(i, now, reply, no_window, d)
 
     def run(self):
@@ -218,16 +219,3 @@ class _Scan:
         if ready:
             self.serve(now)
         return k
-
-
-class _WaitingFacts:
-    """What an attempt that starts later than it fell due needs to know, one at a time: the domain's
-    answer at its start."""
-
-    def __init__(self, table):
-        self.table = table
-
-    def answer(self, recipient: Recipient, now: float) -> tuple[int, bool]:
-        outage = recipient.outage_at(now)
-        return (0, True) if outage is None else (self.table.index(outage.reply), False)
-

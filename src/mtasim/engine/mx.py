@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..recipients import DELIVERED_REPLY, AttemptResult, MXHost, Outage, Recipient, Reply
-from ..results import Outcome, Recorder
+from ..results import Interner, Outcome, Recorder
 from ..sender import Sender
 from .runners import engine_runner
 
@@ -52,22 +52,7 @@ def backup_reply(host: MXHost, spent_s: float = 0.0) -> Reply:
     return Reply(AttemptResult.DELIVERED, "2.0.0", f"250 2.0.0 OK (accepted by backup MX {host.host})", spent_s)
 
 
-class _Interned:
-    """Replies as small integers (0: the plain 250)."""
-
-    def __init__(self) -> None:
-        self.items: list[Reply] = [DELIVERED_REPLY]
-        self._ids: dict[Reply, int] = {DELIVERED_REPLY: 0}
-
-    def __call__(self, reply: Reply) -> int:
-        i = self._ids.get(reply)
-        if i is None:
-            i = self._ids[reply] = len(self.items)
-            self.items.append(reply)
-        return i
-
-
-def _lookup(outages: tuple[Outage, ...], t: np.ndarray, ids: _Interned) -> np.ndarray:
+def _lookup(outages: tuple[Outage, ...], t: np.ndarray, ids: Interner) -> np.ndarray:
     """The reply id each ``t`` gets from one host (0 outside its windows; windows are half-open)."""
     if not outages:
         return np.zeros(len(t), dtype=np.int64)
@@ -87,7 +72,7 @@ def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray, sess
     may answer (Postfix's smtp_mx_session_limit; None: any number): a host that answers with a deferral
     passes the message on to the next while fewer have answered; with 1 the first answer ends it."""
     tried = hosts[:mx_limit] if mx_limit else hosts
-    base = _Interned()
+    base = Interner([DELIVERED_REPLY])      # 0: the plain 250
     n = len(t)
     if not n:
         return [DELIVERED_REPLY], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
@@ -101,20 +86,20 @@ def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray, sess
         if not len(walking):
             break
         got = _lookup(host.outages, t[walking], base)
-        connection = np.array([x.result.is_connection_failure for x in base.items])[got]
-        duration = np.array([x.duration_s for x in base.items])[got]
+        connection = np.array([x.result.is_connection_failure for x in base.values])[got]
+        duration = np.array([x.duration_s for x in base.values])[got]
         final[walking], rank[walking], before[walking] = got, r, spent[walking]
         spent[walking] += np.where(connection, duration, 0.0)
-        deferred = np.array([x.result == AttemptResult.DEFERRED for x in base.items])[got]
+        deferred = np.array([x.result == AttemptResult.DEFERRED for x in base.values])[got]
         sessions[walking] += ~connection
         limit = np.inf if session_limit is None else session_limit
         moves_on = connection | (deferred & (sessions[walking] < limit))   # Postfix: deferred, try the next
         walking = walking[moves_on]
     combos, which = np.unique(np.column_stack((final, rank, before)), axis=0, return_inverse=True)
-    derived = _Interned()
-    ids = np.array([derived(_derived(base.items[int(f)], tried[int(r)], float(b))) for f, r, b in combos],
+    derived = Interner([DELIVERED_REPLY])
+    ids = np.array([derived(_derived(base.values[int(f)], tried[int(r)], float(b))) for f, r, b in combos],
                    dtype=np.int64)
-    return derived.items, ids[which.reshape(-1)], rank
+    return derived.values, ids[which.reshape(-1)], rank
 
 
 def _derived(reply: Reply, host: MXHost, before_s: float) -> Reply:
