@@ -12,6 +12,7 @@ import pytest
 import mtasim
 import mtasim.engine.des as des
 from mtasim.engine import EngineUnavailableError
+from mtasim.recipients import AttemptResult
 from mtasim.results import Outcome
 
 from helpers import assert_same, refused_in_one_line, run_every_engine
@@ -174,3 +175,97 @@ def test_stretches_of_the_shortest_retry_gap_equal_the_per_message_steps(case, s
     assert_same(expected, got)
     # stretches need a known shortest retry gap and no host state that a 421 or a refusal could change
     assert bool(made) == (case in ("exchange at-deadline", "custom, timeouts hold slots"))
+
+
+# -- the recipient's connection limit (max_connections) -----------------------------------------------------
+def _most_at_once(r) -> int:
+    """The largest number of transactions under way at one moment (each lasts until its message's next
+    event: here the delivery, whose final_s ends it)."""
+    a, m = r.attempts, r.messages
+    ok = np.array([reply.startswith("250") for reply in np.array(a.replies)[a.reply]])
+    starts = a.time_s[ok]
+    ends = m.final_s[a.message_id[ok]]
+    events = sorted([(t, 1) for t in starts] + [(t, -1) for t in ends])
+    most = now = 0
+    for _, step in events:
+        now += step
+        most = max(most, now)
+    return most
+
+
+def test_a_server_limit_below_the_senders_concurrency_refuses_the_excess_at_the_greeting():
+    """12 messages due together when a refusing outage ends at 6 h; the sender opens 5 connections, the
+    server takes 4 (10 s each): 4 are delivered at 6:00:10, the other 8 get "421 4.7.0 Too many connections"
+    at once (no transaction time) and retry at the next 10-minute queue run, where again 4 get in."""
+    sender = {"schedule": {"kind": "fixed", "interval": "5m"}, "queue_run": "10m", "expiry": "5d", "concurrency": 5}
+    recipient = {**DRAIN["recipient"], "max_connections": 4}
+    r = run_every_engine(scenario(sender, recipient, {**DRAIN["messages"], "count": 12}))
+    m, a = r.messages, r.attempts
+    assert (m.outcome == Outcome.DELIVERED).all()
+    assert np.allclose(np.sort(m.final_s) - 6 * HOUR, [10] * 4 + [610] * 4 + [1210] * 4)
+    refused = np.array([a.replies[k] == "421 4.7.0 Too many connections" for k in a.reply])
+    assert np.allclose(np.sort(a.time_s[refused]) - 6 * HOUR, [0] * 8 + [600] * 4)
+    assert _most_at_once(r) == 4
+
+
+def test_without_a_transaction_time_a_connection_limit_is_refused(tmp_path, capsys):
+    data = {"name": "bad", "sender": {"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d"},
+            "messages": {"count": 3}, "recipients": [{"domain": "r.example", "max_connections": 4}]}
+    assert "recipients[0].max_connections: expected a transaction_time" in refused_in_one_line(tmp_path, capsys, data)
+
+
+@pytest.mark.parametrize("value, expected", [
+    (0, "recipients[0].max_connections: expected a whole number >= 1"),
+    ({"connections": 4, "reply": "550 5.7.1 go away"}, "recipients[0].max_connections.reply: expected a 4xx reply"),
+    ({"reply": "421 4.7.0 busy"}, "recipients[0].max_connections.connections"),
+])
+def test_bad_connection_limits_give_one_line(tmp_path, capsys, value, expected):
+    data = {"name": "bad", "sender": {"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d"},
+            "messages": {"count": 3},
+            "recipients": [{"domain": "r.example", "transaction_time": "1s", "max_connections": value}]}
+    assert expected in refused_in_one_line(tmp_path, capsys, data)
+
+
+def test_the_fast_engine_refuses_a_server_connection_limit_naming_it():
+    sc = scenario({"schedule": {"kind": "fixed", "interval": "5m"}, "expiry": "1d"},
+                  {"transaction_time": "1s", "max_connections": 2}, {"count": 5})
+    with pytest.raises(EngineUnavailableError, match=r"recipients\[0\]\.max_connections"):
+        mtasim.simulate(sc, engine="fast")
+
+
+# -- Postfix's concurrency window (qmgr_queue.c: initial_destination_concurrency and its feedback) -------------
+def _delivered_per_round(r, length=10.0) -> list[int]:
+    rounds = np.round(r.messages.final_s / length).astype(int)
+    return np.bincount(rounds)[1:].tolist()
+
+
+def test_postfix_starts_a_slow_destination_at_5_connections_and_adds_one_per_window_of_deliveries():
+    """100 messages at once to a server that takes 10 s each: the window starts at
+    initial_destination_concurrency 5 and grows by one when a window's worth of deliveries has come back
+    (positive feedback 1/window each), so the rounds deliver 5, 6, 7, ... 14, then the last 5."""
+    sc = scenario({"preset": "postfix"}, {"transaction_time": "10s"},
+                  {"count": 100, "arrival": {"kind": "at", "time": 0}})
+    r = run_every_engine(sc)
+    assert _delivered_per_round(r) == [5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 5]
+
+
+def test_postfix_window_stops_at_the_destination_concurrency_limit():
+    sc = scenario({"preset": "postfix", "default_destination_concurrency_limit": 7}, {"transaction_time": "10s"},
+                  {"count": 60, "arrival": {"kind": "at", "time": 0}})
+    assert _delivered_per_round(run_every_engine(sc)) == [5, 6, 7, 7, 7, 7, 7, 7, 7]
+
+
+def test_postfix_settles_at_a_servers_connection_limit_without_marking_it_dead():
+    """A server taking 4 sessions: Postfix's fifth session gets the 421, which shrinks the window (to 3,
+    the overshoot guard) without reaching a failed cohort, because deliveries in between clear the count;
+    the window grows back to 5 and the cycle repeats. No pass is ever held back, never more than 4
+    transactions are under way, and every message is delivered."""
+    sc = scenario({"preset": "postfix"}, {"transaction_time": "10s", "max_connections": 4},
+                  {"count": 60, "arrival": {"kind": "at", "time": 0}})
+    r = run_every_engine(sc)
+    a = r.attempts
+    assert (r.messages.outcome == Outcome.DELIVERED).all()
+    assert not (a.result == AttemptResult.SUSPENDED).any()
+    refused = sorted(t for t, k in zip(a.time_s, a.reply) if a.replies[k].startswith("421"))
+    assert refused[:3] == [0.0, 20.0, 40.0]            # every other round opens a fifth session
+    assert _most_at_once(r) == 4

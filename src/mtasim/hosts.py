@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 __all__ = ["HostPolicy", "HostState", "DecidingHostState", "NextStep", "PostfixDeadDestination", "SendmailHostStatus", "OpenSMTPDRouteDisable",
            "EximHostRetry", "ExchangeRetryQueue",
-           "suspended_reply", "connection_failures_possible"]
+           "suspended_reply", "connection_failures_possible", "concurrency_window",
+           "note_busy"]
 
 
 class NextStep(NamedTuple):
@@ -82,6 +83,18 @@ class HostPolicy(Protocol):
         """Whether this state can change anything for these recipients (else every engine may run)."""
 
 
+def concurrency_window(state: HostState) -> float:
+    """How many deliveries to the destination the state lets run at once (Postfix's window; else no bound)."""
+    window = getattr(state, "concurrency_window", None)
+    return window() if window is not None else math.inf
+
+
+def note_busy(state: HostState, deliveries: int) -> None:
+    """Tell a state with a concurrency window how many deliveries are under way or waiting for a slot."""
+    if hasattr(state, "busy"):
+        state.busy = deliveries
+
+
 def connection_failures_possible(recipients) -> bool:
     """Whether any recipient refuses or times out connections: the only failures the host-level states
     modelled here learn from (a 4xx at RCPT never marks a Postfix destination dead)."""
@@ -94,16 +107,28 @@ def connection_failures_possible(recipients) -> bool:
 # ------------------------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PostfixDeadDestination:
-    """Postfix qmgr's dead destination (docs/mta-retry-facts.md §1, §12; postfix/src/qmgr/qmgr_queue.c).
+    """Postfix qmgr's destination window and dead destination (docs/mta-retry-facts.md §1, §12;
+    postfix/src/qmgr/qmgr_queue.c ``qmgr_queue_throttle()`` / ``qmgr_queue_unthrottle()``, called from
+    qmgr_deliver.c after each delivery).
 
-    Each site-level failure (connection refused or timed out; a 4xx at RCPT never counts) adds 1/window
-    to the destination's failed-cohort count and lowers the concurrency window by the negative feedback;
-    when the count reaches ``cohort_limit`` the destination is dead for ``dead_for_s``
-    (minimal_backoff_time): messages tried meanwhile are deferred without a connection, "delivery
-    temporarily suspended". A success resets the window. Postfix throws the in-memory destination queue
-    away when it empties, so failures further apart than ``idle_s`` (no other mail for the destination
-    in between: a single message retried alone) start from a fresh queue and never add up.
-    The window arithmetic is derived from the code, not measured (§11).
+    A destination's in-memory queue starts with a concurrency window of ``initial_window``
+    (initial_destination_concurrency 5) and never runs more deliveries at once than the window (nor than
+    default_destination_concurrency_limit, the sender's ``concurrency``).
+
+    * A delivery without a site-level problem (delivered, or a 4xx/5xx at RCPT) is positive feedback:
+      the failed-cohort count is cleared, and while the window is below both the limit and the busy
+      deliveries plus ``initial_window``, ``1/window`` is added to a success counter; each time it
+      reaches 1 (with half a step of rounding margin) the window grows by one. So a slow destination's
+      window climbs from 5 to 20 by one per window's worth of deliveries.
+    * A site-level failure (connection refused or timed out, a 421 that ends the session) adds
+      1/window to the failed-cohort count; when that reaches ``cohort_limit`` the destination is dead
+      for ``dead_for_s`` (minimal_backoff_time): messages tried meanwhile are deferred without a
+      connection, "delivery temporarily suspended". Otherwise the negative feedback (1) is taken off a
+      failure counter and the window shrinks by one for each unit it falls below half a step (the first
+      failure after growth takes two off the window: the code's overshoot guard), never below 1.
+    * Postfix throws the in-memory queue away when it empties, so an attempt with no other delivery busy
+      more than ``idle_s`` after the last starts from a fresh queue (a single message retried alone never
+      adds up failures); the un-dead timer also starts a fresh queue.
     """
 
     dead_for_s: float = 300.0
@@ -118,17 +143,23 @@ class PostfixDeadDestination:
         return _PostfixState(self, sender)
 
     def matters(self, recipients) -> bool:
-        return connection_failures_possible(recipients)
+        """Connection failures mark destinations dead; slow servers make the window limit concurrency."""
+        return connection_failures_possible(recipients) or any(r.transaction_time is not None for r in recipients)
 
 
 class _PostfixState:
     def __init__(self, policy: PostfixDeadDestination, sender: "Sender"):
         self.p = policy
-        self.window = float(policy.initial_window)
-        self.failed = 0.0
+        self.limit = math.inf if sender.concurrency is None else float(sender.concurrency)
+        #: deliveries to the destination under way (the one being learnt from included) or waiting for a
+        #: slot, which Postfix would start as soon as one frees (set by the calendar that holds connection
+        #: slots; 0 where attempts take no time)
+        self.busy = 0
         self.dead_until = -1.0
         self.last_t = -1e300
         self.cause: Reply | None = None
+        self.window = self.failed = self.success = self.failure = 0.0
+        self._fresh()
 
     def before_attempt(self, t: float, arrival_s: float = 0.0) -> Reply | None:
         if t < self.dead_until:
@@ -139,27 +170,53 @@ class _PostfixState:
         return None
 
     def after_attempt(self, t: float, reply: Reply) -> None:
-        if t - self.last_t > self.p.idle_s:
+        if self.busy <= 1 and t - self.last_t > self.p.idle_s:
             self._fresh()
         self.last_t = t
         if reply.result.is_connection_failure or reply.closes_connection:   # 421: the site ended the session
-            self.failed += 1.0 / self.window
-            self.window = max(1.0, self.window - self.p.negative_feedback)
-            if self.p.cohort_limit > 0 and self.failed >= self.p.cohort_limit - 1e-12:
-                self.dead_until = t + self.p.dead_for_s
-                self.cause = reply
-        elif reply.result == AttemptResult.DELIVERED:
-            self._fresh()
+            self._throttle(t, reply)
+        elif reply.result != AttemptResult.SUSPENDED:
+            self._unthrottle()
+
+    def _throttle(self, t: float, reply: Reply) -> None:
+        self.failed += 1.0 / self.window
+        if self.p.cohort_limit > 0 and self.failed >= self.p.cohort_limit - 1e-12:
+            self.dead_until = t + self.p.dead_for_s
+            self.cause = reply
+            return
+        feedback = float(self.p.negative_feedback)
+        self.failure -= feedback
+        while self.failure - feedback / 2 < 0:
+            self.window -= 1.0
+            self.success = 0.0
+            self.failure += 1.0
+        self.window = max(1.0, self.window)
+
+    def _unthrottle(self) -> None:
+        self.failed = 0.0
+        if self.window < self.limit and self.window < self.busy + self.p.initial_window:
+            feedback = 1.0 / self.window                # default_destination_concurrency_positive_feedback
+            self.success += feedback
+            while self.success + feedback / 2 >= 1.0:
+                self.window += 1.0
+                self.success -= 1.0
+                self.failure = 0.0
+            self.window = min(self.window, self.limit)
 
     def _fresh(self) -> None:
         self.window = float(self.p.initial_window)
-        self.failed = 0.0
+        self.failed = self.success = self.failure = 0.0
+
+    def concurrency_window(self) -> float:
+        """How many deliveries to the destination may be under way at once."""
+        return min(self.window, self.limit)
 
     def quiet(self) -> tuple[Reply | None, float] | None:
         if self.dead_until > 0:
             return suspended_reply(self.cause, "delivery temporarily suspended: "), self.dead_until
-        # at rest: an answered attempt refreshes what is already fresh (last_t only matters when not at rest)
-        if self.failed == 0.0 and self.window == float(self.p.initial_window):
+        # at rest: an answered attempt refreshes what is already fresh (last_t only matters when not at
+        # rest; with nothing busy the window cannot grow past its initial size)
+        if self.failed == 0.0 and self.failure == 0.0 and self.window == float(self.p.initial_window):
             return None, math.inf
         return None
 

@@ -281,10 +281,14 @@ def _recipient() -> dict[str, Any]:
         "rate_limit": _object({"rate": _text(_RATE, "a rate such as 100/h"), "burst": _number(1, 1e9),
                                "reply": _text(r"^\s*4"), "retry_after": _duration()}, ("rate",)),
         "transaction_time": {"$ref": "#/$defs/distribution"},
+        "max_connections": {"anyOf": [_integer(1, 1_000_000, "the server's limit on simultaneous sessions"),
+                                      _object({"connections": _integer(1, 1_000_000),
+                                               "reply": _text(r"^\s*4")}, ("connections",))]},
     }
     named = _present("behaviour")
     return _object(props, ("domain",), allOf=[
         {"not": _present("outages", "random_outage")},
+        {"if": _present("max_connections"), "then": _present("transaction_time")},
         {"if": _present("mx"), "then": {"not": {"anyOf": [_present(k) for k in sources]}}},
         # a named behaviour fills in what the recipient's own greylist leaves out
         {"if": named, "else": {"properties": {"greylist": {"anyOf": [{"type": "null"}, _present("delay", "window")]}}}},

@@ -32,6 +32,8 @@ def des_only_features(scenario: Scenario) -> list[str]:
     features = [policy.feature] if policy is not None and policy.matters(scenario.recipients) else []
     features += [f"the rate limit of {r.domain} (recipients[{i}].rate_limit)"
                  for i, r in enumerate(scenario.recipients) if r.rate_limit is not None]
+    features += [f"the connection limit of {r.domain} (recipients[{i}].max_connections)"
+                 for i, r in enumerate(scenario.recipients) if r.max_connections is not None]
     concurrency = scenario.sender.concurrency
     features += [f"the sender's connection limit ({concurrency} per destination) with the transaction times of "
                  f"{r.domain} (recipients[{i}].transaction_time)"

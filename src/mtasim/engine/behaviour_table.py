@@ -14,7 +14,7 @@ from ..recipients.behaviour import Behaviour
 from ..rng import Purpose, stream_key, uniform, uniform_array
 from .outage_table import OutageTable
 
-__all__ = ["BehaviourTable", "any_behaviour", "TransactionTimes", "NO_TRANSACTION"]
+__all__ = ["BehaviourTable", "any_behaviour", "TransactionTimes"]
 
 #: The counter of a message's own draw (its recipient address's fate); attempts count from 1.
 _FATE = 0
@@ -90,17 +90,13 @@ class BehaviourTable:
         return reply, grey
 
 
-#: Attempts that made no SMTP transaction with an up server: their time is the connection's own (a timeout)
-#: or none. Attempts answered by an outage window are excluded too (see TransactionTimes).
-NO_TRANSACTION = np.array([r in (AttemptResult.REFUSED, AttemptResult.TIMEOUT, AttemptResult.SUSPENDED)
-                           for r in AttemptResult])
-
-
-def reached_up_server(result: np.ndarray, outage_end: np.ndarray) -> np.ndarray:
-    """Which attempts reached a server that was up (no outage window answered them with its failure, and
-    nothing held them back): only these take the recipient's transaction time; an outage answers at once.
-    A window that delivers (through another MX host) reached an up server."""
-    return ~NO_TRANSACTION[result] & (np.isnan(outage_end) | (result == AttemptResult.DELIVERED))
+def reached_up_server(transacts: np.ndarray, result: np.ndarray, outage_end: np.ndarray) -> np.ndarray:
+    """Which attempts went through an SMTP transaction with a server that was up (their reply holds one:
+    :attr:`mtasim.recipients.Reply.holds_transaction`, the table's ``transacts``; and no outage window
+    answered them with its failure): only these take the recipient's transaction time; an outage answers
+    at once, a failed or held-back connection takes its own time or none. A window that delivers (through
+    another MX host) reached an up server."""
+    return transacts & (np.isnan(outage_end) | (result == AttemptResult.DELIVERED))
 
 
 class TransactionTimes:

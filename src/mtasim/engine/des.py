@@ -79,7 +79,7 @@ class _Destination:
 
     def __init__(self, state: HostState | None, recipient: Recipient):
         self.state = state
-        self.bucket = recipient.rate_limit.new_bucket() if recipient.rate_limit is not None else None
+        self.gate = recipient.new_gate()        # a rate limit here (connection limits go one by one)
         self.failing = sorted((o.start_s, o.end_s) for o in recipient.outages
                               if o.reply.result.is_connection_failure or o.reply.closes_connection)
         self.next_window = 0
@@ -89,7 +89,7 @@ class _Destination:
         """(held deferral or None, time) such that every event of this destination before that time is
         decided alike without changing its state; the time is ``now`` when none is (a rate limit: every
         attempt takes a token, so its attempts always go one by one in queue order)."""
-        if self.bucket is not None:
+        if self.gate is not None:
             return None, now
         if self.state is None:
             return None, math.inf
@@ -206,7 +206,7 @@ class _Calendar:
         """Event ``j`` of a moment meets its destination's state (the reference steps' order)."""
         table, sender = self.kernel.table, self.kernel.sender
         destination = self.domains[int(b.domain[j])]
-        state, bucket = destination.state, destination.bucket
+        state, gate = destination.state, destination.gate
         answer = table.replies[reply[j]]
         held = None
         if b.phase[j] == ATTEMPT:
@@ -214,9 +214,10 @@ class _Calendar:
             if held is not None:
                 reply[j] = table.index(held)
             else:
-                if reply[j] == 0 and bucket is not None and not bucket.take(now):
-                    reply[j] = table.index(bucket.limit.reply)
-                    answer = bucket.limit.reply if bucket.limit.reply.closes_connection else answer
+                refusal = gate.refusal(now, 0) if reply[j] == 0 and gate is not None else None
+                if refusal is not None:
+                    reply[j] = table.index(refusal)
+                    answer = refusal if refusal.closes_connection else answer
                 if state is not None and not answer.duration_s:
                     state.after_attempt(now, answer)
         elif b.phase[j] == COMPLETE and state is not None and answer.duration_s:    # a timed-out connection

@@ -190,7 +190,8 @@ class Kernel:
             b.decisive = sender.clock(b.t) - sender.clock(b.arrival)
         duration = tbl.duration[reply] if tbl.any_timed else np.zeros(0)
         if self.transaction is not None:                    # the SMTP transaction of attempts that connected
-            took = self.transaction.draw(b.domain, b.id, b.failures + 1, reached_up_server(tbl.result[reply], end))
+            reached = reached_up_server(tbl.transacts[reply], tbl.result[reply], end)
+            took = self.transaction.draw(b.domain, b.id, b.failures + 1, reached)
             duration = took if not tbl.any_timed else duration + took      # took is 0 where no transaction
         timed = duration > 0
         if timed.any():

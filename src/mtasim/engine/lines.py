@@ -5,7 +5,8 @@ The rules are the per-message calendar's (mtasim.engine.reference.MessageCalenda
 that finds every one of the sender's ``concurrency`` connections to the destination busy waits in the
 destination's line, served in the MTA's queue order as connections free up; at one moment connections
 ending come first, then the line and the attempts falling due compete in queue order; a recipient's rate
-limit hands out its tokens in the order attempts start; an attempt that waited past an at-deadline
+limit hands out its tokens, and its connection limit refuses sessions beyond it, in the order attempts
+start (mtasim.recipients.ratelimit.ServerGate); an attempt that waited past an at-deadline
 sender's deadline gives up instead.
 
 What makes batches possible: after a failed attempt ends, the message's next attempt is at least the
@@ -53,7 +54,7 @@ class LineCalendar:
         self.domain, self.recipient = domain, recipient
         self.slots = sender.concurrency if sender.concurrency is not None else math.inf   # a rate limit only
         self.gap = sender.min_retry_gap_s
-        self.bucket = recipient.rate_limit.new_bucket() if recipient.rate_limit is not None else None
+        self.gate = recipient.new_gate()            # its rate limit and connection limit, if any
         self.busy: list[float] = []                  # when each connection under way ends
         self.line: list[tuple] = []                  # (queue key, id, due at, transaction time, arrival, failures)
         self.pending = PendingEvents()
@@ -87,7 +88,7 @@ class LineCalendar:
         others = b.take(~attempts)
         if len(others):                          # connections ending, give-up timers: no slot business
             self.park(kernel.step(others, *kernel.replies(others)))
-        started, times, throttled, expired, expired_at = self._scan(b.take(attempts), end)
+        started, times, refused, expired, expired_at = self._scan(b.take(attempts), end)
         if expired:
             g = self.store.get(np.array(expired, dtype=np.int64))
             status = kernel.table.final_status_id[g.reply]
@@ -97,9 +98,9 @@ class LineCalendar:
         s = self.store.get(np.array(started, dtype=np.int64))
         s.t = np.array(times)
         reply, outage_end = kernel.replies(s)
-        if self.bucket is not None and any(throttled):
-            held = np.array(throttled, dtype=bool)
-            reply = np.where(held, kernel.table.index(self.bucket.limit.reply), reply).astype(np.int32)
+        if self.gate is not None:                    # the limits' replies, where they answered instead
+            by_limit = np.array(refused, dtype=np.int32)
+            reply = np.where(by_limit >= 0, by_limit, reply).astype(np.int32)
         self.park(kernel.step(s, reply, outage_end))
 
     def _scan(self, b: Batch, end: float):
@@ -120,7 +121,8 @@ class _Scan:
     """Who of one stretch starts when. The new attempts come in time and queue order; at each moment (an
     attempt falling due, or a connection ending while others wait) connections ending free their slots
     first, then the free slots go to the best queue keys among the waiting line and the attempts due.
-    :meth:`run` returns the starts (ids, times, throttled) and the messages that gave up while waiting
+    :meth:`run` returns the starts (ids, times, the reply of a limit that refused them or -1) and the
+    messages that gave up while waiting
     (ids, times). Most attempts start when they fall due: their answers come from one vectorised lookup
     and they need no queue key; those that wait look theirs up one by one at their start."""
 
@@ -137,27 +139,28 @@ class _Scan:
         self.ts, self.ds = b.t[order].tolist(), took[order].tolist()
         self.arrivals, self.failures = b.arrival[order].tolist(), b.failures[order].tolist()
         self.own_reply, self.up = own_reply.tolist(), np.isnan(own_end).tolist()
-        self.bucket, self.busy, self.ready, self.slots = calendar.bucket, calendar.busy, calendar.line, calendar.slots
-        bucket = self.bucket
-        self.throttle = table.index(bucket.limit.reply) if bucket is not None else -1   # before the lists
+        self.gate, self.busy, self.ready, self.slots = calendar.gate, calendar.busy, calendar.line, calendar.slots
+        #: the limits' replies by index, indexed before the per-reply lists below are read
+        self.refusal_index = {r: table.index(r) for r in self.gate.replies} if self.gate is not None else {}
         self.table, self.duration = table, table.duration.tolist()
         # per reply: whether an attempt answered so reached an up server (with no outage window / in one)
-        results = table.result
-        self.reached_up = reached_up_server(results, np.full(len(results), np.nan)).tolist()
-        self.reached_in_window = reached_up_server(results, np.zeros(len(results))).tolist()
+        results, transacts = table.result, table.transacts
+        self.reached_up = reached_up_server(transacts, results, np.full(len(results), np.nan)).tolist()
+        self.reached_in_window = reached_up_server(transacts, results, np.zeros(len(results))).tolist()
         self.started: list[int] = []
         self.times: list[float] = []
-        self.throttled: list[bool] = []
-        self.start_id, self.start_time, self.start_held = self.started.append, self.times.append, self.throttled.append
-        self.take = bucket.take if bucket is not None else None
+        self.refused: list[int] = []
+        self.start_id, self.start_time, self.start_refused = self.started.append, self.times.append, self.refused.append
         self.expired: list[int] = []
         self.expired_at: list[float] = []
 
     def begin(self, i: int, now: float, reply: int, no_window: bool, d: float) -> None:
-        """Attempt of message ``i`` starts at ``now``: its token, and the connection it holds."""
-        held = no_window and self.take is not None and not self.take(now)
-        if held:
-            reply = self.throttle
+        """Attempt of message ``i`` starts at ``now``: the server's limits, and the connection it holds."""
+        refused = -1
+        if no_window and self.gate is not None:
+            refusal = self.gate.refusal(now, len(self.busy))
+            if refusal is not None:
+                reply = refused = self.refusal_index[refusal]
         spent = self.duration[reply]
         if d and (self.reached_up if no_window else self.reached_in_window)[reply]:
             spent += d
@@ -165,7 +168,7 @@ class _Scan:
             _push(self.busy, now + spent)
         self.start_id(i)
         self.start_time(now)
-        self.start_held(held)
+        self.start_refused(refused)
 
     def serve(self, now: float) -> None:
         """Free slots go to the waiting line's best keys, at ``now``."""
@@ -203,7 +206,7 @@ class _Scan:
                 k += 1
             else:
                 k = self.fall_due(k, now)
-        return self.started, self.times, self.throttled, self.expired, self.expired_at
+        return self.started, self.times, self.refused, self.expired, self.expired_at
 
     def fall_due(self, k: int, now: float) -> int:
         """The attempts from ``k`` on that fall due at ``now`` start at once while there is no line and a

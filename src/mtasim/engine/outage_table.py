@@ -55,6 +55,8 @@ class OutageTable:
         self.delivers = self.result == AttemptResult.DELIVERED
         self.any_late_delivery = bool(self.delivers[1:].any())
         self.connection = np.array([r.result.is_connection_failure for r in replies])
+        #: Which replies come out of an SMTP transaction (Reply.holds_transaction).
+        self.transacts = np.array([r.holds_transaction for r in replies], dtype=bool)
         self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
         self.status_id = np.array([recorder.statuses(r.status) for r in replies], dtype=np.int32)
         #: The status each reply leaves on a message that gives up after it (Sender.final_status).

@@ -16,10 +16,10 @@ from typing import cast
 
 import numpy as np
 
-from ..hosts import DecidingHostState, HostState
+from ..hosts import DecidingHostState, HostState, concurrency_window, note_busy
 from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP, queue_order
 from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
-from ..recipients.ratelimit import TokenBucket
+from ..recipients.ratelimit import ServerGate
 from ..results import Outcome, Recorder
 from ..rng import Purpose, stream_key, uniform
 from ..sender import Sender
@@ -42,11 +42,15 @@ def run_reference(sender: Sender, recipients: list[Recipient], horizon: float | 
 
 def one_by_one(sender: Sender, recipient: Recipient) -> bool:
     """Whether the DES's moments of arrays cannot run this destination: its attempts wait in line for the
-    sender's connection slots (engine.lines runs those in stretches where it can), or its messages share
-    greylist triplets (state the kernel's batches do not keep): the per-message steps run them."""
+    sender's connection slots (engine.lines runs those in stretches where it can), or take time while a
+    host state learns from them when they end, or its messages share
+    greylist triplets (state the kernel's batches do not keep), or the server limits the sender's sessions:
+    the per-message steps run them."""
     grey = recipient.greylist
-    return (sender.concurrency is not None and recipient.transaction_time is not None) or \
-        bool(grey is not None and grey.addresses)
+    policy = sender.host_policy
+    timed = recipient.transaction_time is not None and (
+        sender.concurrency is not None or (policy is not None and policy.matters([recipient])))
+    return timed or recipient.max_connections is not None or bool(grey is not None and grey.addresses)
 
 
 class MessageCalendar:
@@ -66,8 +70,9 @@ class MessageCalendar:
         self.order, self.order_key = queue_order(sender.queue_order), stream_key(seed, Purpose.ORDER)
         self.message, self.run = _message_steps(sender, recipients, self.stop, seed, arrivals, recipient_of, recorder)
         self.domain_of = recipient_of
-        self.slots = {d: _Slots(sender.concurrency) for d, r in enumerate(recipients)
-                      if sender.concurrency is not None and r.transaction_time is not None}
+        self.slots = self.run.slots = {
+            d: _Slots(math.inf if sender.concurrency is None else sender.concurrency) for d, r in enumerate(recipients)
+            if (sender.concurrency is not None and r.transaction_time is not None) or r.max_connections is not None}
         self.holding: set[int] = set()                    # messages whose attempt holds a slot
         self.heap = [(self.key(i, self.arrivals[i], ATTEMPT, self.arrivals[i], 0), i, None)
                      for i in ids.tolist() if self.arrivals[i] < self.stop]
@@ -87,12 +92,18 @@ class MessageCalendar:
         while heap and heap[0][0][0] == now:
             key, i, steps = heapq.heappop(heap)
             slots = self.slots.get(int(self.domain_of[i])) if self.slots else None
+            d = int(self.domain_of[i])
+            slots = self.slots.get(d) if self.slots else None
+            host = run.hosts.get(d) if slots is not None else None
             if slots is not None and i not in self.holding and key[1] == ATTEMPT:
-                if not slots.free:                          # every connection busy: wait in line
+                slots.called.discard(i)
+                if slots.open >= self._allowed(slots, host):     # every connection busy: wait in line
                     heapq.heappush(slots.line, (key[1:], i, steps))
                     continue
-                slots.free -= 1
+                slots.open += 1
                 self.holding.add(i)
+            if slots is not None and host is not None and i in self.holding:   # what its window sees: the
+                note_busy(host, slots.open + len(slots.called) + len(slots.line))  # or ready to replace them
             if steps is None:
                 steps = self.message(i)
             event = next(steps, None)
@@ -100,10 +111,21 @@ class MessageCalendar:
                 heapq.heappush(heap, (self.key(i, *event), i, steps))
             if slots is not None and i in self.holding and (event is None or event[1] != COMPLETE):
                 self.holding.discard(i)                     # its answer is in: the slot frees
-                slots.free += 1
-                if slots.line:
+                slots.open -= 1
+                # the line's best compete now, in queue order, with the attempts falling due (one
+                # that finds no room after all goes back in line); a grown window lets in more than one
+                room = self._allowed(slots, run.hosts.get(d)) - slots.open - len(slots.called)
+                while slots.line and room > 0:
                     rest, j, waiting = heapq.heappop(slots.line)
                     heapq.heappush(heap, ((now, *rest), j, waiting))
+                    slots.called.add(j)
+                    room -= 1
+
+    @staticmethod
+    def _allowed(slots: "_Slots", host: HostState | None) -> float:
+        """How many connections the destination may have open: the sender's slots, within the host
+        state's concurrency window where it keeps one (Postfix)."""
+        return min(slots.concurrency, concurrency_window(host)) if host is not None else slots.concurrency
 
 
 class SharedTriplets:
@@ -128,13 +150,17 @@ class SharedTriplets:
 
 
 class _Slots:
-    """One destination's connection slots: how many are free, and the attempts waiting for one."""
+    """One destination's connection slots: how many the sender may open, how many are open (an attempt's
+    own included while it is answered), the attempts waiting for one, and those called from the line to
+    compete for a slot that freed at this moment."""
 
-    __slots__ = ("free", "line")
+    __slots__ = ("concurrency", "open", "line", "called")
 
-    def __init__(self, concurrency: int):
-        self.free = concurrency
+    def __init__(self, concurrency: float):
+        self.concurrency = concurrency
+        self.open = 0
         self.line: list[tuple] = []
+        self.called: set[int] = set()
 
 
 def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, seed: int, arrivals: np.ndarray,
@@ -153,9 +179,8 @@ def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, see
             host = run.hosts.get(d)
             if host is None:
                 host = run.hosts[d] = policy.new_state(sender)
-        limit = recipients[d].rate_limit
-        if limit is not None and d not in run.buckets:
-            run.buckets[d] = limit.new_bucket()
+        if d not in run.gates:
+            run.gates[d] = recipients[d].new_gate()
         grey = recipients[d].greylist
         if grey is not None and grey.addresses and d not in run.triplets:
             run.triplets[d] = SharedTriplets(grey.memory_s)
@@ -172,7 +197,8 @@ class _Run:
         self.sender, self.recipients, self.stop = sender, recipients, stop
         self.jitter_key, self.recorder, self.policy = stream_key(seed, Purpose.JITTER), recorder, policy
         self.hosts: dict[int, HostState] = {}
-        self.buckets: dict[int, TokenBucket] = {}   # the recipients' rate limits (mtasim.recipients.ratelimit)
+        self.gates: dict[int, ServerGate | None] = {}   # the recipients' limits (mtasim.recipients.ratelimit)
+        self.slots: dict[int, _Slots] = {}       # connection slots, where attempts hold them (MessageCalendar)
         self.triplets: dict[int, SharedTriplets] = {}   # greylists whose triplets messages share
         self.address_key = stream_key(seed, Purpose.ADDRESSES)
         self.kernel: Kernel | None = None         # its recipients' behaviour rules (engine.behaviour_table)
@@ -211,16 +237,16 @@ class _Message:
             if sender.give_up.by_attempt_age:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
             learns = self.host is not None and held is None
-            if learns and not reply.duration_s:    # connected or refused: the host state knows at once
-                self.host.after_attempt(t, site)
             duration = reply.duration_s + self._transaction_time(reply, outage)     # 0 for a timeout's
+            if learns and not duration:            # refused, or answered at once: the host state knows now
+                self.host.after_attempt(t, site)
             if duration:
                 t += duration
                 if t >= run.stop:                  # still connecting at the horizon: its (known) deferral
                     recorder.defer(i, reply.status)
                     return
                 yield t, COMPLETE, t, self.failures
-            if learns and reply.duration_s:        # a timed-out connection teaches when it ends
+            if learns and duration:                # a timed-out connection or a transaction: when it ends
                 self.host.after_attempt(t, site)
             if reply.result in (AttemptResult.DELIVERED, AttemptResult.REJECTED):
                 self._finish(reply, t)
@@ -249,10 +275,13 @@ class _Message:
         held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
         reply = held or reply
         site = reply                # what the host state learns: the connection's fate, not the RCPT reply
-        bucket = self.run.buckets.get(self.domain)
-        if reply is DELIVERED_REPLY and bucket is not None and not bucket.take(t):
-            reply = bucket.limit.reply
-            site = reply if reply.closes_connection else site     # a 421 throttle ends the session
+        gate = self.run.gates.get(self.domain)
+        if reply is DELIVERED_REPLY and gate is not None:
+            slots = self.run.slots.get(self.domain)
+            refusal = gate.refusal(t, slots.open - 1 if slots is not None else 0)    # its own session aside
+            if refusal is not None:
+                reply = refusal
+                site = reply if reply.closes_connection else site     # a 421 throttle ends the session
         if reply is DELIVERED_REPLY:
             reply = self._while_up(t)
         return outage, held, site, reply
@@ -263,7 +292,8 @@ class _Message:
         assert kernel is not None
         if kernel.transaction is None:
             return 0.0
-        reached = reached_up_server(np.array([int(reply.result)]), np.array([math.nan if outage is None else 0.0]))
+        reached = reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
+                                    np.array([math.nan if outage is None else 0.0]))
         return kernel.transaction.one(self.domain, self.i, self.failures + 1, bool(reached[0]))
 
     def _while_up(self, t: float) -> Reply:

@@ -15,7 +15,7 @@ from ..durations import format_duration
 from ..inputs import check_domain_name
 from ..rng import Purpose, generator
 from .behaviour import Behaviour, Greylist, behaviour_from_node
-from .ratelimit import RateLimit, rate_limit_from_node
+from .ratelimit import ConnectionLimit, RateLimit, ServerGate, connection_limit_from_node, rate_limit_from_node
 from .library import apply_named_behaviour
 from .mx import MXHost, mx_from_node, outage_keys
 from .outages import Distribution, Outage, RandomOutage, distribution_from_node, outages_from_node, random_outage_from_node
@@ -41,6 +41,8 @@ class Recipient:
     behaviour: "Behaviour | None" = None
     #: A token bucket shared by the domain's messages (mtasim.recipients.ratelimit): DES only.
     rate_limit: "RateLimit | None" = None
+    #: The server's cap on the sender's simultaneous sessions (mtasim.recipients.ratelimit): DES only.
+    max_connections: "ConnectionLimit | None" = None
     #: How long an attempt that connects takes (the SMTP transaction); None: no time at all.
     transaction_time: "Distribution | None" = None
     #: Outages that recur (mtasim.recipients.processes), drawn per domain up to a bound by realize_recipients.
@@ -86,6 +88,12 @@ class Recipient:
         """Whether this entry has outages drawn or repeated up to a bound (a process, weekly windows)."""
         return self.process is not None or bool(self.weekly) or any(h.windows.recurring for h in self.mx)
 
+    def new_gate(self) -> "ServerGate | None":
+        """The domain's server-side capacity for one run (None when it has no limit)."""
+        if self.rate_limit is None and self.max_connections is None:
+            return None
+        return ServerGate(self.max_connections, self.rate_limit)
+
     @property
     def greylist(self) -> "Greylist | None":
         return self.behaviour.greylist if self.behaviour is not None else None
@@ -96,6 +104,7 @@ class Recipient:
         rate limit's throttle reply."""
         replies = [o.reply for o in self.outages] + [w.reply for w in self.weekly]
         replies += [self.rate_limit.reply] if self.rate_limit is not None else []
+        replies += [self.max_connections.reply] if self.max_connections is not None else []
         replies += [reply for h in self.mx for reply in h.windows.failure_replies]      # any host's, any of them last
         return replies + [x.reply for x in (self.random_outage, self.process) if x is not None]
 
@@ -122,6 +131,7 @@ class Recipient:
         text = f"{self.domain}{many} (share {self.share:g}): " + (windows or "no outage")
         text += f"; {self.behaviour.describe()}" if self.behaviour is not None else ""
         text += f"; {self.rate_limit.describe()}" if self.rate_limit is not None else ""
+        text += f"; {self.max_connections.describe()}" if self.max_connections is not None else ""
         return text + (f"; each transaction {self.transaction_time.describe()}" if self.transaction_time else "")
 
 
@@ -161,7 +171,8 @@ def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: fl
         for name, outages in zip(names, _domain_windows(entry, entry.domains, rng, seed, (1, j), until_s, budget)):
             concrete.append(Recipient(name, entry.share, outages, entry.connect_timeout_s,
                                       behaviour=entry.behaviour, rate_limit=entry.rate_limit,
-                                      transaction_time=entry.transaction_time))
+                                      transaction_time=entry.transaction_time,
+                                      max_connections=entry.max_connections))
     return concrete, first
 
 
@@ -262,9 +273,14 @@ def recipient_from_node(node: Node, scenario_start: datetime,
     rate_limit = rate_limit_from_node(node.get("rate_limit", None))
     transaction_node = node.get("transaction_time", None)
     transaction_time = distribution_from_node(transaction_node, allow_zero=False) if transaction_node else None
+    connections_node = node.get("max_connections", None)
+    max_connections = connection_limit_from_node(connections_node)
+    if connections_node is not None and transaction_time is None:
+        raise connections_node.error("expected a transaction_time on the same recipient too (sessions that take "
+                                     "no time never overlap, so a connection limit could not be reached)")
     node.finish()
     return Recipient(domain, share, outages, timeout_s, domains, random_outage,
                      behaviour if behaviour.active else None, rate_limit, process=process, weekly=weekly,
-                     transaction_time=transaction_time, mx=mx)
+                     transaction_time=transaction_time, mx=mx, max_connections=max_connections)
 
 

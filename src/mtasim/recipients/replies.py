@@ -41,6 +41,15 @@ class Reply:
     #: A wait the reply advises before the next try (Yahoo's TSS04: 4 h); honoured only by senders that
     #: say so (Sender.honours_retry_after).
     retry_after_s: float = 0.0
+    #: The server ended the session at its greeting (a connection limit's 421): no transaction took place.
+    at_greeting: bool = False
+
+    @property
+    def holds_transaction(self) -> bool:
+        """Whether an attempt so answered by an up server went through an SMTP transaction (and so takes
+        the recipient's transaction time): not a failed or held-back connection, not a greeting refusal."""
+        return not (self.at_greeting or self.result in (AttemptResult.REFUSED, AttemptResult.TIMEOUT,
+                                                          AttemptResult.SUSPENDED))
 
     @property
     def closes_connection(self) -> bool:
