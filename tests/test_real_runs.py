@@ -93,3 +93,17 @@ def test_exim_has_no_destination_wide_dead_state_for_a_421():
     throttled = [t for t, k in zip(a.time_s, a.reply) if a.replies[k].startswith("421")]
     assert len(throttled) > 60 and min(throttled) >= 120.0
     assert _held_back_by_421(r) == []
+
+
+def test_exims_connections_to_a_slow_server_grow_by_one_per_queue_run():
+    """100 messages deferred together (451 until 60 s, retried every 10 s on the F rule) are all due at the
+    60 s queue run, to a server taking 1 s per message: that run's runner delivers one a second, each later
+    -q5s run adds a runner and a connection up to queue_run_max 5, so 5, 10, 15, 20, 25 and 25 messages
+    arrive in the 5-second spans after 60 s, the last at 90 s."""
+    r = run_every_engine(scenario(EXIM_FAST, {"transaction_time": "1s",
+                                              "outages": [{"start": 0, "end": "60s", "failure": "451 4.3.0 down"}]},
+                                  {"count": 100, "arrival": {"kind": "at", "time": 0}}))
+    after = r.messages.final_s - 60.0
+    spans = np.bincount(np.ceil(after / 5.0).astype(int) - 1)
+    assert spans.tolist() == [5, 10, 15, 20, 25, 25]
+    assert after.max() == 30.0

@@ -83,6 +83,10 @@ class Sender:
     #: Connections to one destination at once (None: no limit). Matters only when attempts take time
     #: (a recipient's transaction_time); the DES serves waiting attempts in queue order.
     concurrency: int | None = None
+    #: Exim: a destination with mail waiting gains one delivery connection per queue run (each ``-q``
+    #: runner keeps one), so its k-th connection opens only at the (k-1)-th queue run after its first.
+    #: False: all ``concurrency`` connections at once. See :meth:`connections_allowed`.
+    connection_ramp: bool = False
     #: MX hosts tried per attempt, in preference order (None: every host; Postfix smtp_mx_address_limit 5).
     mx_limit: int | None = None
     #: MX hosts that may answer one attempt (mtasim.engine.mx): 1, the first that answers ends it (Exim,
@@ -137,6 +141,27 @@ class Sender:
         if late.any():
             scan = np.where(late, phase + (np.floor((failed_at_s - phase) / period + _EPS) + 1) * period, scan)
         return scan
+
+    def connections_allowed(self, since_s: float, now_s: float) -> float:
+        """How many connections to one destination may be open at ``now_s`` when its current busy spell
+        (connections open or mail waiting for one, without a break) began at ``since_s``: ``concurrency``
+        (no limit: inf), and with :attr:`connection_ramp` one more per queue run since then."""
+        limit = math.inf if self.concurrency is None else float(self.concurrency)
+        if not self.connection_ramp or self.queue_run_s <= 0:
+            return limit
+        if not math.isfinite(since_s):                  # no spell yet: the next attempt begins one
+            return min(limit, 1.0)
+        period, phase = self.queue_run_s, self.queue_run_phase_s
+        runs = math.floor((now_s - phase) / period + _EPS) - math.floor((since_s - phase) / period + _EPS)
+        return min(limit, 1.0 + runs)
+
+    def next_connection_at(self, since_s: float, now_s: float) -> float:
+        """When :meth:`connections_allowed` next grows after ``now_s`` (inf when it never does)."""
+        if not self.connection_ramp or self.queue_run_s <= 0 or \
+                self.connections_allowed(since_s, now_s) >= (self.concurrency or math.inf):
+            return math.inf
+        period, phase = self.queue_run_s, self.queue_run_phase_s
+        return phase + (math.floor((now_s - phase) / period + _EPS) + 1) * period
 
     @property
     def min_retry_gap_s(self) -> float:

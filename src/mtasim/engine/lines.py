@@ -52,7 +52,9 @@ class LineCalendar:
         sender = kernel.sender
         self.kernel, self.store, self.order = kernel, store, order
         self.domain, self.recipient = domain, recipient
-        self.slots = sender.concurrency if sender.concurrency is not None else math.inf   # a rate limit only
+        self.sender = sender
+        self.since = -math.inf                      # when the current busy spell began (Sender.connections_allowed)
+        self.clock = -math.inf                      # the last moment the scans have dealt with
         self.gap = sender.min_retry_gap_s
         self.gate = recipient.new_gate()            # its rate limit and connection limit, if any
         self.busy: list[float] = []                  # when each connection under way ends
@@ -67,13 +69,14 @@ class LineCalendar:
         self.pending.push(b.id, b.t)
 
     def process(self, env):
-        """The SimPy process: stretch after stretch, each starting at the next event (or the next
-        connection to end while attempts wait)."""
+        """The SimPy process: stretch after stretch, each starting at the next event (or, while attempts
+        wait, the next connection to end or queue run to add one)."""
         stop = self.kernel.stop
         while True:
             now = self.pending.first_time()
-            if self.line and self.busy:                  # attempts wait: the next connection to end
-                now = min(now, self.busy[0])
+            if self.line:
+                now = min(now, self.busy[0] if self.busy else math.inf,
+                          self.sender.next_connection_at(self.since, self.clock))
             if now >= stop:
                 self._queued_in_line()
                 return
@@ -102,6 +105,10 @@ class LineCalendar:
             by_limit = np.array(refused, dtype=np.int32)
             reply = np.where(by_limit >= 0, by_limit, reply).astype(np.int32)
         self.park(kernel.step(s, reply, outage_end))
+
+    def allowed(self, now: float) -> float:
+        """How many connections may be open at ``now`` (the sender's rule, growing with queue runs for Exim)."""
+        return self.sender.connections_allowed(self.since, now)
 
     def _scan(self, b: Batch, end: float):
         """Who starts when before ``end``; see :class:`_Scan`."""
@@ -139,7 +146,7 @@ class _Scan:
         self.ts, self.ds = b.t[order].tolist(), took[order].tolist()
         self.arrivals, self.failures = b.arrival[order].tolist(), b.failures[order].tolist()
         self.own_reply, self.up = own_reply.tolist(), np.isnan(own_end).tolist()
-        self.gate, self.busy, self.ready, self.slots = calendar.gate, calendar.busy, calendar.line, calendar.slots
+        self.gate, self.busy, self.ready, self.allowed = calendar.gate, calendar.busy, calendar.line, calendar.allowed
         #: the limits' replies by index, indexed before the per-reply lists below are read
         self.refusal_index = {r: table.index(r) for r in self.gate.replies} if self.gate is not None else {}
         self.table, self.duration = table, table.duration.tolist()
@@ -154,8 +161,13 @@ class _Scan:
         self.expired: list[int] = []
         self.expired_at: list[float] = []
 
-    def begin(self, i: int, now: float, reply: int, no_window: bool, d: float) -> None:
-        """Attempt of message ``i`` starts at ``now``: the server's limits, and the connection it holds."""
+    def begin(self, i: int, now: float, reply: int, no_window: bool, d: float, waited: bool = False) -> None:
+        """Attempt of message ``i`` starts at ``now`` (after waiting in line, or not): the server's limits,
+        and the connection it holds."""
+        calendar = self.calendar
+        calendar.clock = now
+        if not waited and not self.busy and not self.ready:
+            calendar.since = now                             # the destination's busy spell begins
         refused = -1
         if no_window and self.gate is not None:
             refusal = self.gate.refusal(now, len(self.busy))
@@ -173,7 +185,8 @@ class _Scan:
     def serve(self, now: float) -> None:
         """Free slots go to the waiting line's best keys, at ``now``."""
         ready, busy, sender = self.ready, self.busy, self.sender
-        while ready and len(busy) < self.slots:
+        self.calendar.clock = now
+        while ready and len(busy) < self.allowed(now):
             key, i, t, d, arrival, fails = _pop(ready)
             if now > t and fails:
                 gave_up = sender.give_up.gave_up_waiting(sender, arrival, now)
@@ -183,16 +196,22 @@ class _Scan:
                     continue
             outage = self.calendar.recipient.outage_at(now)      # it waited: its answer at its start
             reply, no_window = (0, True) if outage is None else (self.table.index(outage.reply), False)
-            self.begin(i, now, reply, no_window, d)
+            self.begin(i, now, reply, no_window, d, waited=True)
+
+    def next_wake(self) -> float:
+        """While attempts wait: the next connection to end, or queue run to add one (Exim)."""
+        calendar = self.calendar
+        return min(self.busy[0] if self.busy else math.inf, self.sender.next_connection_at(calendar.since,
+                                                                                            calendar.clock))
 
     def run(self):
-        ts, n, busy, ready, slots = self.ts, self.n, self.busy, self.ready, self.slots
+        ts, n, busy, ready, allowed = self.ts, self.n, self.busy, self.ready, self.allowed
         ids, own_reply, up, ds, begin = self.ids, self.own_reply, self.up, self.ds, self.begin
         k = 0
         while True:
             t_next = ts[k] if k < n else self.end
-            while ready and busy and busy[0] < t_next:       # a connection ends while others wait
-                now = _pop(busy)
+            while ready and self.next_wake() < t_next:       # a connection ends, or a run adds one
+                now = self.next_wake()
                 while busy and busy[0] <= now:
                     _pop(busy)
                 self.serve(now)
@@ -201,7 +220,7 @@ class _Scan:
             now = t_next
             while busy and busy[0] <= now:                   # connections ending come first
                 _pop(busy)
-            if not ready and len(busy) < slots and (k + 1 == n or ts[k + 1] != now):
+            if not ready and len(busy) < allowed(now) and (k + 1 == n or ts[k + 1] != now):
                 begin(ids[k], now, own_reply[k], up[k], ds[k])    # the common case: one attempt, no line
                 k += 1
             else:
@@ -211,9 +230,9 @@ class _Scan:
     def fall_due(self, k: int, now: float) -> int:
         """The attempts from ``k`` on that fall due at ``now`` start at once while there is no line and a
         free slot, else join the line; then the line is served. Returns the first attempt due later."""
-        ts, n, ready, busy, slots, ids = self.ts, self.n, self.ready, self.busy, self.slots, self.ids
+        ts, n, ready, busy, ids = self.ts, self.n, self.ready, self.busy, self.ids
         while k < n and ts[k] == now:
-            if ready or len(busy) >= slots:
+            if ready or len(busy) >= self.allowed(now):
                 key = tuple(c[k] for c in self.columns)
                 _push(ready, (key, ids[k], now, self.ds[k], self.arrivals[k], self.failures[k]))
             else:

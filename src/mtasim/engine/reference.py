@@ -71,7 +71,7 @@ class MessageCalendar:
         self.message, self.run = _message_steps(sender, recipients, self.stop, seed, arrivals, recipient_of, recorder)
         self.domain_of = recipient_of
         self.slots = self.run.slots = {
-            d: _Slots(math.inf if sender.concurrency is None else sender.concurrency) for d, r in enumerate(recipients)
+            d: _Slots(d) for d, r in enumerate(recipients)
             if (sender.concurrency is not None and r.transaction_time is not None) or r.max_connections is not None}
         self.holding: set[int] = set()                    # messages whose attempt holds a slot
         self.heap = [(self.key(i, self.arrivals[i], ATTEMPT, self.arrivals[i], 0), i, None)
@@ -91,20 +91,17 @@ class MessageCalendar:
         run.now = now
         while heap and heap[0][0][0] == now:
             key, i, steps = heapq.heappop(heap)
-            slots = self.slots.get(int(self.domain_of[i])) if self.slots else None
+            if i < 0:                                       # a queue run adds a connection (Exim)
+                self._call_from_line(-1 - i, now)
+                continue
             d = int(self.domain_of[i])
             slots = self.slots.get(d) if self.slots else None
-            host = run.hosts.get(d) if slots is not None else None
-            if slots is not None and i not in self.holding and key[1] == ATTEMPT:
-                slots.called.discard(i)
-                if slots.open >= self._allowed(slots, host):     # every connection busy: wait in line
-                    heapq.heappush(slots.line, (key[1:], i, steps))
-                    continue
-                slots.open += 1
-                self.holding.add(i)
-            if slots is not None and host is not None and i in self.holding:   # what its window sees: the
-                note_busy(host, slots.open + len(slots.called) + len(slots.line))  # or ready to replace them
-            if steps is None:
+            if slots is not None and i not in self.holding and key[1] == ATTEMPT and not self._take_slot(slots, key,
+                                                                                                        i, steps, now):
+                continue
+            if slots is not None and i in self.holding and d in run.hosts:   # what the window sees: the
+                note_busy(run.hosts[d], slots.open + len(slots.called) + len(slots.line))   # or ready to
+            if steps is None:                                                # replace them
                 steps = self.message(i)
             event = next(steps, None)
             if event is not None:
@@ -112,20 +109,49 @@ class MessageCalendar:
             if slots is not None and i in self.holding and (event is None or event[1] != COMPLETE):
                 self.holding.discard(i)                     # its answer is in: the slot frees
                 slots.open -= 1
-                # the line's best compete now, in queue order, with the attempts falling due (one
-                # that finds no room after all goes back in line); a grown window lets in more than one
-                room = self._allowed(slots, run.hosts.get(d)) - slots.open - len(slots.called)
-                while slots.line and room > 0:
-                    rest, j, waiting = heapq.heappop(slots.line)
-                    heapq.heappush(heap, ((now, *rest), j, waiting))
-                    slots.called.add(j)
-                    room -= 1
+                self._call_from_line(d, now)
 
-    @staticmethod
-    def _allowed(slots: "_Slots", host: HostState | None) -> float:
-        """How many connections the destination may have open: the sender's slots, within the host
-        state's concurrency window where it keeps one (Postfix)."""
-        return min(slots.concurrency, concurrency_window(host)) if host is not None else slots.concurrency
+    def _take_slot(self, slots: "_Slots", key: tuple, i: int, steps, now: float) -> bool:
+        """Message ``i``'s attempt takes a connection slot, or waits in the destination's line (False)."""
+        slots.called.discard(i)
+        if not (slots.open or slots.line or slots.called):
+            slots.since = now                               # the destination's busy spell begins
+        if slots.open >= self._allowed(slots, now):         # every connection busy: wait in line
+            heapq.heappush(slots.line, (key[1:], i, steps))
+            self._wake_at_next_run(slots, now)
+            return False
+        slots.open += 1
+        self.holding.add(i)
+        return True
+
+    def _call_from_line(self, d: int, now: float) -> None:
+        """The line's best compete now, in queue order, with the attempts falling due (one that finds no
+        room after all goes back in line); a grown window or a new queue run lets in more than one."""
+        slots = self.slots[d]
+        if slots.wake == now:
+            slots.wake = math.inf
+        room = self._allowed(slots, now) - slots.open - len(slots.called)
+        while slots.line and room > 0:
+            rest, j, waiting = heapq.heappop(slots.line)
+            heapq.heappush(self.heap, ((now, *rest), j, waiting))
+            slots.called.add(j)
+            room -= 1
+        if slots.line:
+            self._wake_at_next_run(slots, now)
+
+    def _wake_at_next_run(self, slots: "_Slots", now: float) -> None:
+        """With mail waiting, the next queue run that may add a connection calls the line (Exim)."""
+        at = self.run.sender.next_connection_at(slots.since, now)
+        if at < slots.wake and at < self.stop:
+            slots.wake = at
+            heapq.heappush(self.heap, ((at, -1), -1 - slots.domain, None))   # before the moment's events
+
+    def _allowed(self, slots: "_Slots", now: float) -> float:
+        """How many connections the destination may have open: the sender's slots (growing with queue runs
+        for Exim), within the host state's concurrency window where it keeps one (Postfix)."""
+        allowed = self.run.sender.connections_allowed(slots.since, now)
+        host = self.run.hosts.get(slots.domain)
+        return min(allowed, concurrency_window(host)) if host is not None else allowed
 
 
 class SharedTriplets:
@@ -150,17 +176,19 @@ class SharedTriplets:
 
 
 class _Slots:
-    """One destination's connection slots: how many the sender may open, how many are open (an attempt's
-    own included while it is answered), the attempts waiting for one, and those called from the line to
-    compete for a slot that freed at this moment."""
+    """One destination's connection slots: how many are open (an attempt's own included while it is
+    answered), when its busy spell began, the attempts waiting for one, those called from the line to
+    compete for a slot that freed at this moment, and when a queue run next calls the line."""
 
-    __slots__ = ("concurrency", "open", "line", "called")
+    __slots__ = ("domain", "open", "since", "line", "called", "wake")
 
-    def __init__(self, concurrency: float):
-        self.concurrency = concurrency
+    def __init__(self, domain: int):
+        self.domain = domain
         self.open = 0
+        self.since = -math.inf
         self.line: list[tuple] = []
         self.called: set[int] = set()
+        self.wake = math.inf
 
 
 def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, seed: int, arrivals: np.ndarray,

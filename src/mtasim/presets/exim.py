@@ -406,12 +406,14 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     bounce less than 4 d after it arrived, or never get a connection of its own: "retry time not
     reached"); per recipient for a 4xx to RCPT (the message's own schedule). Not modelled: ``delay_after_cutoff`` failing new messages at once for a domain whose hosts are all
     past their cutoff; ``retry_data_expire``. ``queue_run_max`` bounds the connections to a destination
-    (each queue runner keeps one, docs/mta-retry-facts.md §12), reached at once rather than one more per
-    queue run; several messages per connection (``connection_max_messages``) are not modelled. Also not modelled:
+    (each queue runner keeps one, docs/mta-retry-facts.md §12), one more per queue run while mail for it
+    waits (``Sender.connection_ramp``); a runner's connection then takes the destination's messages one
+    after another (as down one connection, ``connection_max_messages``, whose limit of 500 is not
+    modelled). Also not modelled:
     several retry rules chosen by domain pattern or error type (only ``* *``), ``senders=``,
     ``delay_warning_condition`` (no warnings for list or auto-generated mail), NOTIFY and null senders.
-    Exim computes gaps in whole seconds (``lastgap * multiplier`` truncated: 67 s where the simulator,
-    like the reference's worked example, keeps 67.5 s).
+    Exim computes gaps in whole seconds (``lastgap * multiplier`` truncated), and so does the simulator:
+    the preset keeps a whole-second clock (``whole_seconds``), so a 67.5 s gap is 67 s.
     """
     rules = v["retry_rules"]
     if not isinstance(rules, tuple):                 # given to Preset.sender() directly, unparsed
@@ -449,6 +451,7 @@ def _exim(v: Mapping[str, Any]) -> Sender:
         queue_order="arrival" if v["queue_run_in_order"] else "random",
         whole_seconds=True,
         concurrency=int(v["queue_run_max"]),
+        connection_ramp=True,
     )
 
 
@@ -473,12 +476,12 @@ EXIM = Preset(
         Param("host_retry_records", 1, "simulator: 1 = connection failures update one retry record per host, "
               "shared by all its messages (Exim's behaviour; DES only); 0 = each message keeps its own",
               kind="count", maximum=1),
-        _WarningTimesParam("delay_warning", DAY, "time or colon-separated list of up to 10 times (0 = none); "
-                           "the simulator sends one warning, at the first failed attempt at or after the "
-                           "first time (Exim repeats them: not modelled yet)", native="24h"),
+        _WarningTimesParam("delay_warning", DAY, "time or colon-separated list of up to 10 times (0 = none): a "
+                           "warning at the first failed attempt at or after each time, then the list's last "
+                           "gap repeating, at most one per attempt", native="24h"),
         Param("queue_run_max", 5, "queue runner processes at once; each keeps one delivery connection, so "
-              "this bounds the connections to a slow destination (matters with a recipient transaction_time; "
-              "DES only)", kind="count", minimum=1, maximum=100000),
+              "this bounds the connections to a slow destination, one more per queue run while mail waits "
+              "(matters with a recipient transaction_time; DES only)", kind="count", minimum=1, maximum=100000),
         QUEUE_RUN_PHASE,
     ),
     build=_exim,
@@ -486,8 +489,8 @@ EXIM = Preset(
     confidence="rule syntax and arithmetic (F/G/H, min(planned, actual) gap, 24 h cap), the strict > "
                "ultimate address timeout, 5.0.0 and 'retry timeout exceeded' sourced (retry.c, readconf.c, "
                "deliver.c) and seen in the Exim 4.96 run (§12); per-message reading ours: cutoffs from "
-               "arrival (per-host retry records not modelled), fractional gaps (Exim truncates to whole "
-               "seconds), the final attempt at cutoff + 1 s with a continuous runner, one warning only",
+               "arrival (Exim: from the first failure), the final attempt at cutoff + 1 s with a continuous "
+               "runner; per-host retry records (host_retry_records) and repeated warnings modelled",
     order=11,
 )
 
