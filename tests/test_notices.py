@@ -69,7 +69,10 @@ def test_delay_and_failure_notices_parse_with_the_email_package():
     assert msg["Subject"] == "Undeliverable: Message 1"
     human = msg.get_payload()[0].get_payload()
     assert "Delivery has failed to these recipients or groups" in human
-    assert "Remote Server returned '550 4.4.7 QUEUE.Expired; message expired'" in human
+    # learn.microsoft.com "Fix NDR error 550 4.4.7 in Exchange Online": user text and diagnostic line
+    assert ("The server has tried to deliver this message, without success, and has stopped trying. Try "
+            "sending this message again. If the problem continues, contact your help desk.") in human
+    assert "\nuser1@p.example\n#550 4.4.7 QUEUE.Expired; message expired ##\n" in human
     assert rcpt["Will-Retry-Until"] is None                        # only in delayed DSNs (RFC 3464 §2.3.9)
     last = parsedate_to_datetime(rcpt["Last-Attempt-Date"])
     assert last.isoformat() == "2026-12-02T15:25:00+00:00"         # 6:40 + 47:45, the last 15 min step before 54:40

@@ -18,12 +18,16 @@ format is named next to the code that writes it:
   ERRNO_RCPT4XX); src/src/retry.c for ``** addr: retry timeout exceeded``; src/src/receive.c for the
   ``<= <> R=...`` line of a bounce or warning).
 * Sendmail 8.17 syslog lines (sendmail/deliver.c ``logdelivery()``: ``to=, delay=, xdelay=, mailer=,
-  pri=, relay=, dsn=, stat=``; sendmail/savemail.c ``returntosender()`` for ``QID: NEWQID: DSN: ...``;
-  sendmail/envelope.c ``dropenvelope()`` for "Cannot send message for 5 days" and the warning text).
+  pri=, relay=, dsn=, reply=, stat=``, the stat text from ``giveresponse()`` with libsm/strexit.c and
+  sendmail/err.c, see ``sendmail_stat()``; sendmail/savemail.c ``returntosender()`` for ``QID: NEWQID:
+  DSN: ...``; sendmail/envelope.c ``dropenvelope()`` for "Cannot send message for 5 days" and the warning
+  text).
 * Exchange Server / Exchange Online message tracking log (learn.microsoft.com "Message tracking in
   Exchange Server": the ``#Software``/``#Version``/``#Log-type``/``#Date``/``#Fields`` header and the
-  30 CSV fields of Exchange 2013-2019; event ids RECEIVE, DEFER, SEND, FAIL, DSN). A pass that Exchange's
-  queue in Retry held back writes no event (the queue waits; no message is handed to SMTP).
+  30 CSV fields of Exchange 2013-2019; event ids RECEIVE, DEFER, SEND, FAIL, DSN; a DEFER's
+  recipient-status ``[{LED=...};{MSG=};{FQDN=...};{IP=...};{LRT=...}]`` as Get-MessageTrackingLog shows
+  it). A pass that Exchange's queue in Retry held back writes no event (the queue waits; no message is
+  handed to SMTP).
 
 Every other preset gets ``key=value`` lines.
 """
@@ -445,28 +449,53 @@ def sendmail_ids(sc, s: Story) -> tuple[str, str, list[str]]:
     return qid, bounce, warns
 
 
-def sendmail_stat(s: Story, k: int) -> tuple[str, str, str]:
-    """(relay, dsn, stat) of one attempt as logdelivery() writes it (sendmail/deliver.c)."""
+def _sendmail_cause(s: Story, k: int) -> tuple[AttemptResult, str]:
+    """The attempt's result and reply; a pass the host-status cache (mci) skipped reports the cached failure."""
     res, reply = s.results[k], s.replies[k]
+    if res != AttemptResult.SUSPENDED:
+        return res, reply
+    _, cause = split_suspended(reply)
+    if cause.startswith("connect:"):
+        return (AttemptResult.TIMEOUT if "timed out" in cause else AttemptResult.REFUSED), cause
+    return AttemptResult.DEFERRED, cause
+
+
+def sendmail_stat(s: Story, k: int) -> tuple[str, str, str]:
+    """(relay, dsn, stat) of one attempt as logdelivery() writes it (sendmail/deliver.c).
+
+    relay= is the host and, after ``makeconnection()`` or a cached ``mci_get()`` set CurHostAddr, its
+    address in brackets, for refused connections too. stat= is giveresponse()'s text after the status
+    codes: a temporary failure is libsm/strexit.c's "450 4.0.0 Deferred" plus ": " and the error
+    (sendmail/err.c ``sm_errstring()``: "Connection refused by HOST", "Connection timed out with HOST")
+    or the server's reply; a 550/551/553 to RCPT is EX_NOUSER, "User unknown", any other 5xx EX_UNAVAILABLE,
+    "Service unavailable" (sendmail/usersmtp.c ``smtprcptstat()``); dsn= is the reply's enhanced code, or
+    the 4.0.0 of "Deferred" when there is none (a connection that failed).
+    """
+    res, cause = _sendmail_cause(s, k)
     relay = f"{s.domain}. [{PARTNER_IP}]"
     if res == AttemptResult.DELIVERED:
-        text = reply.split(" ", 1)[1] if " " in reply else reply
+        text = cause.split(" ", 1)[1] if " " in cause else cause
         if text[:1].isdigit() and text.count(".") >= 2 and " " in text:
             text = text.split(" ", 1)[1]                # drop the enhanced code: "Sent (OK)"
         return relay, "2.0.0", f"Sent ({text})"
-    cause_res, cause = res, reply
-    if res == AttemptResult.SUSPENDED:                  # the cached host status (mci) says the same
-        _, cause = split_suspended(reply)
-        cause_res = (AttemptResult.TIMEOUT if "timed out" in cause else AttemptResult.REFUSED) \
-            if cause.startswith("connect:") else AttemptResult.DEFERRED
-    if cause_res == AttemptResult.REFUSED:
-        return f"{s.domain}.", "4.0.0", f"Deferred: Connection refused by {s.domain}."
-    if cause_res == AttemptResult.TIMEOUT:
-        return f"{s.domain}.", "4.0.0", f"Deferred: Connection timed out with {s.domain}."
+    if res == AttemptResult.REFUSED:
+        return relay, "4.0.0", f"Deferred: Connection refused by {s.domain}."
+    if res == AttemptResult.TIMEOUT:
+        return relay, "4.0.0", f"Deferred: Connection timed out with {s.domain}."
     status = deferral_status(AttemptResult.DEFERRED, cause)
     if res == AttemptResult.REJECTED:
-        return relay, status, cause.split(" ", 2)[-1] if cause.count(" ") >= 2 else cause
+        return relay, status, "User unknown" if cause[:3] in ("550", "551", "553") else "Service unavailable"
     return relay, status, f"Deferred: {cause}"
+
+
+def sendmail_reply(s: Story, k: int) -> str:
+    """The ``reply=`` field (Sendmail 8.16.1 and later, sendmail/deliver.c ``logdelivery()``): the server's
+    own reply to RCPT (``q_rstatus``), logged for a failure the server answered; "" when there is none (a
+    delivery, a refused or timed-out connection)."""
+    res, cause = _sendmail_cause(s, k)
+    if res in (AttemptResult.DEFERRED, AttemptResult.REJECTED) and cause[:1] in ("4", "5"):
+        return cause
+    return ""
 
 
 def _sendmail(sc, s: Story) -> Iterator[tuple[float, str]]:
@@ -479,11 +508,14 @@ def _sendmail(sc, s: Story) -> Iterator[tuple[float, str]]:
     for k, t in enumerate(s.times):
         done = t + s.duration(k)
         relay, dsn, stat = sendmail_stat(s, k)
-        # pri: e_msgpriority = size + WkRecipFact (30000) per recipient, + WkTimeFact (90000) per queue run
+        reply = sendmail_reply(s, k)
+        # pri: e_msgpriority = size + WkRecipFact (30000) per recipient (collect.c), + WkTimeFact (90000)
+        # each time a queue run reads the queue file (queue.c readqf())
         pri = size + 30000 + 90000 * k
         yield done, (f"sm-mta[{20000 + s.id % 100}]: {qid}: to=<{s.recipient}>, "
                      f"delay={sendmail_delay(done - s.arrival_s)}, xdelay={sendmail_delay(done - t)}, "
-                     f"mailer=esmtp, pri={pri}, relay={relay}, dsn={dsn}, stat={stat}")
+                     f"mailer=esmtp, pri={pri}, relay={relay}, dsn={dsn}, "
+                     + (f"reply={reply}, " if reply else "") + f"stat={stat}")
         if s.results[k] == AttemptResult.REJECTED:
             yield done, f"sm-mta[{20000 + s.id % 100}]: {qid}: {bounce}: DSN: {stat}"
         while warnings and warnings[0][1] <= done + 1e-9 and (k + 1 == len(s.times) or warnings[0][1] < s.times[k + 1]):
@@ -522,8 +554,17 @@ def _exchange_header(sc) -> Iterator[str]:
     yield "#Fields: " + ",".join(EXCHANGE_FIELDS)
 
 
-def exchange_status(s: Story, k: int) -> str:
-    """The recipient-status of a DEFER event: the last error (LED) and the target, as Exchange writes it."""
+def exchange_lrt(when: datetime) -> str:
+    """A recipient-status's ``LRT`` (last retry time) as Exchange writes it: ``12/22/2020 2:28:06 AM``."""
+    hour = when.hour % 12 or 12
+    return f"{when.month}/{when.day}/{when.year} {hour}:{when.minute:02d}:{when.second:02d} " \
+           f"{'AM' if when.hour < 12 else 'PM'}"
+
+
+def exchange_status(s: Story, k: int, when: datetime | None = None) -> str:
+    """The recipient-status of a DEFER event: the last error (LED), the target and, given ``when``, the last
+    retry time, as Exchange writes it (``[{LED=...};{MSG=};{FQDN=host};{IP=ip};{LRT=...}]``, the form
+    Get-MessageTrackingLog and Get-Queue show)."""
     res, reply = s.results[k], s.replies[k]
     if res == AttemptResult.SUSPENDED:
         _, reply = split_suspended(reply)
@@ -536,7 +577,8 @@ def exchange_status(s: Story, k: int) -> str:
                f"alternate hosts. The last endpoint attempted was {PARTNER_IP}:25")
     else:
         led = reply
-    return f"[{{LED={led}}};{{MSG=}};{{FQDN={s.domain}}};{{IP={PARTNER_IP}}};{{LRT=}}]"
+    lrt = exchange_lrt(when) if when is not None else ""
+    return f"[{{LED={led}}};{{MSG=}};{{FQDN={s.domain}}};{{IP={PARTNER_IP}}};{{LRT={lrt}}}]"
 
 
 def _exchange_row(sc, s: Story, event: str, source: str, status: str = "", reference: str = "",
@@ -567,7 +609,9 @@ def _exchange_row(sc, s: Story, event: str, source: str, status: str = "", refer
 
 
 def exchange_notice_message_id(sc, s: Story, k: int) -> str:
-    return f"<{uuid.uuid5(uuid.NAMESPACE_DNS, f'{sc.reporting_mta}/{s.id}/{k}')}@{sc.reporting_mta}>"
+    """The Message-Id Exchange gives a notice it creates: ``<GUID@ServerFQDN>``, the GUID as 32 hex digits
+    (learn.microsoft.com "Message tracking in Exchange Server", field message-id)."""
+    return f"<{uuid.uuid5(uuid.NAMESPACE_DNS, f'{sc.reporting_mta}/{s.id}/{k}').hex}@{sc.reporting_mta}>"
 
 
 def _exchange(sc, s: Story) -> Iterator[tuple[float, str]]:
@@ -584,7 +628,8 @@ def _exchange(sc, s: Story) -> Iterator[tuple[float, str]]:
             yield done, _exchange_row(sc, s, "DSN", "DSN", reference=original_message_id(sc, s.id),
                                       message_id=exchange_notice_message_id(sc, s, 0), recipient=sender)
         elif res != AttemptResult.SUSPENDED:             # a queue in Retry hands no message to SMTP
-            yield done, _exchange_row(sc, s, "DEFER", "SMTP", exchange_status(s, k))
+            when = sc.start + timedelta(seconds=int(t))        # the retry's start, in whole seconds
+            yield done, _exchange_row(sc, s, "DEFER", "SMTP", exchange_status(s, k, when))
         while warnings and warnings[0][1] <= done + 1e-9 and (k + 1 == len(s.times) or warnings[0][1] < s.times[k + 1]):
             n, w = warnings.pop(0)
             yield w, _exchange_row(sc, s, "DSN", "DSN", reference=original_message_id(sc, s.id),

@@ -23,8 +23,10 @@ real program (sources named at each writer):
   and "DSNs and NDRs in Exchange Server"): ``From: Microsoft Outlook
   <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@domain>``, ``Undeliverable:`` / ``Delivery delayed:``
   subjects, "Delivery has failed to these recipients or groups", "Diagnostic information for
-  administrators" with ``Remote Server returned '550 4.4.7 QUEUE.Expired; message expired'``, fields
-  written ``dns;host`` / ``rfc822;addr`` / ``smtp;reply``.
+  administrators"; an expiry NDR's user text and its ``#550 4.4.7 QUEUE.Expired; message expired ##``
+  line as learn.microsoft.com "Fix NDR error 550 4.4.7 in Exchange Online" shows them, a remote 5xx as
+  ``Remote Server returned '550 5.1.1 ...'``, a delay DSN's ``Remote Server returned '400 4.4.7 Message
+  delayed'``; fields written ``dns;host`` / ``rfc822;addr`` / ``smtp;reply``.
 
 Status and Diagnostic-Code agree with the log line for the same message: a failed notice carries the
 message's final status (messages.csv), a delayed one the status of the last deferral before it.
@@ -47,6 +49,13 @@ from .results import Outcome, SimulationResult, atomic_write
 __all__ = ["Notice", "notices", "write_dsn", "log_lines", "write_log", "recipient_address", "report_message"]
 
 EXCHANGE_SYSTEM_MAILBOX = "MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e"
+#: The user information of an expiry NDR (learn.microsoft.com "Fix NDR error 550 4.4.7 in Exchange Online",
+#: "User information section"); its diagnostic line is ``#550 4.4.7 QUEUE.Expired; message expired ##``.
+EXCHANGE_EXPIRED_TEXT = ("The server has tried to deliver this message, without success, and has stopped trying. "
+                         "Try sending this message again. If the problem continues, contact your help desk.")
+#: What a delay DSN's diagnostic section quotes (the 400 4.4.7 of Exchange's delay notification; see
+#: docs/provider-and-recipient-facts.md A.2).
+EXCHANGE_DELAYED = "400 4.4.7 Message delayed"
 
 
 @dataclass(frozen=True)
@@ -315,7 +324,6 @@ def _human(c: _Context) -> str:
             if s.outcome == Outcome.EXPIRED else final,
             "Message will be deleted from queue"])
     if c.fam == "exchange":
-        remote = _exchange_reply(c)
         if c.delayed:
             left = max(0.0, s.arrival_s + (sc.sender.expiry_s or 0) - c.when_s)
             d, rem = divmod(int(left), 86400)
@@ -326,14 +334,17 @@ def _human(c: _Context) -> str:
                 f"The server will keep trying to deliver this message for the next {d} days, {rem // 3600} hours "
                 f"and {rem % 3600 // 60} minutes. You'll be notified if the message can't be delivered by that time.",
                 "", "Diagnostic information for administrators:", "", f"Generating server: {host}", "",
-                s.recipient, f"Remote Server returned '{remote}'", "", "Original message headers:", "",
+                s.recipient, f"Remote Server returned '{EXCHANGE_DELAYED}'", "", "Original message headers:", "",
                 _original_headers(c)])
+        if s.outcome == Outcome.EXPIRED:        # Exchange's own verdict, written as "#<reply> ##"
+            user, diagnostic = EXCHANGE_EXPIRED_TEXT, f"#{_exchange_reply(c)} ##"
+        else:                                   # the remote server's 5xx, quoted
+            user, diagnostic = ("The recipient's email system rejected the message.",
+                                f"Remote Server returned '{_exchange_reply(c)}'")
         return "\n".join([
-            "Delivery has failed to these recipients or groups:", "", s.recipient,
-            "The recipient's email system didn't accept the message in time; the message expired in the "
-            "queue." if s.outcome == Outcome.EXPIRED else "The recipient's email system rejected the message.",
+            "Delivery has failed to these recipients or groups:", "", s.recipient, user,
             "", "", "Diagnostic information for administrators:", "", f"Generating server: {host}", "",
-            s.recipient, f"Remote Server returned '{remote}'", "", "Original message headers:", "",
+            s.recipient, diagnostic, "", "Original message headers:", "",
             _original_headers(c)])
     if c.delayed:
         return "Your message could not be delivered yet; the mail system will keep trying."
