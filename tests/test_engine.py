@@ -12,7 +12,7 @@ import mtasim
 from mtasim import Outcome
 
 GOLDEN = ROOT / "tests" / "golden"
-GOLDEN_KEYS = ("messages", "delivered", "expired", "bounced", "queued", "attempts", "delay_warnings")
+GOLDEN_KEYS = ("messages", "delivered", "expired", "bounced", "queued", "attempts", "delay_warnings", "connections")
 OUTAGE_START_S, OUTAGE_END_S = 2 * HOUR, 32 * HOUR
 
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections.abc import Callable, Iterable, Iterator
+from datetime import date, datetime
 from typing import Any, TypeVar, overload
 
-from .durations import DurationError, parse_duration
+from .durations import MAX_DURATION_S, DurationError, format_duration, parse_duration
 
 __all__ = ["ConfigError", "Node", "closest"]
 
@@ -21,6 +23,8 @@ T = TypeVar("T")
 #: Whole numbers beyond this (about 1.8e308, the largest float) are refused as numbers.
 _LARGEST_WHOLE = 2**1023
 _MISSING = object()
+#: Where a moment is a timestamp rather than a duration since the start: it begins with a date.
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}")
 
 
 class ConfigError(ValueError):
@@ -132,6 +136,42 @@ class Node:
         except DurationError as exc:
             raise self.error(str(exc)) from None
 
+    def as_time(self, scenario_start: datetime, *, allow_zero: bool = False) -> float:
+        """A moment in seconds since t = 0: a duration since the start, or an ISO 8601 timestamp
+        (``2026-11-27T18:00:00+01:00``; YAML may already give a datetime or a date) taken relative to the
+        scenario's start, so that windows can be written as the times people know them by. A timestamp
+        without a zone is read on the start's clock (its UTC offset); one before the start is an error."""
+        value = self.value
+        if isinstance(value, str) and _TIMESTAMP.match(value.strip()):
+            try:
+                value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            except ValueError:
+                raise self.error(f"expected an ISO 8601 timestamp such as 2026-11-27T18:00:00+01:00, "
+                                 f"got {value!r}") from None
+        if isinstance(value, date) and not isinstance(value, datetime):
+            value = datetime(value.year, value.month, value.day)
+        if not isinstance(value, datetime):
+            try:
+                return parse_duration(value, allow_zero=allow_zero)
+            except DurationError as exc:
+                text = str(exc)
+                if text.startswith("expected a duration such as"):         # neither form: name both
+                    text = ("expected a duration since the start such as 1h30m or an ISO 8601 timestamp such as "
+                            f"2026-11-27T18:00:00+01:00{text[text.rindex(', got '):]}")
+                raise self.error(text) from None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=scenario_start.tzinfo)
+        seconds = (value - scenario_start).total_seconds()
+        if seconds < 0 or (seconds == 0 and not allow_zero):
+            before = f", {format_duration(-seconds)} before it" if seconds < 0 else ""
+            after = "at or after" if allow_zero else "after"
+            raise self.error(f"expected a time {after} the scenario's start ({scenario_start.isoformat()}), "
+                             f"got {value.isoformat()}{before}")
+        if seconds > MAX_DURATION_S:
+            raise self.error(f"expected a time within 100 years of the scenario's start "
+                             f"({scenario_start.isoformat()}), got {value.isoformat()}")
+        return seconds
+
     def as_number(self, *, minimum: float | None = None, maximum: float | None = None,
                   integer: bool = False, exclusive_minimum: bool = False) -> float:
         value = self.value
@@ -170,6 +210,12 @@ class Node:
     def duration(self, key: str, default: Any = _MISSING, *, allow_zero: bool = False) -> Any:
         node = self.get(key, default)
         return default if node is None else node.as_duration(allow_zero=allow_zero)
+
+    def time(self, key: str, scenario_start: datetime, default: Any = _MISSING, *, allow_zero: bool = False
+             ) -> Any:
+        """A moment (:meth:`as_time`): a duration since the start or a timestamp."""
+        node = self.get(key, default)
+        return default if node is None else node.as_time(scenario_start, allow_zero=allow_zero)
 
     def number(self, key: str, default: Any = _MISSING, **bounds: Any) -> Any:
         node = self.get(key, default)

@@ -140,7 +140,7 @@ def scenario_from_dict(data: Any, source: str = "<scenario>") -> Scenario:
     mta_node = root.get("reporting_mta", None)           # a header (Reporting-MTA) and log field: a host name
     reporting_mta = check_domain_name(mta_node, "a host name such as mta.example.org") if mta_node else "mta.example.org"
     sender = _clocked(sender_from_node(root.get("sender")), start)
-    workload = workload_from_node(root.get("messages"))
+    workload = workload_from_node(root.get("messages"), start)
     rnode = root.get("recipients")
     items = rnode.elements("a list of recipients such as [{domain: partner.example}]")
     if not items:
@@ -349,3 +349,21 @@ def _warning_ages(node: Node | None) -> list[float]:
         if after <= before:
             raise item.error(f"expected ages in ascending order, after {before:g}s")
     return ages
+
+
+def setup_record(scenario: Scenario) -> dict[str, Any]:
+    """The scenario in words, as summary.json's ``setup`` keeps it: enough for ``mtasim report`` to say
+    what was simulated (messages, sender, recipients, the wall clock) without the scenario file, which a
+    results folder does not hold. ``start`` is null when the file sets no ``start:``."""
+    from .tables import clock_start
+
+    sender, start = scenario.sender, clock_start(scenario)
+    return {
+        "messages": scenario.workload.describe(),
+        "preset": sender.preset,
+        "sender": sender.describe(),
+        "expiry_s": None if sender.give_up.counts_attempts else sender.expiry_s,
+        "give_up": str(sender.give_up),
+        "recipients": [r.describe() for r in scenario.recipients],
+        "start": start.isoformat() if start is not None else None,
+    }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -97,7 +98,9 @@ def parse_rate(value: object) -> float:
     raise ValueError(f"expected a rate > 0 such as 120/h or 5/30m, got {value!r}")
 
 
-def workload_from_node(node: Node) -> Workload:
+def workload_from_node(node: Node, scenario_start: datetime) -> Workload:
+    """``messages:``. Arrival times and windows are durations since t = 0 or ISO 8601 timestamps, read
+    against ``scenario_start`` (the scenario's ``start``), as outage windows are."""
     node.require_mapping("a mapping such as {count: 2000, arrival: {kind: uniform, start: 0h, end: 24h}}")
     count_node = node.get("count", None)
     count = None
@@ -117,18 +120,18 @@ def workload_from_node(node: Node) -> Workload:
         return Workload("at", count)
     arrival.require_mapping("an arrival such as {kind: uniform, start: 0h, end: 24h}")
     kind = arrival.choice("kind", ARRIVAL_KINDS)
-    workload = _read_arrival(arrival, kind, count, node)
+    workload = _read_arrival(arrival, kind, count, node, scenario_start)
     arrival.finish()
     node.finish()
     return workload
 
 
-def _read_arrival(arrival: Node, kind: str, count: int | None, node: Node) -> Workload:
+def _read_arrival(arrival: Node, kind: str, count: int | None, node: Node, start: datetime) -> Workload:
     if kind == "times":
         items = arrival.get("times").elements("a list of times such as [0s, 10m, 1h]")
         if not items:
             raise arrival.error("expected at least one time", "times")
-        times = tuple(item.as_duration(allow_zero=True) for item in items)
+        times = tuple(item.as_time(start, allow_zero=True) for item in items)
         if len(times) > MAX_MESSAGES:
             raise arrival.error(f"expected at most {MAX_MESSAGES:,} times", "times")
         if count is not None and count != len(times):
@@ -142,23 +145,23 @@ def _read_arrival(arrival: Node, kind: str, count: int | None, node: Node) -> Wo
             rate = parse_rate(rate_node.value)
         except ValueError as exc:
             raise rate_node.error(str(exc)) from None
-        start, end = _window(arrival)
-        expected = rate * (end - start)
+        begin, end = _window(arrival, start)
+        expected = rate * (end - begin)
         if expected > MAX_MESSAGES:
             raise rate_node.error(f"expected at most {MAX_MESSAGES:,} messages, but this rate over "
                                   f"[start, end) gives about {expected:,.0f}")
-        return Workload("poisson", None, start, end, rate_per_s=rate)
+        return Workload("poisson", None, begin, end, rate_per_s=rate)
     if count is None:
         raise node.error(f"missing required key 'count' (needed by {kind} arrivals)", "count")
     if kind == "at":
-        return Workload("at", count, arrival.duration("time", 0.0, allow_zero=True))
-    start, end = _window(arrival)
-    return Workload("uniform", count, start, end)
+        return Workload("at", count, arrival.time("time", start, 0.0, allow_zero=True))
+    begin, end = _window(arrival, start)
+    return Workload("uniform", count, begin, end)
 
 
-def _window(arrival: Node) -> tuple[float, float]:
-    start = arrival.duration("start", 0.0, allow_zero=True)
-    end = arrival.duration("end")
-    if end <= start:
-        raise arrival.error(f"expected end after start ({start:g}s)", "end")
-    return start, end
+def _window(arrival: Node, start: datetime) -> tuple[float, float]:
+    begin = arrival.time("start", start, 0.0, allow_zero=True)
+    end = arrival.time("end", start)
+    if end <= begin:
+        raise arrival.error(f"expected end after start ({format_duration(begin)})", "end")
+    return begin, end

@@ -6,8 +6,8 @@ same commit as the change:
     .venv/bin/python tests/golden/regenerate.py
 
 Each file holds the summary counts of one scenario in scenarios/*.yaml, run with its own seed:
-messages, delivered, expired, bounced, queued, attempts, delay_warnings. tests/test_engine.py compares
-every run against them.
+messages, delivered, expired, bounced, queued, attempts, delay_warnings, connections (the attempts that
+host-level state did not hold back). tests/test_engine.py compares every run against them.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import mtasim
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
-KEYS = ("messages", "delivered", "expired", "bounced", "queued", "attempts", "delay_warnings")
+KEYS = ("messages", "delivered", "expired", "bounced", "queued", "attempts", "delay_warnings", "connections")
 
 
 def main() -> None:

@@ -91,4 +91,5 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
         mx = mx_records(scenario.sender, domains, scenario.horizon_s, seed, chosen, recorder)
         table = replace(table, via=mx.via, hosts=mx.hosts, relay_outcome=mx.relay_outcome, relayed_s=mx.relayed_s)
     return SimulationResult(scenario, seed, chosen, table, recorder.attempt_table(),
-                            recorder.total_attempts, horizon, domains=domains, warnings=recorder.warning_events())
+                            recorder.total_attempts, horizon, domains=domains, warnings=recorder.warning_events(),
+                            held_back=recorder.held_back)

@@ -184,8 +184,9 @@ class Kernel:
                     b.grey[up] = grey
         if self.recorder.every:
             self.recorder.attempts_batch(b.id, b.failures + 1, b.t, tbl.result[reply], tbl.text_id[reply])
-        else:                                               # counted only: no attempt table
-            self.recorder.attempts_batch(b.id, b.failures + 1, b.t, None, None)
+        else:                                               # counted only (held-back passes apart): no table
+            self.recorder.attempts_batch(b.id, b.failures + 1, b.t,
+                                         tbl.result[reply] if tbl.any_suspended else None, None)
         if sender.give_up.by_attempt_age:
             b.decisive = sender.clock(b.t) - sender.clock(b.arrival)
         duration = tbl.duration[reply] if tbl.any_timed else np.zeros(0)

@@ -50,6 +50,8 @@ class OutageTable:
         #: Whether any reply takes time (timeouts): else attempts answer at once.
         self.any_timed = bool((self.duration > 0).any())
         self.any_rejected = bool((self.result == AttemptResult.REJECTED).any())
+        #: Whether a reply is a pass host-level state held back (the DES adds them as it goes).
+        self.any_suspended = bool((self.result == AttemptResult.SUSPENDED).any())
         #: Which replies deliver: the plain 250 (index 0) and, with MX hosts, deliveries through another host
         #: or after a timed-out one (mtasim.engine.mx); ``any_late_delivery`` says whether there are such.
         self.delivers = self.result == AttemptResult.DELIVERED

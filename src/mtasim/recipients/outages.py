@@ -6,9 +6,8 @@ Outages are data (half-open windows ``[start, end)``), queried at an attempt's s
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import datetime
 
 import numpy as np
 
@@ -171,8 +170,8 @@ def outages_from_node(outage_list: Node | None, timeout_s: float, scenario_start
     outages: list[Outage] = []
     for item in outage_list.elements("a list of outages"):
         item.require_mapping("an outage such as {start: 2h, end: 32h, failure: refused}")
-        start = _time_from_node(item.get("start"), scenario_start, allow_zero=True)
-        end = _time_from_node(item.get("end"), scenario_start, allow_zero=False)
+        start = item.get("start").as_time(scenario_start, allow_zero=True)
+        end = item.get("end").as_time(scenario_start)
         if end <= start:
             raise item.error(f"expected end after start ({format_duration(start)})", "end")
         reply = failure_from_node(item, timeout_s)
@@ -183,31 +182,3 @@ def outages_from_node(outage_list: Node | None, timeout_s: float, scenario_start
                                  f"{outage_list.path}[{j}]")
         outages.append(Outage(start, end, reply))
     return tuple(outages)
-
-
-#: Where a window bound is a timestamp rather than a duration: it begins with a date.
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-
-def _time_from_node(node: Node, scenario_start: datetime, *, allow_zero: bool) -> float:
-    """A window bound in seconds since t = 0: a duration, or an ISO 8601 timestamp (``2026-11-27T18:00:00+01:00``;
-    YAML may already give a datetime or a date) taken relative to the scenario's start. A timestamp without
-    a zone is read on the start's clock (its UTC offset); one before the start is an error."""
-    value = node.value
-    if isinstance(value, str) and _TIMESTAMP.match(value.strip()):
-        try:
-            value = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-        except ValueError:
-            raise node.error(f"expected an ISO 8601 timestamp such as 2026-11-27T18:00:00+01:00, got {value!r}") \
-                from None
-    if isinstance(value, date) and not isinstance(value, datetime):
-        value = datetime(value.year, value.month, value.day)
-    if not isinstance(value, datetime):
-        return node.as_duration(allow_zero=allow_zero)
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=scenario_start.tzinfo)
-    seconds = (value - scenario_start).total_seconds()
-    if seconds < 0:
-        raise node.error(f"expected a time at or after the scenario's start ({scenario_start.isoformat()}), "
-                         f"got {value.isoformat()}, {format_duration(-seconds)} before it")
-    return seconds
