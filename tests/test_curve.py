@@ -459,3 +459,118 @@ def test_every_preset_curve_single_run_equals_explicit(preset):
     explicit = expiry_curve(sc, expiries, method="explicit")
     auto = expiry_curve(sc, expiries)
     assert [(p.delivered, p.expired) for p in auto.points] == [(p.delivered, p.expired) for p in explicit.points]
+
+
+# -- (7) each series' own window, the default range, workers ----------------------------------------------
+@pytest.mark.parametrize("rule", ["last-attempt", "at-deadline", "next-wait"])
+def test_curve_evaluates_each_series_at_its_own_window(rule):
+    """Curve.windows holds the series at its sender's own expiry (5h, off the grid of 1h and 2h): by hand
+    the arrivals failing n = 3, 1, 1, 0, 0 times deliver under 5h (n = 10, 10, 9, 8, 6 do not), 5 of 10."""
+    curve = expiry_curve(hand_scenario(rule, expiry="5h"), [HOUR, 2 * HOUR])
+    own = curve.windows["test"]
+    assert (own.expiry_s, own.delivered, own.messages) == (5 * HOUR, 5, 10), f"{rule}: expected 5 of 10 at 5h, got {own}"
+    assert own.delivered == sum(delivers_by_hand(rule, a, 5 * HOUR) for a in ARRIVALS), "hand oracle disagrees"
+    assert [p.expiry_s for p in curve.points] == [HOUR, 2 * HOUR], "the own window is not added to the grid"
+
+
+def test_default_range_reaches_past_every_series_window():
+    """Hourly 1h..96h by default; with Postfix (5d = 120h) among the series, hourly to a day past it (144h)."""
+    from mtasim.curve import default_expiries
+
+    sc = hand_scenario("last-attempt")                       # its own window: 12h
+    assert default_expiries(sc) == [h * HOUR for h in range(1, 97)], "expected 1h..96h/1h"
+    grid = default_expiries(sc, "preset=exchange-online,postfix")
+    assert grid == [h * HOUR for h in range(1, 145)], f"expected 1h..144h/1h, got {grid[0]}..{grid[-1]} ({len(grid)})"
+    curve = expiry_curve(sc, None, series="preset=exchange-online,exchange-server,postfix")
+    assert {k: w.expiry_s / HOUR for k, w in curve.windows.items()} == \
+        {"exchange-online": 24, "exchange-server": 48, "postfix": 120}, f"unexpected windows {curve.windows}"
+    assert max(p.expiry_s for p in curve.points) >= 120 * HOUR, "the default range leaves out Postfix's window"
+
+
+def test_cli_curve_own_window_in_table_and_json(capsys, hand_file, tmp_path):
+    """With the scenario's expiry 5h, the table shows 5h and 50.00% (messages at k h deliver iff 9 - k < 5)
+    and curve.json records that point; `plot curve` reads it back."""
+    path = tmp_path / "five.yaml"
+    path.write_text(HAND_YAML.replace("expiry: 12h", "expiry: 5h"), encoding="utf-8")
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(capsys, "curve", path, "--expiry", "1h..3h/1h", "--out", out)
+    assert code == 0, f"expected exit 0, got {code}: {err}"
+    row = next(line.split() for line in stdout.splitlines() if line.startswith("hand "))
+    assert row[-2:] == ["5h", "50.00%"], f"expected the own window 5h at 50.00% in {row}"
+    meta = json.loads((out / "curve.json").read_text())
+    own = meta["windows"]["hand"]
+    assert (own["expiry_s"], own["delivered"], own["fraction"]) == (5 * HOUR, 5, 0.5), f"unexpected {own}"
+    code, _, err = run_cli(capsys, "plot", "curve", out, "--out", tmp_path / "again.png")
+    assert code == 0, f"plot curve failed: {err}"
+
+
+def test_cli_plot_curve_bad_windows_exit_2(capsys, hand_file, tmp_path):
+    """A curve.json whose windows name no series of curve.csv, or hold no number, is refused in one line."""
+    out = tmp_path / "out"
+    assert run_cli(capsys, "curve", hand_file, "--expiry", "1h,2h", "--out", out)[0] == 0
+    meta = json.loads((out / "curve.json").read_text())
+    for windows in ({"nope": {"expiry_s": 3600, "fraction": 0.5}}, {"hand": {"expiry_s": "1h", "fraction": 0.5}},
+                    {"hand": {"expiry_s": 3600, "fraction": 2}}, ["hand"]):
+        (out / "curve.json").write_text(json.dumps({**meta, "windows": windows}))
+        code, _, err = run_cli(capsys, "plot", "curve", out, "--out", tmp_path / "c.png")
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and "curve.json: windows" in lines[0], \
+            f"expected exit 2 and one line naming curve.json's windows for {windows}, got {code}: {err!r}"
+        assert not (tmp_path / "c.png").exists(), "a figure was written despite the error"
+
+
+def test_cli_curve_workers_give_the_same_curve(capsys, hand_file, tmp_path):
+    """Same seed, same result across worker counts: --workers 2 writes the curve.csv and windows of --workers 1
+    (explicit runs, two series, two replications: 52 jobs spread over the pool)."""
+    texts = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        code, _, err = run_cli(capsys, "curve", hand_file, "--expiry", "1h..12h/1h", "--series", "outage=6h,10h",
+                               "--replications", "2", "--method", "explicit", "--workers", workers, "--out", out)
+        assert code == 0, f"--workers {workers}: expected exit 0, got {code}: {err}"
+        texts.append(((out / "curve.csv").read_text(), json.loads((out / "curve.json").read_text())["windows"]))
+    assert texts[0] == texts[1], "--workers 2 gave another curve than --workers 1"
+    assert texts[0][0].count("\n") == 1 + 2 * 12, "expected a header and 12 rows per series"
+
+
+def test_curve_progress_bar_counts_runs(capsys):
+    """progress=True draws a bar on stderr counting every run: 2 replications x 3 windows (2 on the grid and
+    the own 12h window) of explicit runs."""
+    expiry_curve(hand_scenario("last-attempt"), [HOUR, 2 * HOUR], replications=2, method="explicit", progress=True)
+    err = capsys.readouterr().err
+    assert "curve" in err and "6/6" in err, f"expected a bar reaching 6/6 runs on stderr, got {err!r}"
+
+
+def test_cli_curve_workers_carry_preset_senders(capsys, hand_file, tmp_path):
+    """Preset senders hold closures pickle cannot carry; the jobs carry the scenario's data instead, so
+    --workers 2 works for Exim (explicit: its window shapes its retry rules) and gives --workers 1's curve."""
+    texts = []
+    for workers in ("1", "2"):
+        out = tmp_path / f"w{workers}"
+        code, _, err = run_cli(capsys, "curve", hand_file, "--expiry", "4h,8h", "--series", "preset=exim,postfix",
+                               "--workers", workers, "--out", out)
+        assert code == 0, f"--workers {workers}: expected exit 0, got {code}: {err}"
+        texts.append((out / "curve.csv").read_text())
+    assert texts[0] == texts[1], "--workers 2 gave another curve than --workers 1"
+
+
+@pytest.mark.parametrize("data", [
+    {"seed": 3, "sender": {"preset": "postfix"},            # host-level state: Postfix's dead destination
+     "messages": {"count": 60, "arrival": {"kind": "uniform", "start": 0, "end": "10h"}},
+     "recipients": [{"domain": "p.example", "outages": [{"start": "2h", "end": "20h", "failure": "refused"}]}]},
+    {"seed": 5, "horizon": "3d", "sender": {"preset": "exchange-server"},          # a horizon
+     "messages": {"count": 40, "arrival": {"kind": "uniform", "start": 0, "end": "12h"}},
+     "recipients": [{"domain": "p.example", "outages": [{"start": "1h", "end": "30h", "failure": "451 4.3.0 x"}]}]},
+])
+def test_auto_explicit_runs_reuse_the_longest_run_exactly(data):
+    """Where each window is its own run, auto takes the longest run's counts for the windows under which
+    every message got through alike; the counts equal one run per window (method explicit), with two
+    replications, at every window and at the series' own window."""
+    sc = mtasim.scenario_from_dict(data)
+    expiries = [h * HOUR for h in range(2, 74, 4)]
+    auto = expiry_curve(sc, expiries, replications=2)
+    explicit = expiry_curve(sc, expiries, replications=2, method="explicit")
+    assert auto.method == "explicit", f"expected explicit runs for this scenario, got {auto.method}"
+    assert counts_by_point(auto) == counts_by_point(explicit), "reusing the longest run changed a count"
+    assert auto.windows == explicit.windows, "the own window differs"
+    assert auto.points[-1].delivered == auto.points[-1].messages, "expected the long windows to deliver everything"

@@ -328,7 +328,8 @@ def test_plot_heatmap_rows_cols_swap(sweep_dir, tmp_path, captured):
 
 
 def test_plot_latency_several_dirs(tmp_path, captured):
-    """plot latency: one line per folder, labelled by scenario; a repeated name gets the folder appended."""
+    """plot latency: one line per folder, labelled by scenario (a repeated name gets the folder appended),
+    over all messages: 2 of the 4 (latencies 0 s and 7200 s) are delivered, so each line levels off at 0.5."""
     a = run_dir(tmp_path, "a", "Same name")
     b = run_dir(tmp_path, "b", "Same name")
     c = run_dir(tmp_path, "c", "Other")
@@ -336,8 +337,14 @@ def test_plot_latency_several_dirs(tmp_path, captured):
     plot("latency", a, b, c, "--out", out)
     assert_png(out)
     ax = captured[0].axes[0]
-    assert legend_texts(ax) == ["Same name (a) (n=2)", "Same name (b) (n=2)", "Other (n=2)"]
-    assert ax.lines[0].get_xdata()[1:3].tolist() == [0.0, 2.0]      # latencies 0 s and 7200 s, in hours
+    assert legend_texts(ax) == ["Same name (a): 2 of 4 delivered, 50.0% never",
+                                "Same name (b): 2 of 4 delivered, 50.0% never", "Other: 2 of 4 delivered, 50.0% never",
+                                "all messages"]
+    line = ax.lines[0]
+    assert line.get_xdata()[1:3].tolist() == [0.0, 2.0]      # latencies 0 s and 7200 s, in hours
+    assert line.get_ydata().tolist() == [0.0, 0.25, 0.5, 0.5], f"expected 1/4, 2/4 of all messages, got {line.get_ydata()}"
+    assert ax.get_ylabel() == "fraction of all messages delivered"
+    assert "50.0% never delivered" in [t.get_text() for t in ax.texts], "the never-delivered share is not marked"
 
 
 def test_plot_timeline(tmp_path, captured):
@@ -500,4 +507,87 @@ def test_plot_latency_same_folder_names(tmp_path, captured):
     a = run_dir(tmp_path / "one", "results", "Same")
     b = run_dir(tmp_path / "two", "results", "Same")
     plot("latency", a, b, "--out", tmp_path / "lat.png")
-    assert legend_texts(captured[0].axes[0]) == [f"Same ({a}) (n=2)", f"Same ({b}) (n=2)"]
+    assert legend_texts(captured[0].axes[0]) == [f"Same ({a}): 2 of 4 delivered, 50.0% never",
+                                                 f"Same ({b}): 2 of 4 delivered, 50.0% never", "all messages"]
+
+
+# -- figures a person can decide from ------------------------------------------------------------------------
+def test_curve_figure_marks_each_series_own_window():
+    """Each series' own window is a diamond at (window, fraction there) with a dotted drop line and its value;
+    the legend explains the diamond; a window beyond the grid widens the axis to show it."""
+    x = np.array([12, 24, 48]) * HOUR
+    s = {"expiry_s": x, "fraction": [0.0, 0.7, 1.0], "ci_low": [np.nan] * 3, "ci_high": [np.nan] * 3}
+    fig = plots.curve_figure({"exchange-online": s, "postfix": s}, "t",
+                             windows={"exchange-online": {"expiry_s": 24 * HOUR, "fraction": 0.7},
+                                      "postfix": {"expiry_s": 120 * HOUR, "fraction": 1.0}})
+    ax = fig.axes[0]
+    diamonds = [ln for ln in ax.lines if ln.get_marker() == "D"]
+    assert [(ln.get_xdata()[0], ln.get_ydata()[0]) for ln in diamonds] == [(24.0, 0.7), (120.0, 1.0)], \
+        "expected diamonds at 24 h / 70 % and 120 h / 100 %"
+    assert sorted(t.get_text() for t in ax.texts) == ["exchange-online: 70.0% at 1d", "postfix: 100.0% at 5d"]
+    assert legend_texts(ax)[-1] == "its own window (configured expiry)"
+    assert ax.get_xlim()[1] >= 120, f"the axis stops at {ax.get_xlim()[1]} h, before Postfix's 120 h window"
+
+
+def test_plot_heatmap_sweep_axis_says_outage_end(tmp_path, captured):
+    """A sweep over recipients[0].outages[0].end is labelled as the outage's end (hours since the start), not
+    its length; sender.expiry as the expiry window; the key paths stay under the words."""
+    d = tmp_path / "sweep"
+    end, expiry = "recipients[0].outages[0].end", "sender.expiry"
+    rows = [[k, 0, 1, x * HOUR, e * HOUR, 1.0] for k, (e, x) in enumerate([(10, 12), (10, 24), (28, 12), (28, 24)])]
+    write_csv(d / "sweep.csv", ["point", "replication", "seed", expiry, end, "fraction_delivered"], rows)
+    write_json(d / "sweep.json", {"scenario": "s", "duration_parameters": [expiry, end]})
+    plot("heatmap", d, "--out", tmp_path / "h.png")
+    ax = captured[0].axes[0]
+    assert ax.get_ylabel() == f"outage end (hours since the start)\n{end}", f"got {ax.get_ylabel()!r}"
+    assert ax.get_xlabel() == f"expiry window (hours)\n{expiry}", f"got {ax.get_xlabel()!r}"
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["10", "28"]
+
+
+def test_latency_figure_counts_never_delivered_mail():
+    """With undelivered counts the CDF is over all messages: 3 delivered of 4 levels off at 0.75, the
+    gap to 1 is marked '25.0% never delivered'; a sender that delivered nothing is a line at 0."""
+    fig = plots.latency_figure({"EXO": [0, HOUR, 2 * HOUR], "none": []}, "latency", undelivered={"EXO": 1, "none": 5})
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "fraction of all messages delivered"
+    assert legend_texts(ax) == ["EXO: 3 of 4 delivered, 25.0% never", "none: 0 of 5 delivered, 100.0% never",
+                                "all messages"]
+    line = {ln.get_label().split(":")[0]: ln for ln in ax.lines}
+    assert line["EXO"].get_ydata().tolist() == [0.0, 0.25, 0.5, 0.75, 0.75], f"got {line['EXO'].get_ydata()}"
+    assert line["none"].get_ydata().tolist() == [0.0, 0.0], "nothing delivered: a line at 0"
+    texts = " ".join(t.get_text() for t in ax.texts)
+    assert "25.0% never delivered" in texts and "100.0% never delivered" in texts, f"got {texts!r}"
+
+
+def test_timeline_rows_by_message_id_warnings_and_legend_as_drawn():
+    """Rows are labelled by message id (ids 100 and 250 here, not rows 0 and 1); delay warnings are
+    triangles; the held-back legend marker is hollow in the colour of the dots it stands for."""
+    fig = plots.timeline_figure_from_data(
+        "T", [100, 250], [100, 100, 250], [0.0, 3600.0, 600.0], {100: int(mtasim.Outcome.DELIVERED),
+                                                                  250: int(mtasim.Outcome.EXPIRED)},
+        {100: 3600.0, 250: 7200.0}, [("outage at x", 0, 3000)], attempt_suspended=[False, True, False],
+        warnings=([100, 250], [1800.0, 2400.0]))
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "message id (in arrival order)"
+    ticks = dict(zip(ax.get_yticks().tolist(), [t.get_text() for t in ax.get_yticklabels()]))
+    assert ticks[0.0] == "100" and ticks[1.0] == "250", f"expected rows labelled 100 and 250, got {ticks}"
+    triangles = [c for c in ax.collections if c.get_offsets().shape[0] and
+                 c.get_paths()[0].vertices.tolist() == plots.matplotlib.markers.MarkerStyle("v").get_path()
+                 .transformed(plots.matplotlib.markers.MarkerStyle("v").get_transform()).vertices.tolist()]
+    assert len(triangles) == 1 and triangles[0].get_offsets()[:, 0].tolist() == [0.5, 2400 / 3600], \
+        "expected the two warnings as triangles at 0.5 h and 0.67 h"
+    legend = ax.get_legend()
+    texts = legend_texts(ax)
+    assert "delay warning sent (2)" in texts and "pass held back by host state (no connection)" in texts, texts
+    hollow = [ln for ln in legend.findobj(plots.Line2D) if ln.get_markerfacecolor() == "none"]
+    assert [ln.get_markeredgecolor() for ln in hollow] == [plots.OUTCOME_COLOURS[mtasim.Outcome.DELIVERED]], \
+        "expected one hollow legend marker, green like the held-back dot of the delivered message"
+
+
+def test_pareto_figure_names_the_lag_percentile():
+    """pareto_figure at percentile 100 speaks of the max recovery lag (axis and limit line)."""
+    points = {"mean_attempts": [10.0, 20.0], "recovery_lag_s": [3600.0, 600.0], "on_front": [True, True],
+              "labels": ["a", "b"]}
+    ax = plots.pareto_figure(points, "t", 1800.0, lag_percentile=100).axes[0]
+    assert ax.get_ylabel() == "max recovery lag (minutes)"
+    assert "allowed max recovery lag (30 min)" in legend_texts(ax)

@@ -335,3 +335,105 @@ def test_cli_tune_schedule_bad_options_exit_2(capsys, family_file, argv):
     assert code == 2, f"expected exit 2 for {argv}, got {code}"
     lines = err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("mtasim: "), f"expected one 'mtasim: ' line, got {err!r}"
+
+
+# -- (4) recovery lag at a chosen percentile; alike schedules listed once ------------------------------------
+# Fixed retries, outage [0, 2h20m), one message at 0 and 19 at 20m (lags by hand):
+#   every 1h:  at 0: 0, 1h, 2h, 3h (4 attempts, lag 40m); at 20m: 20m, 1h20m, 2h20m (3 attempts, lag 0)
+#   every 30m: at 0: 0 .. 2h30m (6, lag 10m);             at 20m: 20m, 50m .. 2h20m (5, lag 0)
+#   every 10m: at 0: 0 .. 2h20m (15, lag 0);              at 20m: 20m .. 2h20m (13, lag 0)
+# numpy's p95 of 19 zeros and one L is 0.05 L: 2m for every 1h, 30 s for every 30m; the max is L.
+LAG_HAND = {3600.0: (3.05, 120.0, 2400.0), 1800.0: (5.05, 30.0, 600.0), 600.0: (13.1, 0.0, 0.0)}
+
+
+def lag_scenario():
+    return scenario({"schedule": {"kind": "fixed", "interval": "1h"}, "expiry": "1d"},
+                    [{"start": 0, "end": "2h20m"}],
+                    {"arrival": {"kind": "times", "times": [0.0] + [20 * 60.0] * 19}})
+
+
+def test_tune_schedule_lag_percentiles_hand_answer():
+    """p95 and max recovery lag per fixed interval match the hand count; the candidates say which they use."""
+    cands = tune_schedule(lag_scenario(), "fixed", grid={"interval": tuple(LAG_HAND)}, lag_percentile=100)
+    got = {c.params["interval_s"]: (round(c.mean_attempts, 9), round(c.recovery_lag_p95_s, 6), c.recovery_lag_max_s)
+           for c in cands}
+    assert got == LAG_HAND, f"expected (attempts, p95, max) {LAG_HAND}, got {got}"
+    assert [c.recovery_lag_s for c in cands] == [2400.0, 600.0, 0.0], \
+        f"expected the max lag as recovery_lag_s at percentile 100, got {[c.recovery_lag_s for c in cands]}"
+
+
+@pytest.mark.parametrize("percentile,expected", [("95", "every 1h"), ("100", "every 30m")])
+def test_cli_tune_schedule_lag_percentile_recommendation(capsys, tmp_path, percentile, expected):
+    """Within 15m at p95 the cheapest is every 1h (p95 2m, max 40m); at 100 (all delivered mail) it is
+    every 30m, whose slowest message waits 10m."""
+    path = tmp_path / "lag.yaml"
+    path.write_text("""\
+name: lag
+seed: 1
+sender: {schedule: {kind: fixed, interval: 1h}, expiry: 1d}
+messages: {arrival: {kind: times, times: [0h, 20m, 20m, 20m, 20m, 20m, 20m, 20m, 20m, 20m, 20m, 20m, 20m, 20m,
+           20m, 20m, 20m, 20m, 20m, 20m]}}
+recipients:
+  - domain: r.example
+    outages: [{start: 0h, end: 2h20m}]
+""", encoding="utf-8")
+    out = tmp_path / "out"
+    code, stdout, err = run_cli(capsys, "tune", "schedule", path, "--family", "fixed", "--interval", "10m,30m,1h",
+                                "--max-recovery-lag", "15m", "--lag-percentile", percentile, "--out", out)
+    assert code == 0, f"expected exit 0, got {code}: {err}"
+    name = "max" if percentile == "100" else "p95"
+    assert f"cheapest schedule with {name} recovery lag <= 15m: {expected} " in stdout, \
+        f"expected the recommendation {expected!r} at {name} in {stdout!r}"
+    chosen = [line for line in stdout.splitlines() if line.startswith(expected)]
+    lag = {"every 1h": "0:02:00", "every 30m": "0:10:00"}[expected]
+    assert chosen and chosen[0].split()[3] == lag, f"expected {expected}'s {name} lag {lag} in {chosen}"
+    meta = json.loads((out / "pareto.json").read_text())
+    assert meta["lag_percentile"] == int(percentile), f"expected lag_percentile {percentile} in {meta}"
+    with open(out / "pareto.csv", newline="", encoding="utf-8") as f:
+        rows = {r["label"]: r for r in csv.DictReader(f)}
+    assert float(rows["every 1h"]["recovery_lag_max_s"]) == 2400.0, f"expected max lag 40m in {rows['every 1h']}"
+    # p99 of 19 zeros and one 10m: position 0.99 x 19 = 18.81 between the last zero and 10m -> 0.81 x 10m
+    assert float(rows["every 30m"]["recovery_lag_p99_s"]) == pytest.approx(0.81 * 600.0), \
+        f"expected p99 lag 0.81 x 10m (numpy's interpolation) in {rows['every 30m']}"
+
+
+def test_tune_schedule_lists_alike_schedules_once():
+    """30m x1.5, x2 and x3 capped at 30m wait 30m after every failure: one candidate, labelled
+    '30m x1.5/x2/x3 max 30m'; under a 1h cap x2 (30m, 1h, 1h ...) and x3 (30m, 1h capped ...) are alike,
+    x1.5 (30m, 45m, 1h ...) is not."""
+    cands = tune_schedule(family_scenario(), "exponential",
+                          grid={"first": (1800.0,), "factor": (1.5, 2.0, 3.0), "max": (1800.0, 3600.0)})
+    labels = sorted(c.label for c in cands)
+    assert labels == ["30m x1.5 max 1h", "30m x1.5/x2/x3 max 30m", "30m x2/x3 max 1h"], \
+        f"expected three distinct schedules, got {labels}"
+    merged = next(c for c in cands if c.label == "30m x1.5/x2/x3 max 30m")
+    assert merged.params == {"first_s": 1800.0, "factor": 1.5, "max_s": 1800.0}, \
+        f"expected the first member's parameters, got {merged.params}"
+    # Outage [0, 2h20m), 4 messages at 0: every 30m -> attempts 0 .. 2h30m (6), lag 10m.
+    assert (merged.mean_attempts, merged.recovery_lag_p95_s) == (6.0, 600.0), f"unexpected {merged}"
+
+
+@pytest.mark.parametrize("value", ["90", "max", "99.5"])
+def test_cli_tune_schedule_bad_lag_percentile_usage_error(capsys, family_file, value):
+    """--lag-percentile other than 95, 99 or 100 is a usage error: exit 2, one line naming the option."""
+    with pytest.raises(SystemExit) as exc:
+        main(["tune", "schedule", str(family_file), "--family", "fixed", "--lag-percentile", value])
+    err = capsys.readouterr().err
+    assert exc.value.code == 2, f"expected exit 2 for --lag-percentile {value}, got {exc.value.code}"
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "--lag-percentile" in lines[0] and "95, 99, 100" in lines[0], \
+        f"expected one line naming --lag-percentile and its choices, got {err!r}"
+
+
+def test_cli_tune_schedule_workers_carry_preset_senders(capsys, tmp_path):
+    """A preset sender (Exim: closures pickle cannot carry) is tuned over two workers with the serial answer."""
+    path = tmp_path / "exim.yaml"
+    path.write_text(FAMILY_YAML.replace("{schedule: {kind: fixed, interval: 1h}, expiry: 1d}", "{preset: exim}"),
+                    encoding="utf-8")
+    outputs = []
+    for workers in ("1", "2"):
+        code, stdout, err = run_cli(capsys, "tune", "schedule", path, "--family", "fixed", "--interval", "30m,1h",
+                                    "--workers", workers)
+        assert code == 0, f"--workers {workers}: expected exit 0, got {code}: {err}"
+        outputs.append(stdout)
+    assert outputs[0] == outputs[1], f"--workers 2 printed another front:\n{outputs[0]}\n{outputs[1]}"
