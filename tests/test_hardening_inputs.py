@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import csv
+import dataclasses
 import io
 import math
 import os
@@ -370,15 +372,18 @@ def test_fuzzed_command_lines_exit_0_or_2_in_one_line(argv):
         args = [a.format(**places) if "{" in a and a.strip("{}") in places else a for a in argv]
         err, stdout = io.StringIO(), io.StringIO()
         began = time.monotonic()
-        here = os.getcwd()
-        os.chdir(tmp)                          # an odd word taken as a relative path lands in tmp, not here
+        # An odd word taken as a relative path (--out 0.5, --out preset=postfx) must land in tmp, not in the
+        # folder the suite runs from (it once left tests/0.5 and tests/preset=postfx behind)
+        here = Path.cwd()
+        words = {w for w in args if w.strip() and w not in (".", "..") and not os.path.isabs(w)}
+        there_before = {w for w in words if os.path.lexists(here / w)}
         try:
-            with contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
+            with contextlib.chdir(tmp), contextlib.redirect_stderr(err), contextlib.redirect_stdout(stdout):
                 code = main(args)
         except SystemExit as exc:              # argparse: --help (0) or a usage error (2)
             code = exc.code
-        finally:
-            os.chdir(here)
+        stray = {w for w in words if os.path.lexists(here / w)} - there_before
+        assert Path.cwd() == here and not stray, f"{args} wrote {sorted(stray)} into {here}"
         took = time.monotonic() - began
         text = err.getvalue()
         assert "Traceback" not in text, text
@@ -462,7 +467,17 @@ PLOT_CASES = [
      ["queue.csv"]),
     ("unterminated-quote", "burst", "run", lambda d: (d / "attempts.csv").write_text(
         (d / "attempts.csv").read_text() + '"abc\n'), ["attempts.csv"]),
+    ("fifo-summary-json", "queue", "run", lambda d: _fifo(d / "summary.json"),
+     ["summary.json", "expected a regular file, got a FIFO"]),
+    ("fifo-messages-csv", "timeline", "run", lambda d: _fifo(d / "messages.csv"),
+     ["messages.csv", "expected a regular file, got a FIFO"]),
 ]
+
+
+def _fifo(path: Path) -> None:
+    """``path`` replaced by a named pipe nobody writes to: reading it would wait for ever."""
+    path.unlink()
+    os.mkfifo(path)
 
 
 @pytest.mark.parametrize("kind, folder, change, expected", [c[1:] for c in PLOT_CASES], ids=[c[0] for c in PLOT_CASES])
@@ -494,6 +509,25 @@ def test_plot_curve_with_a_long_but_finite_expiry_draws_quickly(capsys, tmp_path
     assert main(["plot", "curve", str(d), "--out", str(tmp_path / "f.png")]) == 0
     assert time.monotonic() - began < 20
     capsys.readouterr()
+
+
+def test_plot_input_too_big_for_memory_is_refused_before_it_is_read(capsys, tmp_path, plot_inputs, monkeypatch):
+    """A CSV whose rows would take more memory than is available (about 7 times its size) is refused with
+    both numbers before a line of it is read, not read until the machine runs out."""
+    import shutil
+
+    import mtasim.engine.memory
+
+    d = tmp_path / "run"
+    shutil.copytree(plot_inputs / "run", d)
+    size = (d / "messages.csv").stat().st_size
+    monkeypatch.setattr(mtasim.engine.memory, "available_memory_bytes", lambda: 7 * size - 1)
+    monkeypatch.setattr(csv, "reader", lambda *a, **k: pytest.fail("the file was read"))
+    line = one_error_line(capsys, ["plot", "latency", d, "--out", tmp_path / "f.png"])
+    assert f"{d / 'messages.csv'}: {mtasim.inputs.format_bytes(size)} would need about " \
+           f"{mtasim.inputs.format_bytes(7 * size)} of memory to read (7 times its size); " \
+           f"{mtasim.inputs.format_bytes(7 * size - 1)} is available" in line, line
+    assert not (tmp_path / "f.png").exists()
 
 
 # -- sweep work ---------------------------------------------------------------------------------------------
@@ -530,6 +564,61 @@ def test_sweep_runs_are_bounded_and_no_limits_lifts_it(capsys, tmp_path, monkeyp
     assert main(["sweep", str(path), "--out", str(tmp_path / "out"), "--no-limits", "--no-progress"]) == 0
     capsys.readouterr()
     assert len((tmp_path / "out" / "sweep.csv").read_text().splitlines()) == 7
+
+
+def test_a_sweep_too_big_for_memory_is_refused_with_the_estimate_even_without_limits(capsys, tmp_path, monkeypatch):
+    """--no-limits lifts the bound on runs, not the machine's memory: 10,000,000 runs at 800 B each need
+    7.5 GiB; with 1 GiB available the sweep is refused with both numbers before any point is built."""
+    import mtasim.engine.memory
+    import mtasim.grid
+
+    monkeypatch.setattr(mtasim.engine.memory, "available_memory_bytes", lambda: 2**30)
+    monkeypatch.setattr(mtasim.grid.SweepSpec, "points", lambda self: pytest.fail("the grid was built"))
+    path = write_bad(tmp_path, SWEEP % "  sender.expiry: 1h..100h/1h\n  sender.schedule.interval: 1m..100m/1m\n"
+                     "  replications: 1000\n", "mem.yaml")
+    line = one_error_line(capsys, ["sweep", path, "--out", tmp_path / "out", "--no-limits"])
+    assert "sweep: 10,000,000 runs (10,000 grid points x 1,000 replications" in line, line
+    assert "about 7.5 GiB of memory" in line and "1.0 GiB is available" in line, line
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_a_sweep_whose_rows_do_not_fit_on_the_disk_is_refused(capsys, tmp_path, monkeypatch):
+    """The rows' size (8 B per column: 12 rows of 21 columns, 2,016 B) against the free space where --out
+    goes (1 KiB here): refused naming sweep.csv, nothing written."""
+    import mtasim.sweep
+
+    real = os.statvfs
+
+    class Tiny:
+        f_bavail, f_frsize, f_flag = 1, 1024, 0
+
+    monkeypatch.setattr(mtasim.sweep.os, "statvfs", lambda p: Tiny() if str(p).startswith(str(tmp_path)) else real(p))
+    path = write_bad(tmp_path, SWEEP % "  sender.expiry: 1h..4h/1h\n  replications: 3\n", "disk.yaml")
+    line = one_error_line(capsys, ["sweep", path, "--out", tmp_path / "out", "--no-limits"])
+    assert f"12 runs (4 grid points x 3 replications, one row and one run of 2 messages each) would write about " \
+           f"2.0 KiB of rows to {tmp_path / 'out' / 'sweep.csv'}; 1.0 KiB is free there" in line, line
+    assert_nothing_written(tmp_path / "out")
+
+
+def test_no_limits_reaches_the_process_that_runs_a_sweep_task():
+    """A task planned under --no-limits runs without limits wherever it runs (a Dask worker is a process of
+    its own, started without the flag: it refused the scenario the sweep had accepted)."""
+    import mtasim.sweep
+    from mtasim.scenario import scenario_from_dict
+
+    data = yaml.safe_load(SWEEP % "  seed: [1]\n")
+    data["sender"]["schedule"]["interval"] = "5s"
+    data["sender"]["expiry"] = "7d"                   # about 121,000 attempts per message: over the limit
+    mtasim.inputs.set_limits(False)
+    try:
+        tasks = mtasim.sweep.plan_sweep(scenario_from_dict(data, "w.yaml"))
+    finally:
+        mtasim.inputs.set_limits(True)
+    assert [t.limits for t in tasks] == [False]
+    assert mtasim.sweep.run_task(tasks[0])["messages"] == 2        # limits on here, as in a fresh worker
+    assert mtasim.inputs.limits_enabled()
+    with pytest.raises(mtasim.config.ConfigError, match="100,000 attempts per message"):
+        mtasim.sweep.run_task(dataclasses.replace(tasks[0], limits=True))
 
 
 @pytest.mark.parametrize("argv", [["curve", "{f}", "--out=--", "--method", "auto"], ["run", "{f}", "--log=--"]])

@@ -11,19 +11,18 @@ import datetime
 import json
 from pathlib import Path
 
+import jsonschema                       # a test dependency (pyproject's [test] extra): never skipped
 import pytest
 import yaml
 from helpers import SETTINGS, key_paths, scenarios
 from hypothesis import given
 from hypothesis import strategies as st
 
-jsonschema = pytest.importorskip("jsonschema")
-
-import mtasim  # noqa: E402
-from mtasim.config import ConfigError  # noqa: E402
-from mtasim.presets import PRESETS  # noqa: E402
-from mtasim.recipients.behaviour import BEHAVIOUR_KEYS  # noqa: E402
-from mtasim.schema import scenario_schema  # noqa: E402
+import mtasim
+from mtasim.config import ConfigError
+from mtasim.presets import PRESETS
+from mtasim.recipients.behaviour import BEHAVIOUR_KEYS
+from mtasim.schema import scenario_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 SRC = ROOT / "src" / "mtasim"
@@ -163,6 +162,25 @@ BAD = [
     ("mx-host-space", bad("recipients.0.mx", [{"host": "mx a.example", "preference": 1}])),
     ("rate-garbled", bad("recipients.0.rate_limit", {"rate": "fast"})),
     ("status-garbled", bad("sender.expiry_status", "4.4", WITH_CUSTOM)),
+    # issue 12's catalogue, where a schema can say it (not: .nan, which JSON has no number for; a schedule's
+    # attempts per message; a Haraka multiplier inside its interval text)
+    ("start-month-13", bad("start", "2026-13-01T00:00:00Z")),
+    ("start-day-32", bad("start", "2026-01-32T00:00:00Z")),
+    ("start-odd-timezone", bad("start", "2026-01-01T00:00:00+99:00")),
+    ("start-year-9999", bad("start", "9999-12-31T23:00:00Z")),
+    ("outage-end-month-13", bad("recipients.0.outages", [{"start": 0, "end": "2026-13-01T00:00:00Z"}])),
+    ("outage-end-1e15", bad("recipients.0.outages", [{"start": 0, "end": 1e15}])),
+    ("interval-1ms", bad("sender.schedule.interval", "1ms", WITH_CUSTOM)),
+    ("expiry-100y", bad("sender.expiry", "100y", WITH_CUSTOM)),
+    ("delay-warning-repeat-1ms", bad("sender", {**CUSTOM, "delay_warning": "1h", "delay_warning_repeat": "1ms"})),
+    ("factor-infinite", bad("sender.schedule", {"kind": "exponential", "first": "5m", "factor": float("inf")},
+                            WITH_CUSTOM)),
+    ("max-attempts-infinite", bad("sender", {"schedule": {"kind": "fixed", "interval": "1h"}, "give_up": "attempts",
+                                             "max_attempts": float("inf")})),
+    ("poisson-rate-infinite", bad("messages", {"arrival": {"kind": "poisson", "rate": float("inf"), "end": "1h"}})),
+    ("seed-400-digits", bad("seed", int("9" * 400))),
+    ("60-million-domains", bad("recipients.0.domains", 60_000_000)),
+    ("preset-param-infinite", bad("sender.maximal_queue_lifetime", float("inf"))),
 ]
 
 
@@ -187,8 +205,8 @@ def _schema_keys(value, out: set[str]) -> set[str]:
 
 
 def _loader_keys() -> dict[str, list[str]]:
-    """Every key the loader's source reads by name: ``node.get("key")``, ``.duration("key")``, ``.number``,
-    ``.text``, ``.choice``, ``.has``, ``.child``, and ``key == "..."`` comparisons, with where."""
+    """Every key the loader's source reads by name: ``node.get("key")``, ``.duration("key")``, ``.time``,
+    ``.number``, ``.text``, ``.choice``, ``.has``, ``.child``, and ``key == "..."`` comparisons, with where."""
     files = [SRC / "scenario.py", SRC / "workload.py", SRC / "schedules.py", SRC / "grid.py",
              *sorted((SRC / "recipients").glob("*.py")), *sorted((SRC / "presets").glob("*.py"))]
     keys: dict[str, list[str]] = {}
@@ -196,7 +214,7 @@ def _loader_keys() -> dict[str, list[str]]:
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             found = None
             if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
-                    and node.func.attr in ("get", "duration", "number", "text", "choice", "has", "child")
+                    and node.func.attr in ("get", "duration", "time", "number", "text", "choice", "has", "child")
                     and isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
                 found = node.args[0].value
             elif (isinstance(node, ast.Compare) and isinstance(node.left, ast.Name) and node.left.id == "key"

@@ -19,8 +19,9 @@ import yaml
 from .config import ConfigError
 
 __all__ = ["MAX_FILE_BYTES", "MAX_YAML_DEPTH", "MAX_YAML_NODES", "MAX_ATTEMPTS_PER_MESSAGE",
-           "MAX_WARNINGS_PER_MESSAGE", "read_text_file", "load_yaml", "load_yaml_value", "escape",
-           "limits_enabled", "set_limits", "check_domain_name", "DOMAIN_NAME", "check_work", "work_per_message"]
+           "MAX_WARNINGS_PER_MESSAGE", "read_text_file", "regular_file_size", "load_yaml", "load_yaml_value",
+           "escape", "limits_enabled", "set_limits", "format_bytes", "check_domain_name", "DOMAIN_NAME", "check_work",
+           "work_per_message"]
 
 #: Input files (scenarios, imported configurations) larger than this are refused before reading.
 MAX_FILE_BYTES = 64 * 2**20
@@ -52,6 +53,14 @@ def escape(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
+
+
+def format_bytes(n: float) -> str:
+    """``7.5 GiB``, ``2.0 KiB``, ``512 B``: a size or a memory estimate for an error line."""
+    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+        if n >= scale:
+            return f"{n / scale:,.1f} {unit}"
+    return f"{n:,.0f} B"
 
 
 # -- files -------------------------------------------------------------------------------------------
@@ -98,6 +107,25 @@ def read_text_file(path: str | os.PathLike, *, encoding: str = "utf-8", source: 
     except UnicodeDecodeError as exc:
         raise ConfigError(source, "", f"cannot read the file: expected UTF-8 text, got an undecodable byte 0x{data[exc.start]:02x} at "
                           f"offset {exc.start:,}") from None
+
+
+def regular_file_size(path: str | os.PathLike, source: str | None = None) -> int:
+    """The size in bytes of ``path`` if it is a regular file; ConfigError naming what it is otherwise (a
+    FIFO would hang the reader, a device never end). For files read as a stream rather than whole, such
+    as the result CSVs ``plot`` reads; a missing file is FileNotFoundError, for the caller to explain."""
+    source = source if source is not None else str(path)
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise
+    except OSError as exc:
+        raise ConfigError(source, "", f"cannot read the file ({exc.strerror or exc.__class__.__name__})") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(source, "", "cannot read the file: it is a directory")
+    if not stat.S_ISREG(info.st_mode):
+        raise ConfigError(source, "", "cannot read the file: expected a regular file, got "
+                          f"{_file_kind(info.st_mode)}")
+    return info.st_size
 
 
 def _file_kind(mode: int) -> str:

@@ -15,11 +15,14 @@ import re
 import shutil
 import signal
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 __all__ = ["OutputError", "OutputSet", "check_output_dir", "check_output_file", "Terminated", "install_sigterm",
-           "worker_init", "end_pool", "prepare_matplotlib", "RUN_FILES", "CURVE_FILES", "PARETO_FILES",
+           "hold_signals", "release_signals", "raise_if_stopped", "forget_signals",
+           "worker_init", "end_pool", "worker_map", "progress_bar", "prepare_matplotlib", "RUN_FILES", "CURVE_FILES", "PARETO_FILES",
            "is_notice_file"]
 
 SCRATCH_PREFIX = ".mtasim-"
@@ -46,14 +49,43 @@ class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so every ``finally`` cleans up; the CLI exits 143."""
 
 
+#: The SIGINT/SIGTERM received since :func:`install_sigterm`. Their exception can be lost: library code that
+#: clears any error (NumPy does, in places) swallows one raised while it runs, and the run would go on to
+#: write its files and exit 0; :func:`raise_if_stopped` raises it again where that matters.
+_RECEIVED: list[int] = []
+
+
 def install_sigterm() -> None:
-    """Turn SIGTERM into :class:`Terminated` in the main thread (a no-op elsewhere)."""
+    """Turn SIGTERM into :class:`Terminated` in the main thread (a no-op elsewhere), and have SIGTERM and
+    Ctrl-C remembered for :func:`raise_if_stopped` (Ctrl-C only where it is not ignored)."""
     def handler(signum, frame):
+        _RECEIVED.append(signum)
         raise Terminated()
+
+    def interrupt(signum, frame):
+        _RECEIVED.append(signum)
+        raise KeyboardInterrupt()
+
+    _RECEIVED.clear()
     try:
         signal.signal(signal.SIGTERM, handler)
+        if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+            signal.signal(signal.SIGINT, interrupt)
     except (ValueError, OSError):       # not the main thread, or no signals here
         pass
+
+
+def raise_if_stopped() -> None:
+    """Raise :class:`Terminated` (or KeyboardInterrupt) again if SIGTERM (or Ctrl-C) came and its exception
+    was swallowed on the way: called before files are moved into place and before a command reports
+    success."""
+    if _RECEIVED:
+        raise Terminated() if _RECEIVED[-1] == signal.SIGTERM else KeyboardInterrupt()
+
+
+def forget_signals() -> None:
+    """The command is over: a signal it received is not the next one's (in-process callers, tests)."""
+    _RECEIVED.clear()
 
 
 def worker_init(parent_pid: int, poll_s: float = 0.5) -> None:
@@ -127,6 +159,36 @@ def end_pool(pool) -> None:
         except (OSError, AttributeError):
             pass
     pool.shutdown(wait=False, cancel_futures=True)
+
+
+@contextmanager
+def worker_map(workers: int) -> Iterator[Callable]:
+    """A ``map`` for independent jobs: the built-in one for one worker, else a process pool's (results in
+    job order, so the answer does not depend on the worker count) whose workers are ended at once when
+    the caller is interrupted or fails (see :func:`worker_init`)."""
+    if workers <= 1:
+        yield map
+        return
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(workers, initializer=worker_init, initargs=(os.getpid(),))
+    try:
+        yield pool.map
+    except BaseException:
+        end_pool(pool)          # interrupted or failed: end the workers now, not after their tasks
+        raise
+    pool.shutdown()
+
+
+def progress_bar(total: int, *, unit: str, desc: str, enabled: bool | None = None, initial: int = 0):
+    """A tqdm bar on stderr, or None when not ``enabled`` (None: only when stderr is a terminal)."""
+    import sys
+    if enabled is None:
+        enabled = sys.stderr.isatty()
+    if not enabled:
+        return None
+    from tqdm import tqdm
+    return tqdm(total=total, initial=initial, unit=unit, desc=desc, file=sys.stderr)
 
 
 # -- checks ------------------------------------------------------------------------------------------
@@ -271,17 +333,27 @@ class OutputSet:
         dest = check_output_dir(flag, dest)
         test = owned if callable(owned) else frozenset(owned).__contains__
         t = _Target(flag, Path(dest), "dir", test)
-        t.scratch = self._scratch(flag, dest, dest)
-        self.targets.append(t)
+        self._register(t, dest, dest)
+        assert t.scratch is not None
         return t.scratch
 
     def file(self, flag: str, dest: str | Path, *, make_parent: bool = False) -> Path:
         """One output file; returns where to write it."""
         dest = check_output_file(flag, dest, make_parent=make_parent)
         t = _Target(flag, Path(dest), "file", None)
-        t.scratch = self._scratch(flag, Path(dest).parent, dest)
-        self.targets.append(t)
+        self._register(t, Path(dest).parent, dest)
+        assert t.scratch is not None
         return t.scratch / "file"
+
+    def _register(self, t: _Target, near: Path, shown: Path) -> None:
+        """Make ``t``'s scratch folder and list it, with SIGINT/SIGTERM held meanwhile: an interrupt between
+        the two would leave a scratch folder that :meth:`discard` does not know about."""
+        held = hold_signals()
+        try:
+            t.scratch = self._scratch(t.flag, near, shown)
+            self.targets.append(t)
+        finally:
+            release_signals(held)
 
     def path(self, dest: str | Path) -> Path:
         """Where to write the files of destination ``dest`` (a folder's scratch folder, a file's scratch name)."""
@@ -295,7 +367,8 @@ class OutputSet:
         so a failure part way puts everything back as it was. Each destination folder is locked
         (``flock`` on the folder itself) meanwhile, so two commands writing to one folder at once leave
         one command's set, not a mix. SIGINT/SIGTERM wait until it is done."""
-        blocked = _block_signals()
+        raise_if_stopped()
+        held = hold_signals()
         moves: list[tuple[Path, Path]] = []         # (from, to) done, to undo in reverse
         locks: list[int] = []
         current: _Target | None = None
@@ -354,13 +427,18 @@ class OutputSet:
                 if fd >= 0:
                     os.close(fd)
             self.discard()
-            _unblock_signals(blocked)
+            release_signals(held)
 
     def discard(self) -> None:
-        for t in self.targets:
-            if t.scratch is not None:
-                shutil.rmtree(t.scratch, ignore_errors=True)
-                t.scratch = None
+        """Remove the scratch folders; a second Ctrl-C waits until they are gone."""
+        held = hold_signals()
+        try:
+            for t in self.targets:
+                if t.scratch is not None:
+                    shutil.rmtree(t.scratch, ignore_errors=True)
+                    t.scratch = None
+        finally:
+            release_signals(held)
 
 
 def _lock_folder(folder: str) -> int:
@@ -378,13 +456,27 @@ def _lock_folder(folder: str) -> int:
     return fd
 
 
-def _block_signals():
+def hold_signals() -> tuple[dict[int, Any], list[int]] | None:
+    """Hold SIGINT and SIGTERM back (record them, act on none) until :func:`release_signals`: for steps that
+    must not be cut in two (making and listing a scratch folder, moving files into place, removing scratch
+    folders, starting a Dask cluster). Python-level handlers, not a signal mask: a mask set in this thread
+    does not keep the signal from another thread (numpy's), whose handler interrupts this one all the
+    same. None (holding nothing) outside the main thread."""
+    held: list[int] = []
     try:
-        return signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT, signal.SIGTERM})
-    except (AttributeError, ValueError, OSError):
+        previous = {s: signal.signal(s, lambda signum, frame: held.append(signum))
+                    for s in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:                  # not the main thread: its signals are not ours to handle
         return None
+    return previous, held
 
 
-def _unblock_signals(previous) -> None:
-    if previous is not None:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+def release_signals(state: tuple[dict[int, Any], list[int]] | None) -> None:
+    """Put the handlers back, then raise a signal held meanwhile as it would have been raised."""
+    if state is None:
+        return
+    previous, held = state
+    for s, handler in previous.items():
+        signal.signal(s, signal.SIG_DFL if handler is None else handler)   # None: set outside Python
+    if held:
+        signal.raise_signal(held[0])

@@ -13,6 +13,7 @@ and every key the loader's source reads appears in the schema (and no other).
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 from .durations import MAX_DURATION_S
@@ -30,10 +31,20 @@ _HOST_NAME = (r"^(?=.{1,253}\.?$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
 _REPLY = r"^\s*[45]\d\d(?:[ -]+[245]\.\d{1,3}\.\d{1,3})?(?:\s+.*)?$"
 _ANY_REPLY = r"^\s*[245]\d\d(?:[ -]+[245]\.\d{1,3}\.\d{1,3})?(?:\s+.*)?$"
 _RATE = r"^\s*(?:\d+(?:\.\d+)?|\.\d+)\s*/\s*\S+\s*$"
-_TIMESTAMP = r"^\d{4}-\d{2}-\d{2}"
+#: An ISO 8601 timestamp as datetime.fromisoformat reads it: a real month and day (2026-13-01 is refused), and
+#: a UTC offset under 24 hours if there is one (+99:00 is refused); ``start`` is also in 1900 up to 9000.
+_DATE = r"-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12]\d|3[01])(?:[T ].*)?$"
+_NO_ODD_OFFSET = r"(?!.*[+-](?:2[4-9]|[3-9]\d):?\d\d\s*$)"
+_TIMESTAMP = r"^" + _NO_ODD_OFFSET + r"\d{4}" + _DATE
+_START = r"^" + _NO_ODD_OFFSET + r"(?:19\d\d|[2-8]\d{3})" + _DATE
 _WEEKLY = r"^\s*[A-Za-z]{3}[a-z]*\s+\d{1,2}:\d{2}(?::\d{2})?\s+for\s+\S.*$"
 _KEY_PATH = r"^[A-Za-z_][\w-]*(?:\[\d+\])*(?:\.[A-Za-z_][\w-]*(?:\[\d+\])*)*$"
 _STATUS = r"^[245]\.\d{1,3}\.\d{1,3}$"
+
+
+#: The largest finite number: the maximum of numbers the loader bounds only by being finite (``.inf`` is
+#: refused; ``.nan`` is not a JSON number, and no schema keyword can refuse it).
+_FINITE = sys.float_info.max
 
 
 def _duration(*, zero: bool = True, maximum: float | None = None, minimum: float = 0.0,
@@ -59,8 +70,7 @@ def _integer(minimum: float | None = None, maximum: float | None = None, descrip
     out: dict[str, Any] = {"type": "number", "multipleOf": 1}
     if minimum is not None:
         out["minimum"] = minimum
-    if maximum is not None:
-        out["maximum"] = maximum
+    out["maximum"] = _FINITE if maximum is None else maximum
     if description:
         out["description"] = description
     return out
@@ -71,8 +81,7 @@ def _number(minimum: float | None = None, maximum: float | None = None, *, exclu
     out: dict[str, Any] = {"type": "number"}
     if minimum is not None:
         out["exclusiveMinimum" if exclusive_minimum else "minimum"] = minimum
-    if maximum is not None:
-        out["maximum"] = maximum
+    out["maximum"] = _FINITE if maximum is None else maximum
     if description:
         out["description"] = description
     return out
@@ -297,9 +306,10 @@ def _recipient() -> dict[str, Any]:
 
 # -- the scenario ---------------------------------------------------------------------------------------
 def _messages() -> dict[str, Any]:
-    window = {"start": _duration(), "end": _duration(zero=False)}
-    kinds = {"at": {"time": _duration()},
-             "times": {"times": {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": _duration()}},
+    time = {"$ref": "#/$defs/time"}            # a duration since the start or a timestamp, as outage windows
+    window = {"start": time, "end": time}
+    kinds = {"at": {"time": time},
+             "times": {"times": {"type": "array", "minItems": 1, "maxItems": MAX_MESSAGES, "items": time}},
              "uniform": dict(window),
              "poisson": {"rate": {"anyOf": [_number(0, exclusive_minimum=True), _text(_RATE)]}, **window}}
     assert list(kinds) == list(ARRIVAL_KINDS)
@@ -337,7 +347,7 @@ def scenario_schema() -> dict[str, Any]:
         "name": _text(description="shown in summaries and figures (default: the file name)"),
         "seed": _integer(0, 2**63 - 1),
         "horizon": _duration(zero=False, description="nothing happens at or after it"),
-        "start": _text(_TIMESTAMP, "wall-clock time of t = 0 (ISO 8601)"),
+        "start": _text(_START, "wall-clock time of t = 0 (ISO 8601), from 1900 up to 9000"),
         "reporting_mta": _text(_HOST_NAME, "the sending MTA's host name in notices and logs"),
         "sender": {"$ref": "#/$defs/sender"},
         "messages": _messages(),

@@ -13,11 +13,14 @@ import csv
 import hashlib
 import io
 import json
+import logging
 import math
 import os
-import sys
+import signal
+import warnings
 from collections.abc import Callable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,8 +30,8 @@ from .config import ConfigError
 from .curve import replication_seed
 from .engine import simulate
 from .grid import numeric_value
-from .inputs import limits_enabled
-from .outputs import OutputError, check_output_dir, end_pool, worker_init
+from .inputs import format_bytes, limits_enabled, set_limits
+from .outputs import OutputError, check_output_dir, end_pool, hold_signals, progress_bar, release_signals, worker_init
 from .results import atomic_write, csv_cell
 from .scenario import Scenario, scenario_from_dict, with_overrides
 
@@ -60,35 +63,80 @@ class SweepTask:
     data: Any
     source: str
     engine: str = "auto"
+    #: Whether the work limits apply in the process that runs it (as in the one that planned it: a Dask
+    #: worker does not see --no-limits otherwise).
+    limits: bool = True
 
 
-def plan_sweep(scenario: Scenario) -> list[SweepTask]:
-    """All tasks, grid point by grid point; every point is validated before anything runs. A sweep of more
-    than MAX_SWEEP_RUNS runs is refused first, from the grid's size alone (nothing built), unless limits
-    are lifted (``--no-limits``)."""
+#: Memory a planned run takes while the sweep goes on (its task, its grid point, its share of the binding
+#: hash and of --resume's row check; measured: about 460 B planned, 200 B more on --resume).
+BYTES_PER_PLANNED_RUN = 800
+#: Bytes a sweep.csv row takes per column (measured: 140 B for a row of 22 columns).
+BYTES_PER_ROW_COLUMN = 8
+
+
+def plan_sweep(scenario: Scenario, out: str | Path | None = None) -> list[SweepTask]:
+    """All tasks, grid point by grid point; every point is validated before anything runs. Refused first,
+    from the grid's size alone (nothing built): more than MAX_SWEEP_RUNS runs unless limits are lifted
+    (``--no-limits``), and, lifted or not, a plan that would not fit in the memory available or rows that
+    would not fit on the disk of ``out``."""
     spec = scenario.sweep
     if spec is None:
         raise ConfigError(scenario.source, "sweep", "expected a sweep: section (parameter paths and values)")
     runs = spec.size() * spec.replications
+    what = (f"{spec.size():,} grid points x {spec.replications:,} replications, one row and one run of "
+            f"{scenario.workload.expected_count:,.0f} messages each")
     if limits_enabled() and runs > MAX_SWEEP_RUNS:
         raise ConfigError(scenario.source, "sweep", f"expected at most {MAX_SWEEP_RUNS:,} runs, got {runs:,} "
-                          f"({spec.size():,} grid points x {spec.replications:,} replications, one row and one "
-                          f"run of {scenario.workload.expected_count:,.0f} messages each); --no-limits (or "
-                          f"MTASIM_NO_LIMITS=1) runs them anyway")
+                          f"({what}); --no-limits (or MTASIM_NO_LIMITS=1) runs them anyway")
+    _check_sweep_fits(scenario, runs, what, out)
     tasks = []
+    limits = limits_enabled()
     for index, point in enumerate(spec.points()):
         with_overrides(scenario, point, what="sweep")
         for r in range(spec.replications):
             tasks.append(SweepTask(index, r, replication_seed(scenario.seed, r), tuple(point.items()),
-                                   scenario.data, scenario.source))
+                                   scenario.data, scenario.source, limits=limits))
     return tasks
+
+
+def _check_sweep_fits(scenario: Scenario, runs: int, what: str, out: str | Path | None) -> None:
+    """Refuse a sweep whose plan would not fit in the memory available, or whose rows would not fit on the
+    disk of ``out`` (estimates: BYTES_PER_PLANNED_RUN, BYTES_PER_ROW_COLUMN); --no-limits does not lift it."""
+    from .engine.memory import available_memory_bytes
+
+    need, have = runs * BYTES_PER_PLANNED_RUN, available_memory_bytes()
+    if have is not None and need > have:
+        raise ConfigError(scenario.source, "sweep", f"{runs:,} runs ({what}) would need about "
+                          f"{format_bytes(need)} of memory to plan and track; {format_bytes(have)} is available: "
+                          f"fewer grid points or replications")
+    if out is None:
+        return
+    rows = runs * BYTES_PER_ROW_COLUMN * (3 + len(scenario.sweep.paths) + len(SUMMARY_COLUMNS))
+    try:
+        folder = Path(os.path.abspath(out))
+        while not folder.exists() and folder.parent != folder:
+            folder = folder.parent
+        st = os.statvfs(folder)
+        free = st.f_bavail * st.f_frsize
+    except (OSError, AttributeError):
+        return
+    if rows > free:
+        raise ConfigError(scenario.source, "sweep", f"{runs:,} runs ({what}) would write about "
+                          f"{format_bytes(rows)} of rows to {Path(out) / 'sweep.csv'}; {format_bytes(free)} is free "
+                          f"there: fewer grid points or replications, or another --out")
 
 
 def run_task(task: SweepTask) -> dict[str, Any]:
     """One run -> one row (a plain dict of numbers and strings)."""
-    base = scenario_from_dict(task.data, task.source)
-    scenario = with_overrides(base, dict(task.overrides), what="sweep")
-    summary = simulate(scenario, task.seed, engine=task.engine).summary()
+    limits_were = limits_enabled()
+    set_limits(task.limits)
+    try:
+        base = scenario_from_dict(task.data, task.source)
+        scenario = with_overrides(base, dict(task.overrides), what="sweep")
+        summary = simulate(scenario, task.seed, engine=task.engine).summary()
+    finally:
+        set_limits(limits_were)
     row: dict[str, Any] = {"point": task.point, "replication": task.replication, "seed": task.seed}
     for path, value in task.overrides:
         row[path] = numeric_value(value)
@@ -312,13 +360,27 @@ class DaskExecutor:
             raise SweepError("--dask needs the optional dependency: pip install 'mtasim[dask]'") from None
         self.cluster = None
         try:
-            if address in ("local", "inprocess"):
-                self.cluster = LocalCluster(n_workers=workers if address == "local" else 1,
-                                            threads_per_worker=1 if address == "local" else workers,
-                                            processes=address == "local", dashboard_address=None)
-                self.client = Client(self.cluster)
-            else:
-                self.client = Client(address, timeout=f"{timeout_s}s")
+            with _quiet_dask():
+                if address in ("local", "inprocess"):
+                    # Ctrl-C or SIGTERM held while the cluster starts (interrupted part way, it is left to
+                    # Dask's exit handler, which fails on it with a traceback), raised once it can be closed
+                    held = hold_signals()
+                    try:
+                        self.cluster = LocalCluster(n_workers=workers if address == "local" else 1,
+                                                    threads_per_worker=1 if address == "local" else workers,
+                                                    processes=address == "local", dashboard_address=None,
+                                                    # its HTTP server (always started) on a free port: no
+                                                    # clash, and no warning, with another cluster's 8787
+                                                    scheduler_kwargs={"dashboard_address": ":0"})
+                        self.client = Client(self.cluster)
+                    finally:
+                        try:
+                            release_signals(held)
+                        except KeyboardInterrupt:
+                            self.close()
+                            raise
+                else:
+                    self.client = Client(address, timeout=f"{timeout_s}s")
         except (OSError, TimeoutError) as exc:
             self.close()
             detail = str(exc).splitlines()[0] if str(exc) else "timed out"
@@ -328,8 +390,28 @@ class DaskExecutor:
     def __call__(self, tasks: list[SweepTask]) -> Iterator[dict[str, Any]]:
         from distributed import as_completed
 
-        for future in as_completed(self.client.map(run_task, tasks, pure=False)):
-            yield future.result()
+        finished = False
+        try:
+            for future in as_completed(self.client.map(run_task, tasks, pure=False)):
+                yield future.result()
+            finished = True
+        finally:
+            if not finished:              # interrupted or failed: end local workers now, not after their tasks
+                self._end_local_workers()
+
+    def _end_local_workers(self) -> None:
+        """A local cluster's worker processes ended at once (as :func:`end_pool` does for a pool): its
+        own close waits seconds for the tasks they are running. Their nannies are told first, so that
+        they do not start new workers in their place."""
+        for nanny in list(getattr(self.cluster, "workers", {}).values()):
+            pid = getattr(nanny, "pid", None)
+            if not isinstance(pid, int):
+                continue
+            try:
+                nanny.close_gracefully()
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, AttributeError):
+                pass
 
     def close(self) -> None:
         if getattr(self, "client", None) is not None:
@@ -338,6 +420,25 @@ class DaskExecutor:
         if self.cluster is not None:
             self.cluster.close()
             self.cluster = None
+
+
+@contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Dask's own log lines (a worker's cancelled task when the sweep is interrupted, ...) kept off stderr,
+    which holds mtasim's one line: the ``distributed`` logger of this process, and of the worker processes
+    a local cluster starts meanwhile (they read DASK_LOGGING__DISTRIBUTED when they import distributed),
+    log only what stops them (a task's failure reaches mtasim as its exception, and is reported once)."""
+    logging.getLogger("distributed").setLevel(logging.CRITICAL)
+    key = "DASK_LOGGING__DISTRIBUTED"
+    before = os.environ.get(key)
+    os.environ.setdefault(key, "critical")
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", module=r"distributed(\.|$)")
+            yield
+    finally:
+        if before is None:
+            os.environ.pop(key, None)
 
 
 def dask_executor(address: str, workers: int, timeout_s: float = 5.0) -> DaskExecutor:
@@ -362,8 +463,8 @@ def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = s
 
 def _run_sweep(scenario: Scenario, out: Path, executor: Executor, resume: bool, progress: bool | None,
                engine: str, report: Callable[[str], None] | None = None) -> Path:
-    tasks = [SweepTask(t.point, t.replication, t.seed, t.overrides, t.data, t.source, engine)
-             for t in plan_sweep(scenario)]
+    tasks = [SweepTask(t.point, t.replication, t.seed, t.overrides, t.data, t.source, engine, t.limits)
+             for t in plan_sweep(scenario, out)]
     columns = columns_for(scenario)
     path = out / "sweep.csv"
     try:
@@ -485,12 +586,7 @@ class _SweepLock:
 
 
 def _progress(total: int, done: int, enabled: bool | None):
-    if enabled is None:
-        enabled = sys.stderr.isatty()
-    if not enabled:
-        return None
-    from tqdm import tqdm
-    return tqdm(total=total, initial=done, unit="run", desc="sweep", file=sys.stderr)
+    return progress_bar(total, unit="run", desc="sweep", enabled=enabled, initial=done)
 
 
 def read_sweep(path: str | Path) -> list[dict[str, str]]:
