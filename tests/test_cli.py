@@ -43,8 +43,8 @@ OUTCOMES = ("delivered", "expired", "bounced", "queued")
 SUMMARY_KEYS = {"scenario", "seed", "engine", "messages", "delivered", "expired", "bounced", "queued",
                 "attempts", "delay_warnings", "delivery_latency_s"}
 MESSAGES_HEADER = ["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s", "via",
-                   "relayed_s", "relay_outcome"]
-ATTEMPTS_HEADER = ["message_id", "attempt", "time_s", "result", "reply"]
+                   "relayed_s", "relay_outcome", "arrival", "final", "warned"]
+ATTEMPTS_HEADER = ["message_id", "attempt", "time_s", "result", "reply", "time"]
 MTASIM_SCRIPT = Path(sys.executable).parent / "mtasim"
 
 
@@ -74,7 +74,10 @@ def test_run_prints_summary_table(capsys, small):
     assert code == 0, err
     assert err == ""
     lines = out.splitlines()
-    rows = {line.split()[0]: line.split() for line in lines if line.split()}
+    rows: dict[str, list[str]] = {}
+    for line in lines:          # the outcome table's rows: the first of each name (the per-day table has a total too)
+        if line.split():
+            rows.setdefault(line.split()[0], line.split())
     for key in (*OUTCOMES, "total"):
         assert key in rows, f"no {key} row in:\n{out}"
     assert rows["total"][1] == "9"
@@ -123,7 +126,7 @@ def test_run_out_without_attempts_writes_no_attempts_csv(capsys, small, tmp_path
     assert sorted(p.name for p in out_dir.iterdir()) == ["messages.csv", "outages.csv", "queue.csv",
                                                          "summary.json", "timeline.png"]
     with open(out_dir / "outages.csv", encoding="utf-8") as f:
-        assert f.readline().strip() == "recipient,start_s,end_s,failure"
+        assert f.readline().strip() == "recipient,start_s,end_s,failure,host"
 
 
 def test_messages_csv_one_row_per_message(capsys, small, tmp_path):

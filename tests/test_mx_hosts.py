@@ -221,16 +221,17 @@ def test_summary_has_the_backup_fields_only_with_a_backup():
     assert with_backup.summary()["accepted_by_backup"] == 1
 
 
-def test_messages_csv_has_the_mx_columns_at_the_end(tmp_path, capsys):
+def test_messages_csv_has_the_mx_columns_after_the_section_5_ones(tmp_path, capsys):
+    """The MX columns follow the contract's columns (the wall-clock columns come last, tests/test_wallclock.py)."""
     sc = scenario([host("mx1.office.example", 10, WEEKEND), host("backup.isp.example", 20, backup=HOURLY_BACKUP)],
                   times=("10h", "20h"))
     mtasim.simulate(sc).write(tmp_path)
     with open(tmp_path / "messages.csv", encoding="utf-8") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == ["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s", "via",
-                       "relayed_s", "relay_outcome"]
-    assert rows[1][8:] == ["mx1.office.example", "", ""]
-    assert rows[2][8:] == ["backup.isp.example", "288000", "delivered"]
+    assert rows[0][:11] == ["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s",
+                            "via", "relayed_s", "relay_outcome"]
+    assert rows[1][8:11] == ["mx1.office.example", "", ""]
+    assert rows[2][8:11] == ["backup.isp.example", "288000", "delivered"]
     summary = json.loads((tmp_path / "summary.json").read_text(encoding="utf-8"))
     assert (summary["accepted_by_backup"], summary["relayed"], summary["expired_at_backup"]) == (1, 1, 0)
 
@@ -364,3 +365,40 @@ def test_postfix_passes_a_deferred_message_on_to_the_next_mx(sender, via_backup)
         assert m.attempts[0] == 1 and m.final_s[0] == HOUR and vias(r) == ["backup.isp.example"]
     else:
         assert m.attempts[0] > 1 and m.final_s[0] >= 10 * HOUR and vias(r) == ["mx1.office.example"]
+
+
+def test_outages_csv_lists_each_mx_hosts_windows_with_its_name(tmp_path):
+    sc = scenario([host("mx1.office.example", 10, WEEKEND), host("backup.isp.example", 20, backup=HOURLY_BACKUP)])
+    mtasim.simulate(sc).write(tmp_path)
+    with open(tmp_path / "outages.csv", encoding="utf-8") as f:
+        rows = list(csv.reader(f))
+    assert rows == [["recipient", "start_s", "end_s", "failure", "host"],
+                    ["office.example", "64800", "288000", "connect: Connection refused", "mx1.office.example"]]
+
+
+def test_plot_mx_counts_where_each_message_went(tmp_path, capsys):
+    """Six messages during the weekend outage: all accepted by the backup at once (the sender's delivery),
+    in the mailbox when the backup relays them at 80 h (five) and 81 h (the one accepted at 79:30)."""
+    from mtasim.plotcmd import build_figure
+    sc = scenario([host("mx1.office.example", 10, WEEKEND), host("backup.isp.example", 20, backup=HOURLY_BACKUP)],
+                  times=WEEKEND_TIMES)
+    mtasim.simulate(sc).write(tmp_path)
+    ax = build_figure("mx", [tmp_path]).axes[0]
+    lines = {line.get_label().rsplit(" (", 1)[0]: line for line in ax.get_lines()}
+    mailbox = lines["in the recipient's mailbox"]
+    assert mailbox.get_label().endswith("(6)") and lines["of which accepted by the backup MX"].get_label().endswith("(6)")
+    assert np.allclose(mailbox.get_xdata()[1:-1], [80, 80, 80, 80, 80, 81])
+    assert [p.get_label() for p in ax.get_legend().get_patches()] == ["outage at mx1.office.example"]
+    assert main(["plot", "mx", str(tmp_path), "--out", str(tmp_path / "mx.png")]) == 0
+    assert (tmp_path / "mx.png").stat().st_size > 10_000
+
+
+def test_plot_mx_on_a_run_without_mx_hosts_is_refused_in_one_line(tmp_path, capsys):
+    sc = mtasim.scenario_from_dict({"name": "plain", "sender": HOURLY, "messages": {"count": 3},
+                                    "recipients": [{"domain": "r.example"}]}, "plain.yaml")
+    mtasim.simulate(sc).write(tmp_path)
+    capsys.readouterr()
+    assert main(["plot", "mx", str(tmp_path), "--out", str(tmp_path / "mx.png")]) == 2
+    err = capsys.readouterr().err
+    assert len(err.splitlines()) == 1 and "plot mx needs a run whose recipients list mx hosts" in err
+    assert not (tmp_path / "mx.png").exists()

@@ -31,11 +31,11 @@ from .outputs import (
     Terminated,
     check_output_dir,
     check_output_file,
-    end_pool,
+    forget_signals,
     install_sigterm,
     is_notice_file,
+    raise_if_stopped,
     same_path,
-    worker_init,
 )
 from .plotcmd import PlotInputError, add_plot_parser
 from .presets import PRESETS, UnknownPresetError, get_preset, sender_from_preset_node
@@ -66,7 +66,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "no_limits", False):
         set_limits(False)
     try:
-        return args.func(args)
+        code = args.func(args)
+        raise_if_stopped()              # a Ctrl-C or SIGTERM whose exception library code swallowed
+        return code
     except (ConfigError, UsageError, EngineUnavailableError, UnknownPresetError, PlotInputError,
             QueueViewError, OutputError) as exc:
         print(f"mtasim: {escape(str(exc))}", file=sys.stderr)
@@ -92,6 +94,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _internal_error(exc)
     finally:
         set_limits(limits_were)
+        forget_signals()
 
 
 def _internal_error(exc: BaseException) -> int:
@@ -177,14 +180,17 @@ def _parser() -> argparse.ArgumentParser:
 
     cur = sub.add_parser("curve", help="fraction delivered against the expiry window")
     cur.add_argument("scenario", help="scenario YAML file")
-    cur.add_argument("--expiry", default="1h..96h/1h", metavar="RANGE",
-                     help="expiry windows: start..end/step or a comma list (default 1h..96h/1h)")
+    cur.add_argument("--expiry", metavar="RANGE",
+                     help="expiry windows: start..end/step or a comma list (default hourly from 1h to 96h, or to "
+                     "a day past the longest series' own window)")
     cur.add_argument("--series", metavar="KIND=V1,V2",
                      help="one line per preset=NAME,... or per outage=DURATION,...")
     cur.add_argument("--replications", type=_positive_int, default=1, help="runs per series (seeds seed..seed+N-1)")
     cur.add_argument("--method", choices=("auto", "single-run", "explicit"), default="auto",
                      help="auto: one run per series and replication where valid (default)")
     cur.add_argument("--out", metavar="DIR", required=True, help="write curve.csv, curve.json, curve.png here")
+    cur.add_argument("--workers", type=_positive_int, default=1, help="parallel worker processes (default 1)")
+    cur.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     cur.set_defaults(func=cmd_curve)
 
     swp = sub.add_parser("sweep", help="run the scenario's sweep: grid x replications, one row per run")
@@ -209,6 +215,9 @@ def _parser() -> argparse.ArgumentParser:
     ts.add_argument("scenario", help="scenario YAML file")
     ts.add_argument("--family", default="exponential", help="exponential (first, factor, max) or fixed (interval)")
     ts.add_argument("--max-recovery-lag", metavar="DURATION", help="recommend the cheapest schedule within this")
+    ts.add_argument("--lag-percentile", type=_lag_percentile, default=95, metavar="95|99|100",
+                    help="judge the recovery lag at this percentile of delivered messages (100: the slowest; "
+                    "default 95)")
     ts.add_argument("--first", metavar="LIST", help="grid for first, e.g. 1m,5m,15m")
     ts.add_argument("--factor", metavar="LIST", help="grid for factor, e.g. 1.5,2,3")
     ts.add_argument("--max", metavar="LIST", help="grid for max, e.g. 30m,1h,4h")
@@ -226,6 +235,13 @@ def _parser() -> argparse.ArgumentParser:
                              "beyond mtasim's sane bounds (also MTASIM_NO_LIMITS=1)")
     add_plot_parser(sub)
     add_import_parser(sub)
+    from .replay import add_replay_parser       # mtasim replay: a real log re-run
+    add_replay_parser(sub)
+
+    rep = sub.add_parser("report", help="one self-contained HTML page from results folders (run, curve, sweep)")
+    rep.add_argument("results", nargs="+", metavar="RESULTS_DIR", help="folder written by run, curve or sweep --out")
+    rep.add_argument("--out", required=True, metavar="FILE", help="HTML file to write, e.g. report.html")
+    rep.set_defaults(func=cmd_report)
     return p
 
 
@@ -243,6 +259,13 @@ def _whole_number(minimum: int):
 
 
 _positive_int = _whole_number(1)
+
+
+def _lag_percentile(text: str) -> int:
+    """An argparse type: one of the recovery-lag percentiles tune schedule judges on."""
+    if text.strip() not in ("95", "99", "100"):
+        raise argparse.ArgumentTypeError(f"expected one of 95, 99, 100, got {text!r}")
+    return int(text)
 _seed = _whole_number(0)
 
 
@@ -293,7 +316,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result.summary(), indent=2))
     else:
-        print(format_summary(result.summary()))
+        from .tables import clock_start, run_tables_text    # outcomes per day (or hour), per recipient
+        start = clock_start(scenario)           # the wall clock of the scenario's start:, None without one
+        print(format_summary(result.summary(), outages=outage_windows(result), start=start))
+        print(f"\n{run_tables_text(result.messages, start)}")
         if qshape is not None and qshape_at is not None:
             print(f"\nqueue at {_moment_text(qshape_at, scenario.start)}: messages by destination and age in "
                   f"minutes (qshape)")
@@ -310,13 +336,16 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _write_outputs(result, folder: Path, attempts: bool, queue_interval_s: float | None = None,
                    qshape: str | None = None) -> None:
     """Write run's files into ``folder`` (a scratch folder: :class:`OutputSet` moves them into place)."""
-    from .plots import save_figure, timeline_figure
+    from .plots import save_figure, timeline_figure, with_wall_clock
     from .results import atomic_write
+    from .tables import clock_start
 
     result.write(folder, attempts=attempts, queue_interval_s=queue_interval_s)
     if qshape is not None:
         atomic_write(folder / "qshape.txt", lambda f: f.write(qshape))
-    save_figure(timeline_figure(result, max_messages=PLOT_MESSAGES), folder / "timeline.png")
+    timeline = timeline_figure(result, max_messages=PLOT_MESSAGES)
+    start = clock_start(result.scenario)
+    save_figure(with_wall_clock(timeline, start) if start is not None else timeline, folder / "timeline.png")
 
 
 def _log_dir_made(args: argparse.Namespace, log_dir: str) -> bool:
@@ -342,7 +371,9 @@ def _check_run_outputs(args: argparse.Namespace) -> None:
             raise UsageError(f"--log {args.log}: is a notice file --dsn {args.dsn} writes; choose another name")
 
 
-def format_summary(s: dict[str, Any]) -> str:
+def format_summary(s: dict[str, Any], outages: Sequence[tuple[str, float, float]] = (), start=None) -> str:
+    """The run summary a person reads. ``outages`` (domain, start_s, end_s) are listed with the first and
+    last expiry; ``start`` (the scenario's ``start:``, None when it sets none) adds the wall clock to them."""
     n = s["messages"]
     w = max(9, len(f"{n:,}"))
     lines = [f"{s['scenario']}  (seed {s['seed']}, engine {s['engine']})", "",
@@ -352,8 +383,8 @@ def format_summary(s: dict[str, Any]) -> str:
         lines.append(f"{key:<10} {s[key]:>{w},} {frac:>9.1%}")
     lines.append(f"{'total':<10} {n:>{w},} {1.0 if n else 0.0:>9.1%}")
     lines.append("")
-    lines.append(f"attempts        {s['attempts']:,} ({s['attempts_per_message']:.2f} per message)")
-    lines.append(f"delay warnings  {s['delay_warnings']:,}")
+    lines.append(f"attempts              {s['attempts']:,} ({s['attempts_per_message']:.2f} per message)")
+    lines.extend(_notice_lines(s))
     lat = s["delivery_latency_s"]
     if lat["p50"] is None:
         lines.append("delivery latency  - (nothing delivered)")
@@ -370,7 +401,45 @@ def format_summary(s: dict[str, Any]) -> str:
     if "accepted_by_backup" in s:
         lines.append(f"backup MX         accepted {s['accepted_by_backup']:,}  relayed {s['relayed']:,}  "
                      f"expired at backup {s['expired_at_backup']:,}  (delivered, for this sender)")
+    lines.extend(_time_lines(s, outages, start))
     return "\n".join(lines)
+
+
+def _notice_lines(s: dict[str, Any]) -> list[str]:
+    """Connections, held-back passes, non-delivery reports and delay notices, each in its own words."""
+    held = s.get("held_back", 0)
+    note = (f"the other {held:,} passes were held back by host state" if held
+            else "every attempt tried to connect")
+    return [f"connections           {s['connections']:,} ({note})",
+            f"non-delivery reports  {s['non_delivery_reports']:,} (expired + bounced)",
+            f"delay notices         {s['delay_notices']:,}"]
+
+
+#: Outage windows the summary lists at most; outages.csv has them all.
+SUMMARY_OUTAGES = 3
+
+
+def _time_lines(s: dict[str, Any], outages: Sequence[tuple[str, float, float]], start) -> list[str]:
+    """Outages and the first and last expiry: since the start and, with a ``start``, on its wall clock
+    (weekday, date, time, UTC offset)."""
+    def when(seconds: float) -> str:
+        return _moment_text(round(seconds), start) if start is not None else format_hms(round(seconds))
+
+    lines = []
+    for domain, begin, end in sorted(outages, key=lambda o: (o[1], o[0]))[:SUMMARY_OUTAGES]:
+        lines.append(f"outage            {domain}: {when(begin)} to {when(end)}")
+    if len(outages) > SUMMARY_OUTAGES:
+        lines.append(f"                  and {len(outages) - SUMMARY_OUTAGES:,} more outage windows (outages.csv)")
+    for key in ("first", "last"):
+        if s.get(f"{key}_expiry_s") is not None:
+            lines.append(f"{key} expiry{' ' * (11 - len(key))}{when(s[f'{key}_expiry_s'])}")
+    return lines
+
+
+def outage_windows(result) -> list[tuple[str, float, float]]:
+    """The windows in which a run's attempts failed, as (domain, start_s, end_s): outages.csv's domain rows
+    (an MX host's own windows aside)."""
+    return [(domain, o.start_s, o.end_s) for domain, host, o in result.outage_windows() if not host]
 
 
 def _queue_line(s: dict[str, Any]) -> str:
@@ -448,6 +517,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     return 0
 
 
+#: The page of the repository that lists every preset parameter with its upstream source.
+PRESET_SOURCES_DOC = "docs/sources.md"
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({name: {"summary": p.summary, "sources": p.sources, "confidence": p.confidence,
@@ -462,6 +535,8 @@ def cmd_presets(args: argparse.Namespace) -> int:
             alias = f" (also {', '.join(q.aliases)})" if q.aliases else ""
             print(f"    {q.name:<{width}}  {q.show():>{vwidth}}  {q.meaning}{alias}")
         print()
+    print(f"Each parameter's upstream source (source file, manual page or vendor page): {PRESET_SOURCES_DOC} "
+          f"in the mtasim repository.")
     return 0
 
 
@@ -489,7 +564,42 @@ def cmd_validate(args: argparse.Namespace) -> int:
         print(f"  recipient {r.describe()}")
     if s.horizon_s is not None:
         print(f"  horizon: {format_duration(s.horizon_s)}")
+    for line in _validate_wall_clock(s):
+        print(f"  {line}")
     return 0
+
+
+def _validate_wall_clock(s) -> list[str]:
+    """With ``start:`` set, when things happen on its wall clock: the arrivals, each outage window given
+    as times, the horizon, and when mail that is never delivered gives up (from the first arrival's
+    deadline to the last's; at-deadline senders give up exactly then, the others at their first attempt
+    at or after it)."""
+    from .scenario import latest_arrival_s
+    from .tables import clock_start
+    start = clock_start(s)
+    if start is None:
+        return []
+    w = s.workload
+    first = min(w.times_s) if w.kind == "times" else w.start_s
+    last = latest_arrival_s(w)
+    lines = [f"start: {start.strftime('%a %Y-%m-%d %H:%M:%S %z')}",
+             f"arrivals: {_moment_text(round(first), start)} to {_moment_text(round(last), start)}"]
+    for r in s.recipients:
+        windows = [(r.domain, o) for o in r.outages] + [(h.host, o) for h in r.mx for o in h.outages]
+        for where, o in windows:
+            lines.append(f"outage at {where}: {_moment_text(round(o.start_s), start)} to "
+                         f"{_moment_text(round(o.end_s), start)}")
+    if s.horizon_s is not None:
+        lines.append(f"horizon: {_moment_text(round(s.horizon_s), start)}")
+    expiry = s.sender.expiry_s
+    if expiry is not None and not s.sender.give_up.counts_attempts:
+        # at-deadline: a timer at the deadline; next-wait: when the next try would fall after it; the others
+        # at the first pick-up or attempt at or after it
+        when = {"at-deadline": "at", "next-wait": "by"}.get(s.sender.give_up.name, "from")
+        lines.append(f"mail never delivered expires {when} arrival + {format_duration(expiry)}: the first "
+                     f"{when} {_moment_text(round(first + expiry), start)}, the last {when} "
+                     f"{_moment_text(round(last + expiry), start)}")
+    return lines
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
@@ -543,21 +653,27 @@ def _check_expiry_work(scenario, expiry_s: float, option: str) -> None:
 
 
 def cmd_curve(args: argparse.Namespace) -> int:
-    from .curve import expiry_curve
+    import numpy as np
+
+    from .curve import default_expiries, expiry_curve, shortest_windows
+    from .outputs import worker_map
     from .plots import curve_figure, save_figure
     from .results import atomic_write
 
-    expiries = _durations("--expiry", args.expiry)
+    expiries = _durations("--expiry", args.expiry) if args.expiry is not None else None
     out = check_output_dir("--out", args.out)
     _check_runs("--replications", args.replications)
     scenario = load_scenario(args.scenario)
+    if expiries is None:
+        expiries = default_expiries(scenario, args.series)
     _check_expiry_work(scenario, max(expiries), "--expiry")
     columns = ["series", "expiry_s", "delivered", "expired", "bounced", "queued", "messages", "fraction",
                "ci_low", "ci_high"]
     with OutputSet() as outputs:          # curve.csv, curve.json and curve.png appear together or not at all
         folder = outputs.directory("--out", out, CURVE_FILES)
-        curve = expiry_curve(scenario, expiries, series=args.series, replications=args.replications,
-                             method=args.method)
+        with worker_map(args.workers) as map_fn:
+            curve = expiry_curve(scenario, expiries, series=args.series, replications=args.replications,
+                                 method=args.method, map_fn=map_fn, progress=False if args.no_progress else None)
 
         def write_csv(f):
             w = csv.writer(f, lineterminator="\n")
@@ -568,23 +684,37 @@ def cmd_curve(args: argparse.Namespace) -> int:
         atomic_write(folder / "curve.csv", write_csv)
         meta = {"scenario": curve.scenario, "series_kind": curve.series_kind, "method": curve.method,
                 "replications": curve.replications, "points": len(curve.points),
-                "seconds": round(curve.seconds, 3)}
+                "seconds": round(curve.seconds, 3),
+                "windows": {label: {c: getattr(p, c) for c in columns[1:]} for label, p in curve.windows.items()}}
         atomic_write(folder / "curve.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
         legend = {"preset": "sender preset", "outage": "outage length"}.get(curve.series_kind)
-        save_figure(curve_figure(curve.figure_data(), curve.scenario, legend_title=legend), folder / "curve.png")
+        save_figure(curve_figure(curve.figure_data(), curve.scenario, legend_title=legend,
+                                 windows=curve.window_data()), folder / "curve.png")
         outputs.commit()
     print(f"{curve.scenario}: {len(curve.points)} points, method {curve.method}, "
           f"{curve.replications} replication(s), {curve.seconds:.2f} s")
     print()
-    print(f"{'series':<28} {'shortest expiry delivering':>26}")
-    print(f"{'':<28} {'50%':>8} {'90%':>8} {'99%':>8} {'100%':>8}")
+    print(f"{'series':<28} {'shortest expiry delivering':>35} {'its own window':>19}")
+    print(f"{'':<28} {'50%':>8} {'90%':>8} {'99%':>8} {'100%':>8} {'expiry':>8} {'delivered':>10}")
     for label, pts in curve.series().items():
-        cells = []
-        for level in (0.5, 0.9, 0.99, 1.0):
-            hit = next((p for p in pts if p.fraction >= level - 1e-12), None)
-            cells.append(f"{hit.expiry_s / 3600:g}h" if hit else "-")
-        print(f"{label:<28} " + " ".join(f"{c:>8}" for c in cells))
+        shortest = shortest_windows(np.array([p.expiry_s for p in pts]), np.array([p.fraction for p in pts]))
+        cells = [f"{w / 3600:g}h" if w is not None else "-" for w in shortest]
+        own = curve.windows.get(label)
+        cells += [format_duration(own.expiry_s), f"{own.fraction:.2%}"] if own else ["-", "-"]
+        print(f"{label:<28} " + " ".join(f"{c:>8}" for c in cells[:5]) + f" {cells[5]:>10}")
     print(f"\nwrote {out}/: curve.csv, curve.json, curve.png")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .report import ReportError, write_report
+
+    check_output_file("--out", args.out)          # writable, before any folder is read
+    try:
+        path = write_report(args.results, args.out)
+    except ReportError as exc:
+        raise UsageError(str(exc)) from None
+    print(f"wrote {path}")
     return 0
 
 
@@ -600,7 +730,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     check_output_dir("--out", args.out)
     scenario = load_scenario(args.scenario)
-    tasks = plan_sweep(scenario)          # validates every grid point before anything is written
+    tasks = plan_sweep(scenario, args.out)  # validates every grid point before anything is written
     try:
         if args.dask:
             executor = dask_executor(args.dask, args.workers)
@@ -670,11 +800,10 @@ def _check_schedule_grid(scenario, family: str, grid: dict[str, tuple[float, ...
 
 
 def cmd_tune_schedule(args: argparse.Namespace) -> int:
-    from concurrent.futures import ProcessPoolExecutor
-
+    from .outputs import worker_map
     from .plots import pareto_figure, save_figure
     from .results import atomic_write
-    from .tune import FAMILIES, tune_schedule
+    from .tune import FAMILIES, lag_name, tune_schedule
 
     if args.family not in FAMILIES:
         raise UsageError(f"--family: expected one of {', '.join(FAMILIES)}, got {args.family!r}")
@@ -695,60 +824,54 @@ def cmd_tune_schedule(args: argparse.Namespace) -> int:
         check_output_dir("--out", args.out)
     scenario = load_scenario(args.scenario)
     _check_schedule_grid(scenario, args.family, grid, args.replications)
-    if args.workers > 1:
-        pool = ProcessPoolExecutor(args.workers, initializer=worker_init, initargs=(os.getpid(),))
-        try:
-            candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
-                                       map_fn=pool.map, min_delivered=args.min_delivered)
-        except BaseException:
-            end_pool(pool)          # interrupted or failed: end the workers now, not after their tasks
-            raise
-        pool.shutdown()
-    else:
+    with worker_map(args.workers) as map_fn:
         candidates = tune_schedule(scenario, args.family, replications=args.replications, grid=grid,
-                                   min_delivered=args.min_delivered)
+                                   map_fn=map_fn, min_delivered=args.min_delivered,
+                                   lag_percentile=args.lag_percentile)
+    lag = f"{lag_name(args.lag_percentile)} recovery lag"
     front = [c for c in candidates if c.on_front]
     print(f"{scenario.name}: {len(candidates)} {args.family} schedules, {len(front)} on the Pareto front")
     print()
-    print(f"{'schedule':<26} {'attempts/msg':>12} {'p95 recovery lag':>17} {'delivered':>10}")
+    print(f"{'schedule':<26} {'attempts/msg':>12} {lag:>17} {'delivered':>10}")
     for c in front:
-        print(f"{c.label:<26} {c.mean_attempts:>12.2f} {format_hms(round(c.recovery_lag_p95_s)):>17} "
+        print(f"{c.label:<26} {c.mean_attempts:>12.2f} {format_hms(round(c.recovery_lag_s)):>17} "
               f"{c.fraction_delivered:>10.2%}")
     if lag_limit is not None:
-        ok = [c for c in front if c.recovery_lag_p95_s <= lag_limit]
+        ok = [c for c in front if c.recovery_lag_s <= lag_limit]
         print()
         if ok:
             best = ok[0]
-            print(f"cheapest schedule with p95 recovery lag <= {format_duration(lag_limit)}: {best.label} "
-                  f"({best.mean_attempts:.2f} attempts per message, lag {format_hms(round(best.recovery_lag_p95_s))})")
+            print(f"cheapest schedule with {lag} <= {format_duration(lag_limit)}: {best.label} "
+                  f"({best.mean_attempts:.2f} attempts per message, lag {format_hms(round(best.recovery_lag_s))})")
         else:
-            print(f"no schedule of this grid keeps the p95 recovery lag within {format_duration(lag_limit)}")
+            print(f"no schedule of this grid keeps the {lag} within {format_duration(lag_limit)}")
     if args.out:
         out = Path(args.out)
         outputs = OutputSet()           # pareto.csv, .json and .png appear together or not at all
         folder = outputs.directory("--out", out, PARETO_FILES)
         columns = ["label", "first_s", "factor", "max_s", "interval_s", "mean_attempts", "recovery_lag_p95_s",
-                   "fraction_delivered", "on_front"]
+                   "recovery_lag_p99_s", "recovery_lag_max_s", "fraction_delivered", "on_front"]
 
         def write_csv(f):
             w = csv.writer(f, lineterminator="\n")
             w.writerow(columns)
             for c in candidates:
                 values = {"label": c.label, **c.params, "mean_attempts": c.mean_attempts,
-                          "recovery_lag_p95_s": c.recovery_lag_p95_s, "fraction_delivered": c.fraction_delivered,
+                          "recovery_lag_p95_s": c.recovery_lag_p95_s, "recovery_lag_p99_s": c.recovery_lag_p99_s,
+                          "recovery_lag_max_s": c.recovery_lag_max_s, "fraction_delivered": c.fraction_delivered,
                           "on_front": "true" if c.on_front else "false"}
                 w.writerow([csv_cell(values.get(k)) for k in columns])
 
         with outputs:
             atomic_write(folder / "pareto.csv", write_csv)
             meta = {"scenario": scenario.name, "family": args.family, "max_recovery_lag_s": lag_limit,
-                    "replications": args.replications}
+                    "lag_percentile": args.lag_percentile, "replications": args.replications}
             atomic_write(folder / "pareto.json", lambda f: f.write(json.dumps(meta, indent=2) + "\n"))
             fig = pareto_figure({"mean_attempts": [c.mean_attempts for c in candidates],
-                                 "recovery_lag_p95_s": [c.recovery_lag_p95_s for c in candidates],
+                                 "recovery_lag_s": [c.recovery_lag_s for c in candidates],
                                  "on_front": [c.on_front for c in candidates],
                                  "labels": [c.label for c in candidates]},
-                                scenario.name, lag_limit)
+                                scenario.name, lag_limit, lag_percentile=args.lag_percentile)
             save_figure(fig, folder / "pareto.png")
             outputs.commit()
         print(f"\nwrote {out}/: pareto.csv, pareto.json, pareto.png")

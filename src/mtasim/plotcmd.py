@@ -4,16 +4,22 @@ wrote, read with the standard library (csv, json) and NumPy.
 =========  ==============================================================================================
 kind       reads (from RESULTS_DIR)
 =========  ==============================================================================================
-curve      ``curve.csv`` (series,expiry_s,...,fraction,ci_low,ci_high); title from ``curve.json``
+curve      ``curve.csv`` (series,expiry_s,...,fraction,ci_low,ci_high); title and each series' own window
+           (``windows``, marked) from ``curve.json``
 heatmap    ``curve.csv`` (rows: its series, e.g. outage=36h; columns: expiry_s), or ``sweep.csv`` (two
            parameter columns chosen with --rows/--cols; cells: mean fraction_delivered)
-latency    ``messages.csv`` of each RESULTS_DIR, one line each, labelled by its ``summary.json``
-timeline   ``messages.csv``, ``attempts.csv``, ``outages.csv`` (optional) and ``summary.json``
+latency    ``messages.csv`` of each RESULTS_DIR, one line each, labelled by its ``summary.json``; over all
+           messages, so mail never delivered keeps a line below 1
+timeline   ``messages.csv`` (its ``warned_s``: each message's first delay warning, marked), ``attempts.csv``,
+           ``outages.csv`` (optional) and ``summary.json``
 pareto     ``pareto.csv`` (label,...,mean_attempts,recovery_lag_p95_s,...,on_front) and ``pareto.json``
+           (its ``lag_percentile`` 99 or 100 reads recovery_lag_p99_s or recovery_lag_max_s instead)
 queue      ``queue.csv`` (time_s,destination,queued,...), ``outages.csv`` (optional) and ``summary.json``
            (title, start for the wall clock, the exact peak)
 burst      ``attempts.csv`` (message_id,time_s,result) of ``run --attempts``, ``outages.csv`` and
            ``summary.json`` (title, start; recovery_s, else the last outage end; drain_time_s: the span)
+mx         ``messages.csv`` of a run with MX hosts (arrival_s,outcome,final_s,via,relayed_s,relay_outcome),
+           ``outages.csv`` (its hosts' windows) and ``summary.json``
 =========  ==============================================================================================
 
 Every problem with the input raises :class:`PlotInputError`, whose text is one line naming the file and
@@ -28,17 +34,18 @@ import json
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
 
-from .durations import DurationError, parse_duration
-from .inputs import escape
+from .durations import DurationError, parse_duration, parse_wall_clock
+from .inputs import escape, format_bytes, read_text_file, regular_file_size
 from .results import Outcome
 
-__all__ = ["KINDS", "PlotInputError", "add_plot_parser", "cmd_plot"]
+__all__ = ["KINDS", "PlotInputError", "add_plot_parser", "cmd_plot", "build_figure", "read_results_csv",
+           "read_results_json"]
 
-KINDS = ("curve", "heatmap", "latency", "timeline", "pareto", "queue", "burst")
+KINDS = ("curve", "heatmap", "latency", "timeline", "pareto", "queue", "burst", "mx")
 #: Numbers in plot inputs beyond this are refused (seconds: about 31,700 years; no run writes such a value).
 MAX_VALUE = 1e12
 #: Message ids beyond this are refused (no run has more messages than mtasim.workload.MAX_MESSAGES).
@@ -55,6 +62,7 @@ OUTAGES_COLUMNS = ("recipient", "start_s", "end_s")
 PARETO_COLUMNS = ("label", "mean_attempts", "recovery_lag_p95_s", "on_front")
 QUEUE_COLUMNS = ("time_s", "destination", "queued")
 BURST_COLUMNS = ("message_id", "time_s", "result")
+MX_COLUMNS = ("arrival_s", "outcome", "final_s", "via", "relayed_s", "relay_outcome")
 #: plot burst shows attempts from this long before the recovery ...
 BURST_BEFORE_S = 3600.0
 #: ... to an hour past the drain (summary.json's drain_time_s, in whole hours), at least BURST_MIN_AFTER_S
@@ -147,7 +155,30 @@ def _curve(dirs: list[Path], args: argparse.Namespace):
             s[c].append(values[k])
     legend_title = _SERIES_KIND_TITLES.get(str(meta.get("series_kind"))) if meta else None
     return curve_figure({n: {c: np.array(v) for c, v in s.items()} for n, s in series.items()},
-                        _title(meta, d), legend_title=legend_title)
+                        _title(meta, d), legend_title=legend_title, windows=_curve_windows(meta, d, series))
+
+
+def _finite_number(value: Any) -> TypeGuard[float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _curve_windows(meta: dict[str, Any] | None, d: Path, series: dict[str, Any]) -> dict[str, dict[str, float]]:
+    """curve.json's ``windows`` (each series at its own configured window), checked; none when absent."""
+    windows = (meta or {}).get("windows") or {}
+    path = d / "curve.json"
+    if not isinstance(windows, dict):
+        raise PlotInputError(f"{path}: windows: expected an object of series, got {type(windows).__name__}")
+    out = {}
+    for name, w in windows.items():
+        if name not in series:
+            raise PlotInputError(f"{path}: windows: {escape(repr(name))} is not a series of curve.csv")
+        expiry, fraction = (w.get(k) if isinstance(w, dict) else None for k in ("expiry_s", "fraction"))
+        if not (_finite_number(expiry) and _finite_number(fraction) and 0 < expiry <= MAX_VALUE
+                and 0 <= fraction <= 1):
+            raise PlotInputError(f"{path}: windows: {escape(repr(name))}: expected expiry_s (seconds, > 0) and "
+                                 f"fraction (0 to 1), got {escape(repr(w))}")
+        out[name] = {"expiry_s": float(expiry), "fraction": float(fraction)}
+    return out
 
 
 def _heatmap(dirs: list[Path], args: argparse.Namespace):
@@ -223,7 +254,7 @@ def _heatmap_from_sweep(d: Path, path: Path, rows: str | None, cols: str | None)
 def _latency(dirs: list[Path], args: argparse.Namespace):
     from .plots import latency_figure
 
-    labels, latencies, paths = [], [], []
+    labels, latencies, never, paths = [], [], [], []
     for d in dirs:
         path = d / "messages.csv"
         table = _read_csv(path, MESSAGES_COLUMNS)
@@ -231,6 +262,7 @@ def _latency(dirs: list[Path], args: argparse.Namespace):
         arrival = table.floats("arrival_s")
         final = table.floats("final_s", blank=True)
         latencies.append(final[delivered] - arrival[delivered])
+        never.append(int(np.count_nonzero(~delivered)))       # expired, bounced or still queued
         labels.append(_title(_read_json(d / "summary.json"), d))
         paths.append(path)
     if not any(len(v) for v in latencies):
@@ -238,8 +270,8 @@ def _latency(dirs: list[Path], args: argparse.Namespace):
                              f"delivered to plot a latency distribution")
     labels = _distinct(labels, [_dir_name(d) for d in dirs])       # the same scenario twice: add the folder
     labels = _distinct(labels, [str(d) for d in dirs], again=True)   # the same folder name too: its path
-    title = labels[0] if len(dirs) == 1 else "delivery latency of delivered messages"
-    return latency_figure(dict(zip(labels, latencies)), title)
+    title = labels[0] if len(dirs) == 1 else "delivery latency: the share of all messages delivered within a time"
+    return latency_figure(dict(zip(labels, latencies)), title, undelivered=dict(zip(labels, never)))
 
 
 def _timeline(dirs: list[Path], args: argparse.Namespace):
@@ -269,10 +301,15 @@ def _timeline(dirs: list[Path], args: argparse.Namespace):
         outages = [(f"outage at {r}", s, e) for r, s, e in
                    zip(table.text("recipient"), table.floats("start_s"), table.floats("end_s"))]
     label_of = dict(zip(ids.tolist(), (f"outage at {r}" for r in messages.text("recipient"))))
+    warnings = None
+    if "warned_s" in messages.header:        # the first delay warning of each message (messages.csv has no more)
+        warned = messages.floats("warned_s", blank=True)
+        warnings = (ids[np.isfinite(warned)], warned[np.isfinite(warned)])
     return timeline_figure_from_data(_title(_read_json(d / "summary.json"), d), ids, attempt_ids,
                                      attempts.floats("time_s"), outcome_of, final_of, outages,
                                      max_messages=TIMELINE_MESSAGES, outage_label_per_message=label_of,
-                                     attempt_suspended=[r == "suspended" for r in attempts.text("result")])
+                                     attempt_suspended=[r == "suspended" for r in attempts.text("result")],
+                                     warnings=warnings, warnings_label="first delay warning sent")
 
 
 def _pareto(dirs: list[Path], args: argparse.Namespace):
@@ -287,10 +324,18 @@ def _pareto(dirs: list[Path], args: argparse.Namespace):
                                 or not math.isfinite(max_lag)):
         raise PlotInputError(f"{d / 'pareto.json'}: max_recovery_lag_s: expected a number of seconds or null, "
                              f"got {max_lag!r}")
+    percentile = meta.get("lag_percentile", 95) if meta else 95
+    if percentile not in (95, 99, 100) or isinstance(percentile, bool):
+        raise PlotInputError(f"{d / 'pareto.json'}: lag_percentile: expected 95, 99 or 100, got {percentile!r}")
+    column = "recovery_lag_max_s" if percentile == 100 else f"recovery_lag_p{percentile}_s"
+    if column not in table.header:
+        raise PlotInputError(f"{table.path}: missing column {column}; expected it as pareto.json's "
+                             f"lag_percentile is {percentile}")
     points = {"mean_attempts": table.floats("mean_attempts", blank=True),
-              "recovery_lag_p95_s": table.floats("recovery_lag_p95_s", blank=True),
+              "recovery_lag_s": table.floats(column, blank=True),
               "on_front": on_front, "labels": table.text("label")}
-    return pareto_figure(points, _title(meta, d), None if max_lag is None else float(max_lag))
+    return pareto_figure(points, _title(meta, d), None if max_lag is None else float(max_lag),
+                         lag_percentile=percentile)
 
 
 def _queue(dirs: list[Path], args: argparse.Namespace):
@@ -351,34 +396,72 @@ def _burst(dirs: list[Path], args: argparse.Namespace):
     return burst_figure(edges, counts, recovery, _title(meta, d), outages=outages, start=_start(meta, d))
 
 
+def _mx(dirs: list[Path], args: argparse.Namespace):
+    from .plots import mx_figure
+
+    d = dirs[0]
+    table = _read_csv(d / "messages.csv", MX_COLUMNS,
+                      expected="the MX columns via, relayed_s, relay_outcome (a run whose recipient lists mx)")
+    outcome = np.array(table.text("outcome"), dtype=object)
+    final = table.floats("final_s", blank=True)
+    relayed = table.floats("relayed_s", blank=True)
+    if not any(table.text("via")):
+        raise PlotInputError(f"{table.path}: no message names the MX host that took it (column via); plot mx "
+                             f"needs a run whose recipients list mx hosts")
+    meta = _read_json(d / "summary.json") or {}
+    by_backup = np.array(table.text("relay_outcome"), dtype=object) != ""     # only a backup MX relays
+    delivered = outcome == "delivered"
+    mailbox = np.where(by_backup, relayed, np.where(delivered, final, np.nan))
+    return mx_figure(table.floats("arrival_s"), np.where(delivered, final, np.nan), by_backup & delivered, mailbox,
+                     np.where(outcome == "expired", final, np.nan), _title(meta, d), outages=_outages(d),
+                     start=_start(meta, d))
+
+
 def _outages(d: Path) -> list[tuple[str, float, float]]:
-    """``(label, start_s, end_s)`` per row of the folder's outages.csv; none when it is absent."""
+    """``(label, start_s, end_s)`` per row of the folder's outages.csv (an MX host's windows labelled by the
+    host); none when it is absent."""
     if not (d / "outages.csv").exists():
         return []
     table = _read_csv(d / "outages.csv", OUTAGES_COLUMNS, allow_empty=True)
-    return [(f"outage at {r}", s, e) for r, s, e in
-            zip(table.text("recipient"), table.floats("start_s"), table.floats("end_s"))]
+    hosts = table.text("host") if "host" in table.header else [""] * len(table.rows)
+    return [(f"outage at {h or r}", s, e) for r, h, s, e in
+            zip(table.text("recipient"), hosts, table.floats("start_s"), table.floats("end_s"))]
 
 
 def _start(meta: dict[str, Any], d: Path):
     """summary.json's ``start`` (the wall-clock time of t = 0) as an aware datetime, or None."""
-    from datetime import datetime, timezone
-
     text = meta.get("start")
     if text is None:
         return None
     try:
-        start = datetime.fromisoformat(str(text).replace("Z", "+00:00"))
+        return parse_wall_clock(text)
     except ValueError:
         raise PlotInputError(f"{d / 'summary.json'}: start: expected an ISO 8601 date and time such as "
                              f"2026-01-01T00:00:00+00:00, got {text!r}") from None
-    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
 
 
 _BUILDERS: dict[str, Callable[[list[Path], argparse.Namespace], Any]] = {
     "curve": _curve, "heatmap": _heatmap, "latency": _latency, "timeline": _timeline, "pareto": _pareto,
-    "queue": _queue, "burst": _burst,
+    "queue": _queue, "burst": _burst, "mx": _mx,
 }
+
+
+def build_figure(kind: str, dirs: Sequence[Path], rows: str | None = None, cols: str | None = None) -> Any:
+    """The figure ``mtasim plot KIND DIRS`` draws, without writing it (mtasim.report inlines it); the
+    same reading and the same PlotInputError for bad input."""
+    return _BUILDERS[kind]([Path(d) for d in dirs], argparse.Namespace(rows=rows, cols=cols))
+
+
+def read_results_csv(path: Path, required: Sequence[str], *, allow_empty: bool = False) -> Any:
+    """A result CSV read as ``plot`` reads it (header, rows with line numbers, typed columns on demand:
+    ``.text(c)``, ``.floats(c, blank=...)``, ``.ints(c)``); PlotInputError for a missing, short or torn
+    file."""
+    return _read_csv(Path(path), required, allow_empty=allow_empty)
+
+
+def read_results_json(path: Path) -> dict[str, Any] | None:
+    """A result JSON object as ``plot`` reads it: None when absent, PlotInputError when not an object."""
+    return _read_json(Path(path))
 
 
 # -- reading files ---------------------------------------------------------------------------------------
@@ -437,9 +520,12 @@ def _read_csv(path: Path, required: Sequence[str], *, expected: str | None = Non
     """Read a CSV with a header row; raise PlotInputError unless it exists, has ``required`` columns and
     (unless ``allow_empty``) at least one data row."""
     expected = expected or f"columns {','.join(required)}"
-    if not path.is_file():
+    try:
+        size = regular_file_size(path)
+    except FileNotFoundError:
         where = f" {_WRITTEN_BY[path.name]}" if path.name in _WRITTEN_BY else ""
-        raise PlotInputError(f"{path}: no such file; expected {path.name}{where} with {expected}")
+        raise PlotInputError(f"{path}: no such file; expected {path.name}{where} with {expected}") from None
+    _check_fits(path, size)
     try:
         with path.open(newline="", encoding="utf-8") as f:
             reader = csv.reader(f)
@@ -466,12 +552,31 @@ def _read_csv(path: Path, required: Sequence[str], *, expected: str | None = Non
     return _Table(path, header, rows, lines)
 
 
+#: Memory a CSV takes once read, per byte of the file (rows of Python strings; measured: 6.0 for messages.csv
+#: and attempts.csv, 820 and 540 B per row).
+CSV_MEMORY_PER_BYTE = 7
+
+
+def _check_fits(path: Path, size: int) -> None:
+    """Refuse, before reading it, a CSV that would not fit in the memory still available (the files read
+    before it already hold theirs): a hand-made or enormous messages.csv must not run the machine out of
+    memory."""
+    from .engine.memory import available_memory_bytes
+
+    need, have = size * CSV_MEMORY_PER_BYTE, available_memory_bytes()
+    if have is not None and need > have:
+        raise PlotInputError(f"{path}: {format_bytes(size)} would need about {format_bytes(need)} of memory to "
+                             f"read ({CSV_MEMORY_PER_BYTE} times its size); {format_bytes(have)} is available: "
+                             f"plot a smaller run")
+
+
 def _read_json(path: Path) -> dict[str, Any] | None:
-    """An optional JSON object: None when the file is absent, PlotInputError when it is not an object."""
+    """An optional JSON object: None when the file is absent, PlotInputError when it is not an object (or
+    not a regular file of at most MAX_FILE_BYTES: mtasim.inputs.read_text_file)."""
     if not path.exists():
         return None
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        data = json.loads(read_text_file(path))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise PlotInputError(f"{path}: expected a JSON object, could not read it: {exc}") from None
     if not isinstance(data, dict):
@@ -543,14 +648,28 @@ def _seconds(text: str) -> float:
     return parse_duration(text, allow_zero=True)
 
 
+#: What a swept key path's last part means, in words, and the unit its hours are counted in.
+_PARAM_WORDS = {
+    "end": ("outage end", "hours since the start"), "start": ("outage start", "hours since the start"),
+    "expiry": ("expiry window", "hours"), "duration": ("outage duration", "hours"),
+}
+
+
 def _param_ticks(name: str, values: list[str], is_duration: bool = False) -> tuple[list[Any], str]:
     """Tick values and axis label for a parameter: durations (sweep.json's duration_parameters, or
-    ``*_s`` columns) are in seconds and shown in hours."""
+    ``*_s`` columns) are in seconds and shown in hours. A key path whose meaning is known says it in
+    words above the path (an outage's ``end`` is the moment it ends, not its length)."""
     if is_duration:
         try:
-            return [float(v) for v in values], f"{name} (hours)"
+            ticks = [float(v) for v in values]
         except ValueError:
             pass
+        else:
+            leaf = name.rsplit(".", 1)[-1]
+            if leaf in _PARAM_WORDS and (leaf not in ("end", "start") or "outages[" in name):
+                words, unit = _PARAM_WORDS[leaf]
+                return ticks, f"{words} ({unit})\n{name}"
+            return ticks, f"{name} (hours)"
     if name.endswith("_s"):
         try:
             return [float(v) for v in values], f"{name[:-2].replace('_', ' ')} (hours)"

@@ -23,12 +23,14 @@ import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
 from matplotlib.text import Text
 from matplotlib.ticker import (
     FuncFormatter,
     LogLocator,
+    MaxNLocator,
     MultipleLocator,
     NullFormatter,
     PercentFormatter,
@@ -40,7 +42,8 @@ from .results import Outcome, SimulationResult, atomic_write
 
 __all__ = [
     "curve_figure", "heatmap_figure", "latency_figure", "pareto_figure", "timeline_figure",
-    "timeline_figure_from_data", "queue_figure", "burst_figure", "save_figure", "OUTCOME_COLOURS",
+    "timeline_figure_from_data", "queue_figure", "burst_figure", "mx_figure", "save_figure", "figure_svg",
+    "OUTCOME_COLOURS",
 ]
 
 OUTCOME_COLOURS = {
@@ -54,16 +57,20 @@ _OUTAGE_COLOURS = ("#fdae61", "#abd9e9", "#fee090", "#c2a5cf")
 FIGSIZE = (9, 5.5)
 _TITLE_SIZE = 12
 _FRONT_COLOUR = "#d95f02"
+_WARNING_COLOUR = "#2166ac"
 
 
 # -- fraction delivered against the expiry window --------------------------------------------------
 def curve_figure(series: Mapping[str, Mapping[str, Any]], title: str, *,
-                 legend_title: str | None = None) -> Figure:
+                 legend_title: str | None = None, windows: Mapping[str, Mapping[str, float]] | None = None
+                 ) -> Figure:
     """Fraction delivered against the expiry window, one line per series with its confidence band.
 
     ``series`` maps a name to arrays ``expiry_s``, ``fraction``, ``ci_low``, ``ci_high`` (NaN in a
     bound: no band there). Names of the form ``key=value`` (``outage=36h``) are shown as ``value`` under
-    a legend titled ``key``, unless ``legend_title`` says otherwise.
+    a legend titled ``key``, unless ``legend_title`` says otherwise. ``windows`` maps a series name to
+    its own configured window (``expiry_s``) and the fraction delivered there (``fraction``): each is
+    marked with a diamond, a dotted drop line and its value, so the MTA as configured can be read off.
     """
     if not series:
         raise ValueError("curve_figure needs at least one series")
@@ -80,18 +87,43 @@ def curve_figure(series: Mapping[str, Mapping[str, Any]], title: str, *,
         if band.any():
             ax.fill_between(x, np.where(band, lo, np.nan), np.where(band, hi, np.nan), color=colour, alpha=0.2,
                             lw=0, zorder=1)
-        ax.plot(x, y, color=colour, lw=1.8, marker="o", ms=3.5, label=label, zorder=2)
+        ax.plot(x, y, color=colour, lw=1.8, marker="o", ms=3.5 if len(x) <= 150 else 0, label=label, zorder=2)
         if len(x):
             max_h = max(max_h, float(np.nanmax(x)))
+    marks = [(name, label, colour, windows[name]) for name, label, colour in zip(series, labels, colours)
+             if windows and name in windows]
+    for _, _, colour, w in marks:
+        wx, wy = float(w["expiry_s"]) / 3600.0, float(w["fraction"])
+        ax.plot([wx, wx], [-0.02, wy], color=colour, ls=":", lw=1.2, zorder=1)
+        ax.plot([wx], [wy], ls="", marker="D", ms=8, mfc=colour, mec="black", mew=0.9, zorder=4)
+        max_h = max(max_h, wx)
     _hour_ticks(ax.xaxis, max_h)
     ax.set_ylim(-0.02, 1.02)
     ax.set_xlabel("expiry window (hours)")
     ax.set_ylabel("fraction delivered")
     ax.set_title(title, fontsize=_TITLE_SIZE)
     ax.grid(alpha=0.3)
-    ax.legend(title=legend_title if legend_title is not None else common_key, loc="best", fontsize=9,
-              title_fontsize=9, framealpha=0.9)
+    handles, _ = ax.get_legend_handles_labels()
+    if marks:
+        handles.append(Line2D([], [], ls="", marker="D", ms=7, mfc="#bdbdbd", mec="black", mew=0.9,
+                              label="its own window (configured expiry)"))
+    legend = ax.legend(handles=handles, title=legend_title if legend_title is not None else common_key,
+                       loc="lower right" if marks else "best", fontsize=9, title_fontsize=9, framealpha=0.9)
+    if marks:
+        named = [f"{common_key} {label}" if common_key else label for _, label, _, _ in marks]
+        texts = [(f"{name}: " if len(series) > 1 else "") + f"{float(w['fraction']):.1%} at "
+                 f"{_window_text(float(w['expiry_s']))}" for name, (*_, w) in zip(named, marks)]
+        order = np.argsort([float(w["expiry_s"]) for *_, w in marks], kind="stable")
+        _place_labels(fig, ax, np.array([float(marks[k][3]["expiry_s"]) / 3600.0 for k in order]),
+                      np.array([float(marks[k][3]["fraction"]) for k in order]), [texts[k] for k in order],
+                      avoid=[legend], joined=False)
     return fig
+
+
+def _window_text(seconds: float) -> str:
+    """``24 h``, ``5 d``, ``4 d 1 s``: a window as its configuration reads."""
+    from .durations import format_duration
+    return format_duration(seconds)
 
 
 # -- fraction delivered over two parameters ----------------------------------------------------------
@@ -143,10 +175,15 @@ def heatmap_figure(rows: Sequence[Any], cols: Sequence[Any], values: Any, title:
 
 
 # -- delivery latency ------------------------------------------------------------------------------
-def latency_figure(series: Mapping[str, Any], title: str) -> Figure:
+def latency_figure(series: Mapping[str, Any], title: str, *,
+                   undelivered: Mapping[str, int] | None = None) -> Figure:
     """Empirical CDF of delivery latency (seconds in, hours shown), one step line per series.
 
-    Non-finite latencies are ignored; the legend gives each series' number of delivered messages.
+    Non-finite latencies are ignored. With ``undelivered`` (per series, how many messages were never
+    delivered: expired, bounced or still queued) the y axis is the fraction of *all* messages delivered
+    within a time: each line levels off at its delivered fraction and the gap up to 1 is marked with that
+    share, so a sender that gave up on mail does not look fast. Without it, the fraction of delivered
+    messages; the legend gives each series' counts.
     """
     if not series:
         raise ValueError("latency_figure needs at least one series")
@@ -155,38 +192,61 @@ def latency_figure(series: Mapping[str, Any], title: str) -> Figure:
         v = np.asarray(values, dtype=float)
         data[name] = np.sort(v[np.isfinite(v)]) / 3600.0
     max_h = max((float(v[-1]) for v in data.values() if len(v)), default=1.0) or 1.0
+    right = max_h * 1.02
     fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
+    gaps: list[tuple[float, str]] = []
     for (name, v), colour in zip(data.items(), _colours(len(data))):
         n = len(v)
-        label = f"{name} (n={n:,})"
+        never = int(undelivered.get(name, 0)) if undelivered is not None else 0
+        total = n + never
+        if undelivered is None:
+            label = f"{name} (n={n:,})" if n else f"{name} (n=0, nothing delivered)"
+        else:
+            label = f"{name}: {n:,} of {total:,} delivered, {never / total if total else 0:.1%} never"
         if n == 0:
-            ax.plot([], [], color=colour, lw=1.8, label=f"{name} (n=0, nothing delivered)")
-            continue
-        ranks = np.arange(n) if n <= 4000 else np.unique(np.linspace(0, n - 1, 4000).astype(np.int64))
-        x = np.concatenate([[0.0], v[ranks], [max_h * 1.02]])
-        y = np.concatenate([[0.0], (ranks + 1) / n, [1.0]])
-        ax.step(x, y, where="post", color=colour, lw=1.8, label=label)
+            ax.plot([0.0, right], [0.0, 0.0], color=colour, lw=1.8, label=label)
+        else:
+            ranks = np.arange(n) if n <= 4000 else np.unique(np.linspace(0, n - 1, 4000).astype(np.int64))
+            x = np.concatenate([[0.0], v[ranks], [right]])
+            y = np.concatenate([[0.0], (ranks + 1) / total, [n / total]])
+            ax.step(x, y, where="post", color=colour, lw=1.8, label=label)
+        if never:
+            level = n / total
+            ax.plot([right, right], [level, 1.0], color=colour, lw=6, alpha=0.4, solid_capstyle="butt", zorder=1)
+            gaps.append((level, f"{never / total:.1%} never delivered"))
+    if undelivered is not None:
+        ax.axhline(1.0, color="#555555", ls="--", lw=0.9, zorder=0, label="all messages")
     _hour_ticks(ax.xaxis, max_h)
-    ax.set_xlim(0, max_h * 1.02)
+    ax.set_xlim(0, right + (max_h * 0.015 if gaps else 0.0))     # room for the never-delivered bars
     ax.set_ylim(0, 1.02)
     ax.set_xlabel("delivery latency (hours)")
-    ax.set_ylabel("fraction of delivered messages")
+    ax.set_ylabel("fraction of all messages delivered" if undelivered is not None
+                  else "fraction of delivered messages")
     ax.set_title(title, fontsize=_TITLE_SIZE)
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=9, framealpha=0.9)
+    legend = ax.legend(loc="upper left" if undelivered is not None else "lower right", fontsize=9, framealpha=0.9)
+    if gaps:
+        order = np.argsort([level for level, _ in gaps], kind="stable")
+        _place_labels(fig, ax, np.full(len(gaps), right), np.array([(gaps[k][0] + 1.0) / 2 for k in order]),
+                      [gaps[k][1] for k in order], avoid=[legend], joined=False)
     return fig
 
 
 # -- retry schedules: attempts against recovery lag ------------------------------------------------------
-def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: float | None = None) -> Figure:
-    """Every candidate schedule as a grey dot (mean attempts per message, p95 recovery lag in minutes),
-    the Pareto front as a connected, labelled line, and the allowed recovery lag as a dashed line.
+def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: float | None = None, *,
+                  lag_percentile: int = 95) -> Figure:
+    """Every candidate schedule as a grey dot (mean attempts per message, recovery lag in minutes at
+    ``lag_percentile``: 95, 99 or 100 for the slowest), the Pareto front as a connected, labelled line,
+    and the allowed recovery lag as a dashed line.
 
-    ``points`` holds arrays ``mean_attempts``, ``recovery_lag_p95_s``, ``on_front`` (bool) and a list
-    ``labels``; candidates without a finite value are left out (the legend says how many).
+    ``points`` holds arrays ``mean_attempts``, ``recovery_lag_s`` (or ``recovery_lag_p95_s``),
+    ``on_front`` (bool) and a list ``labels``; candidates without a finite value are left out (the
+    legend says how many).
     """
+    lag_text = "max" if lag_percentile == 100 else f"p{lag_percentile}"
     x = np.asarray(points["mean_attempts"], dtype=float)
-    y = np.asarray(points["recovery_lag_p95_s"], dtype=float) / 60.0
+    y = np.asarray(points["recovery_lag_s"] if "recovery_lag_s" in points else points["recovery_lag_p95_s"],
+                   dtype=float) / 60.0
     on = np.asarray(points["on_front"], dtype=bool)
     labels = [str(t) for t in points["labels"]]
     if not (len(x) == len(y) == len(on) == len(labels)):
@@ -204,7 +264,7 @@ def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: flo
                 label=f"Pareto front ({len(front)})")
     if max_recovery_lag_s is not None:
         ax.axhline(max_recovery_lag_s / 60.0, color="#333333", ls="--", lw=1.1, zorder=1,
-                   label=f"allowed p95 recovery lag ({_minutes_text(max_recovery_lag_s)})")
+                   label=f"allowed {lag_text} recovery lag ({_minutes_text(max_recovery_lag_s)})")
     if finite.any():
         lo, hi = float(x[finite].min()), float(x[finite].max())
         if lo > 0 and hi / lo > 20:
@@ -214,7 +274,7 @@ def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: flo
             ax.xaxis.set_minor_formatter(NullFormatter())
     ax.set_ylim(bottom=0)
     ax.set_xlabel("mean attempts per message")
-    ax.set_ylabel("p95 recovery lag (minutes)")
+    ax.set_ylabel(f"{lag_text} recovery lag (minutes)")
     ax.set_title(title, fontsize=_TITLE_SIZE)
     ax.grid(alpha=0.3)
     legend = ax.legend(loc="upper right", fontsize=9, framealpha=0.9)
@@ -225,9 +285,11 @@ def pareto_figure(points: Mapping[str, Any], title: str, max_recovery_lag_s: flo
 
 # -- each message's attempts ---------------------------------------------------------------------------
 def timeline_figure(result: SimulationResult, max_messages: int = 200) -> Figure:
-    """Each sampled message's attempts as dots on its own row over the shaded outage windows.
+    """Each sampled message's attempts as dots on its own row (labelled by message id) over the shaded
+    outage windows.
 
-    Dots are coloured by the message's outcome; a cross marks where a message expired or bounced.
+    Dots are coloured by the message's outcome; a cross marks where a message expired or bounced, a
+    triangle each delay warning it was sent.
     """
     if result.attempts is None:
         raise ValueError("the timeline needs recorded attempts (simulate with attempts=True or an int)")
@@ -238,7 +300,8 @@ def timeline_figure(result: SimulationResult, max_messages: int = 200) -> Figure
     return timeline_figure_from_data(result.scenario.name, np.arange(len(m)), a.message_id, a.time_s, m.outcome,
                                      m.final_s, outages, max_messages=max_messages,
                                      outage_label_per_message=[labels[k] for k in m.recipient],
-                                     attempt_suspended=a.result == AttemptResult.SUSPENDED)
+                                     attempt_suspended=a.result == AttemptResult.SUSPENDED,
+                                     warnings=getattr(result, "warnings", None))
 
 
 def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: Any, attempt_time_s: Any,
@@ -246,7 +309,8 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
                               final_s_per_message: Mapping[int, float] | Any,
                               outages: Sequence[tuple[str, float, float]], *, max_messages: int = 200,
                               outage_label_per_message: Mapping[int, str] | Sequence[str] | None = None,
-                              attempt_suspended: Any = None) -> Figure:
+                              attempt_suspended: Any = None, warnings: tuple[Any, Any] | None = None,
+                              warnings_label: str = "delay warning sent") -> Figure:
     """The timeline from plain data.
 
     ``message_ids`` are all messages of the run (the counts in the legend are over these); the rows are
@@ -257,7 +321,8 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     ``outage_label_per_message`` (each message's outage label, i.e. its domain), each row shows its own
     domain's outages as a bar instead, and the time axis ends with the last attempt.
     ``attempt_suspended`` (per attempt, optional) draws passes that host-level state held back without a
-    connection as hollow dots.
+    connection as hollow dots. ``warnings`` are ``(message ids, times_s)`` of delay warnings, drawn as
+    triangles under ``warnings_label``. Rows are labelled with message ids.
     """
     ids = np.asarray(message_ids, dtype=np.int64)
     outcome_of = _by_id(outcome_per_message, ids, np.int64)
@@ -307,27 +372,54 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
     if len(ended):
         ax.scatter(final_of(ended) / 3600, np.searchsorted(recorded, ended), marker="x", s=size * 3,
                    color="black", zorder=3, linewidths=0.8)
+    warned = all_warnings = 0
+    if warnings is not None:
+        w_ids, w_t = np.asarray(warnings[0], dtype=np.int64), np.asarray(warnings[1], dtype=float)
+        shown = np.isin(w_ids, recorded) & np.isfinite(w_t)
+        warned, all_warnings = int(np.count_nonzero(shown)), int(np.count_nonzero(np.isfinite(w_t)))
+        if warned:
+            ax.scatter(w_t[shown] / 3600, np.searchsorted(recorded, w_ids[shown]) + 0.3, marker="v",
+                       s=size * 2.5, color=_WARNING_COLOUR, edgecolors="black", linewidths=0.3, zorder=3)
 
     all_outcomes = outcome_of(ids)
     counts = {o: int(np.count_nonzero(all_outcomes == o)) for o in Outcome}
-    handles = [Line2D([], [], ls="", marker="o", color=OUTCOME_COLOURS[o], label=f"attempt of a message "
-                      f"{o.label} ({counts[o]:,})") for o in Outcome if counts[o]]
+    ms = math.sqrt(size) + 1.5                      # legend markers a little larger than the dots they stand for
+    handles: list[Any] = [Line2D([], [], ls="", marker="o", ms=ms, color=OUTCOME_COLOURS[o], label=f"attempt of a "
+                                 f"message {o.label} ({counts[o]:,})") for o in Outcome if counts[o]]
+    labels = [h.get_label() for h in handles]
     if held.any():
-        handles.append(Line2D([], [], ls="", marker="o", color="#555555", markerfacecolor="none",
-                              label="pass held back by host state (no connection)"))
+        # As drawn: hollow, in the colours of the outcomes whose messages had passes held back.
+        held_outcomes = [o for o in Outcome if ((outcomes == o) & held).any()]
+        handles.append(tuple(Line2D([], [], ls="", marker="o", ms=ms, markerfacecolor="none",
+                                    markeredgecolor=OUTCOME_COLOURS[o]) for o in held_outcomes))
+        labels.append("pass held back by host state (no connection)")
+    if warned:
+        handles.append(Line2D([], [], ls="", marker="v", ms=ms + 1, color=_WARNING_COLOUR, markeredgecolor="black",
+                              markeredgewidth=0.3))
+        labels.append(f"{warnings_label} ({all_warnings:,})" if warned == all_warnings
+                      else f"{warnings_label} ({all_warnings:,}; {warned:,} on the rows shown)")
     if len(ended):
-        handles.append(Line2D([], [], ls="", marker="x", color="black", label="gave up (expired / bounced)"))
+        handles.append(Line2D([], [], ls="", marker="x", ms=ms + 1, color="black"))
+        labels.append("gave up (expired / bounced)")
     if per_row:
-        handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.6,
-                             label=f"outage of the message's domain ({len(outage_labels):,} domains)"))
+        handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.6))
+        labels.append(f"outage of the message's domain ({len(outage_labels):,} domains)")
     elif many:
-        handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.35,
-                             label=f"outages ({len(outage_labels):,} domains; darker: more at once)"))
+        handles.append(Patch(color=_OUTAGE_COLOURS[0], alpha=0.35))
+        labels.append(f"outages ({len(outage_labels):,} domains; darker: more at once)")
     else:
-        handles += [Patch(color=_OUTAGE_COLOURS[k], alpha=0.35, label=label) for k, label in enumerate(outage_labels)]
-    ax.legend(handles=handles, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9)
+        handles += [Patch(color=_OUTAGE_COLOURS[k], alpha=0.35) for k in range(len(outage_labels))]
+        labels += outage_labels
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=9,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.1)})
     ax.set_xlabel("time since scenario start (hours)")
-    ax.set_ylabel("message (in arrival order)")
+    ax.set_ylabel("message id (in arrival order)")
+    if 0 < len(recorded) <= 30:     # few rows: each labelled with its message id
+        ax.set_yticks(np.arange(len(recorded)), [f"{int(t):,}" for t in recorded])
+    elif len(recorded):             # sampled rows: ticks at round message ids, where their rows are
+        nice = [t for t in MaxNLocator(nbins=10, integer=True).tick_values(float(recorded[0]), float(recorded[-1]))
+                if recorded[0] <= t <= recorded[-1]]
+        ax.set_yticks(np.interp(nice, recorded, np.arange(len(recorded))), [f"{int(t):,}" for t in nice])
     shown = f"{len(recorded)} of {len(ids):,} messages" if len(recorded) < len(ids) else f"{len(ids):,} messages"
     ax.set_title(f"{title}\nattempts per message ({shown}), coloured by outcome", fontsize=11)
     ax.set_ylim(-1, max(len(recorded), 1))
@@ -338,6 +430,13 @@ def timeline_figure_from_data(title: str, message_ids: Any, attempt_message_id: 
         ax.set_xlim(left=0)
     ax.grid(axis="x", alpha=0.3)
     return fig
+
+def with_wall_clock(fig: Figure, start: datetime) -> Figure:
+    """A figure whose x axis is hours since the start (the timeline) with the wall clock of ``start`` above
+    it (``Sat 06:00``), so that a run with ``start:`` reads in the days and hours people know."""
+    _wall_clock_axis(fig.axes[0], start, lambda x: x * 3600.0)
+    return fig
+
 
 # -- the queue over time ---------------------------------------------------------------------------------
 def queue_figure(times_s: Any, total: Any, title: str, *, destinations: Mapping[str, Any] | None = None,
@@ -435,6 +534,49 @@ def burst_figure(edges_s: Any, counts: Mapping[str, Any], recovery_s: float, tit
     return fig
 
 
+def mx_figure(arrival_s: Any, accepted_s: Any, via_backup: Any, mailbox_s: Any, expired_s: Any, title: str, *,
+              outages: Sequence[tuple[str, float, float]] = (), start: datetime | None = None) -> Figure:
+    """Where the mail went when a domain has a backup MX: messages sent, accepted (as the sending MTA sees
+    it: by a primary host, or by the backup), in the recipient's mailbox (a primary's acceptance, or the
+    backup's relay) and expired at the sender, each counted over time. The gap between "accepted" and "in
+    the mailbox" is what the backup holds. Times are seconds since the start; NaN where a message never
+    got there."""
+    arrival = np.asarray(arrival_s, dtype=float)
+    accepted, mailbox = np.asarray(accepted_s, dtype=float), np.asarray(mailbox_s, dtype=float)
+    backup, expired = np.asarray(via_backup, dtype=bool), np.asarray(expired_s, dtype=float)
+    ends = [v[np.isfinite(v)].max() for v in (arrival, accepted, mailbox, expired) if np.isfinite(v).any()]
+    end_h = max(ends) / 3600.0 * 1.03 if ends else 1.0
+    fig, ax = _figure(figsize=FIGSIZE, layout="constrained")
+    handles = _shade_outages(ax, outages, clip=(0.0, end_h * 3600.0))
+
+    def cumulative(times: np.ndarray, label: str, colour: str, style: str = "-", lw: float = 2.0) -> None:
+        t = np.sort(times[np.isfinite(times)]) / 3600.0
+        if len(t):
+            ax.step(np.concatenate([[0.0], t, [end_h]]), np.concatenate([[0], np.arange(1, len(t) + 1), [len(t)]]),
+                    where="post", color=colour, ls=style, lw=lw, label=f"{label} ({len(t):,})",
+                    zorder=4 if style == "--" else 3)
+
+    cumulative(arrival, "sent", "#4d4d4d", "--", 1.5)
+    cumulative(accepted, "accepted by an MX host (the sender's delivery)", OUTCOME_COLOURS[Outcome.DELIVERED])
+    cumulative(np.where(backup, accepted, np.nan), "of which accepted by the backup MX", "#2166ac", ":", 2.0)
+    cumulative(mailbox, "in the recipient's mailbox", "#762a83")
+    cumulative(expired, "expired at the sender", OUTCOME_COLOURS[Outcome.EXPIRED])
+    line_handles, _ = ax.get_legend_handles_labels()
+    ax.legend(handles=line_handles + handles, loc="upper left", fontsize=9, framealpha=0.9)
+    ax.set_xlim(0, end_h)
+    ax.set_ylim(0, max(len(arrival), 1) * 1.05)
+    _hour_ticks(ax.xaxis, end_h)
+    ax.set_xlabel("time since the start (hours)")
+    ax.set_ylabel("messages (cumulative)")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}"))
+    ax.set_title(f"{title}\nwhere the mail went: accepted by the MX hosts, and when it reached the mailbox",
+                 fontsize=11)
+    ax.grid(alpha=0.3)
+    if start is not None:
+        _wall_clock_axis(ax, start, lambda v: v * 3600.0)
+    return fig
+
+
 _BURST_LABELS = {"delivered": "delivered", "failed": "failed (deferred, refused, timed out, rejected)",
                  "held back": "held back by host state (no connection)"}
 
@@ -510,6 +652,27 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=130), binary=True)
 
 
+def figure_svg(fig: Figure, prefix: str = "fig-") -> str:
+    """The figure as an ``<svg>`` element to inline in an HTML page (mtasim.report): text kept as text (so
+    the page's numbers can be searched and read by a browser), no XML prolog or DOCTYPE, scaled to the
+    width of its container. Every id gets ``prefix``, so several figures (each with its own prefix) can
+    share one page; the same figure and prefix give the same text."""
+    import io
+    import re
+
+    buffer = io.StringIO()
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mtasim"}):
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
+    text = buffer.getvalue()
+    text = text[text.index("<svg"):]
+    text = re.sub(r'<svg([^>]*?) width="[^"]*" height="[^"]*"', r'<svg\1 width="100%"', text, count=1)
+    # matplotlib's own ids (clip paths, patches) repeat from figure to figure: prefix them
+    text = re.sub(r'\bid="([^"]+)"', lambda m: f'id="{prefix}{m.group(1)}"', text)
+    return re.sub(r'url\(#([^)]+)\)|(xlink:href|href)="#([^"]+)"',
+                  lambda m: f"url(#{prefix}{m.group(1)})" if m.group(1) else f'{m.group(2)}="#{prefix}{m.group(3)}"',
+                  text)
+
+
 # -- helpers -------------------------------------------------------------------------------------------
 def _figure(figsize: tuple[float, float], layout: str = "constrained"):
     """A figure outside pyplot: no global state, no backend chosen for the caller (saving uses Agg;
@@ -571,15 +734,17 @@ _LABEL_SPOTS = [(dx * r, dy * r, "left" if dx > 0 else "right" if dx < 0 else "c
 _SAME_SPOT_PX = 14
 
 
-def _place_labels(fig: Figure, ax, xs: np.ndarray, ys: np.ndarray, texts: list[str], avoid=()) -> None:
+def _place_labels(fig: Figure, ax, xs: np.ndarray, ys: np.ndarray, texts: list[str], avoid=(),
+                  joined: bool = True) -> None:
     """Annotate each point, trying nearby spots until the label overlaps no other label, marker, the
-    line joining the points or an ``avoid`` artist and stays inside the axes; far spots get a leader."""
+    line joining the points (``joined``) or an ``avoid`` artist and stays inside the axes; far spots get a
+    leader."""
     fig.canvas.draw()                            # settle the layout so display coordinates hold
     renderer = fig.canvas.get_renderer()
     frame = ax.get_window_extent(renderer)
     pts = ax.transData.transform(np.column_stack([xs, ys]))
     blocked = [Bbox.from_bounds(px - 5, py - 5, 10, 10) for px, py in pts]
-    for (x0, y0), (x1, y1) in zip(pts[:-1], pts[1:]):
+    for (x0, y0), (x1, y1) in (zip(pts[:-1], pts[1:]) if joined else ()):
         steps = max(2, int(np.hypot(x1 - x0, y1 - y0) / 6))
         blocked += [Bbox.from_bounds(px - 1.5, py - 1.5, 3, 3)
                     for px, py in zip(np.linspace(x0, x1, steps)[1:-1], np.linspace(y0, y1, steps)[1:-1])]
@@ -592,7 +757,7 @@ def _place_labels(fig: Figure, ax, xs: np.ndarray, ys: np.ndarray, texts: list[s
         else:
             groups.append([k])
     anchors = ax.transData.inverted().transform(np.array([pts[g].mean(axis=0) for g in groups]))
-    for (x, y), text in zip(anchors, ["\n".join(texts[k] for k in g) for g in groups]):
+    for (x, y), text in zip(anchors, ["\n".join(dict.fromkeys(texts[k] for k in g)) for g in groups]):
         for dx, dy, ha, va in _LABEL_SPOTS:
             ann, box = _label(ax, renderer, text, x, y, dx, dy, ha, va)
             inside = (box.x0 >= frame.x0 and box.x1 <= frame.x1 and box.y0 >= frame.y0 and box.y1 <= frame.y1)

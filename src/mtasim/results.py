@@ -4,8 +4,10 @@ Engines write into a :class:`Recorder` (preallocated message arrays, chunked att
 back a :class:`SimulationResult`; summaries, files and plots read only these arrays.
 
 messages.csv columns: ``id,recipient,arrival_s,outcome,status,final_s,attempts,warned_s,via,relayed_s,
-relay_outcome`` (the last three for domains with MX hosts, mtasim.engine.mx).
-attempts.csv columns: ``message_id,attempt,time_s,result,reply``.
+relay_outcome,arrival,final,warned`` (via, relayed_s, relay_outcome for domains with MX hosts,
+mtasim.engine.mx; arrival, final, warned: the same moments as ISO 8601 times on the scenario's ``start``
+clock, mtasim.durations.format_wall_clock).
+attempts.csv columns: ``message_id,attempt,time_s,result,reply,time`` (``time``: ``time_s`` on the wall clock).
 queue.csv (:mod:`mtasim.queue_view`): ``time_s,destination,queued,attempts,deliveries,expired``.
 """
 
@@ -16,6 +18,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass, field
+from datetime import datetime
 from enum import IntEnum
 from pathlib import Path
 from collections.abc import Iterable
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .durations import format_wall_clock, format_wall_clock_array
 from .recipients import AttemptResult
 
 __all__ = ["Outcome", "Interner", "Recorder", "MessageTable", "AttemptTable", "SimulationResult", "atomic_write", "csv_cell"]
@@ -86,9 +90,37 @@ class MessageTable:
     hosts: list[str] = field(default_factory=list)
     relay_outcome: np.ndarray | None = None
     relayed_s: np.ndarray | None = None
+    #: Wall-clock time of t = 0 (the scenario's ``start``), for the ISO columns; set by SimulationResult.
+    start: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.arrival_s)
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame, one row per message, the columns of messages.csv (without the MX
+        columns when no domain has MX hosts), with ``arrival``, ``final`` and ``warned`` as time-zone-aware
+        timestamps on the ``start`` clock (NaT where the seconds are empty). Needs pandas (``pip install
+        mtasim[pandas]``)."""
+        pd = _pandas()
+        n = len(self)
+        frame = pd.DataFrame({
+            "id": np.arange(n, dtype=np.int64),
+            "recipient": pd.Categorical(np.array(self.recipients, dtype=object)[self.recipient]),
+            "arrival_s": self.arrival_s,
+            "outcome": pd.Categorical.from_codes(self.outcome, list(OUTCOME_LABELS)),
+            "status": np.array(self.statuses + [""], dtype=object)[self.status],
+            "final_s": self.final_s,
+            "attempts": self.attempts,
+            "warned_s": self.warned_s,
+        })
+        if self.via is not None:
+            frame["via"] = np.array(self.hosts + [""], dtype=object)[self.via]
+            relay = self.relay_outcome if self.relay_outcome is not None else np.full(n, -1)
+            frame["relayed_s"] = self.relayed_s if self.relayed_s is not None else np.full(n, np.nan)
+            frame["relay_outcome"] = np.array(list(OUTCOME_LABELS) + [""], dtype=object)[relay]
+        for name in ("arrival", "final", "warned"):
+            frame[name] = _timestamps(pd, self.start, frame[f"{name}_s"].to_numpy())
+        return frame
 
     def status_text(self, i: int) -> str:
         s = int(self.status[i])
@@ -118,6 +150,8 @@ class AttemptTable:
     result: np.ndarray         # int8 AttemptResult
     reply: np.ndarray          # int32 index into replies
     replies: list[str]
+    #: Wall-clock time of t = 0, for the ``time`` column; set by SimulationResult.
+    start: datetime | None = None
 
     def __len__(self) -> int:
         return len(self.time_s)
@@ -125,6 +159,20 @@ class AttemptTable:
     def for_message(self, message_id: int) -> np.ndarray:
         """Start times of one message's attempts (for tests and plots)."""
         return self.time_s[self.message_id == message_id]
+
+    def to_pandas(self) -> Any:
+        """The table as a pandas DataFrame, the columns of attempts.csv, with ``time`` a time-zone-aware
+        timestamp on the ``start`` clock. Needs pandas (``pip install mtasim[pandas]``)."""
+        pd = _pandas()
+        labels = [r.label for r in AttemptResult]
+        return pd.DataFrame({
+            "message_id": self.message_id,
+            "attempt": self.attempt,
+            "time_s": self.time_s,
+            "result": pd.Categorical.from_codes(self.result, labels),
+            "reply": np.array(self.replies, dtype=object)[self.reply] if len(self) else np.array([], dtype=object),
+            "time": _timestamps(pd, self.start, self.time_s),
+        })
 
 
 class Recorder:
@@ -154,6 +202,9 @@ class Recorder:
         self._chunks: list[tuple[np.ndarray, ...]] = []
         self._new_chunk()
         self.total_attempts = 0
+        #: Passes that host-level state held back without a connection (result ``suspended``,
+        #: mtasim.hosts): counted even without an attempt table, so the summary can tell them apart.
+        self.held_back = 0
         #: Each message's last attempt start, when tracked (runs with MX hosts: mtasim.engine.mx reads off it
         #: which host accepted); None otherwise.
         self.last_attempt_s: np.ndarray | None = None
@@ -171,6 +222,8 @@ class Recorder:
         if self.last_attempt_s is not None:
             self.last_attempt_s[message_id] = time_s
         self.total_attempts += 1
+        if result == AttemptResult.SUSPENDED:
+            self.held_back += 1
         if self.every and message_id % self.every == 0:
             if self._fill == _CHUNK:
                 self._chunks.append(self._buf)
@@ -183,9 +236,12 @@ class Recorder:
     def attempts_batch(self, ids: np.ndarray, numbers: np.ndarray, times_s: np.ndarray, results: np.ndarray | None,
                        reply_ids: np.ndarray | None) -> None:
         """Many attempts at once (the engines); ``reply_ids`` index :attr:`replies`. Without an attempt table
-        only the counts are kept, and ``results``/``reply_ids`` may be None."""
+        only the counts are kept, and ``reply_ids`` may be None, and ``results`` too when no pass can be
+        held back (they are only counted then)."""
         self.attempts[ids] = numbers
         self.total_attempts += len(ids)
+        if results is not None:
+            self.held_back += int(np.count_nonzero(np.asarray(results) == AttemptResult.SUSPENDED))
         if self.last_attempt_s is not None:
             self.last_attempt_s[ids] = times_s
         if not self.every:
@@ -276,6 +332,15 @@ class SimulationResult:
     #: each message's first.
     warnings: tuple[np.ndarray, np.ndarray] = field(
         default_factory=lambda: (np.zeros(0, dtype=np.int64), np.zeros(0)))
+    #: Attempts that host-level state held back without a connection (result ``suspended``, mtasim.hosts):
+    #: passes of a message, counted in total_attempts, but no connection was made.
+    held_back: int = 0
+
+    def __post_init__(self) -> None:
+        start = getattr(self.scenario, "start", None)       # the tables' ISO columns read the wall clock
+        for table in (self.messages, self.attempts):
+            if table is not None and table.start is None:
+                table.start = start
 
     def counts(self) -> dict[str, int]:
         return {o.label: self.messages.count(o) for o in Outcome}
@@ -294,6 +359,7 @@ class SimulationResult:
             "attempts": int(self.total_attempts),
             "attempts_per_message": round(self.total_attempts / n, 6) if n else 0.0,
             "delay_warnings": int(len(self.warnings[0])),
+            **self._notices_and_connections(),
             "delivery_latency_s": _percentiles(latency),
             "recovery_lag_s": _percentiles(m.recovery_lag_s[~np.isnan(m.recovery_lag_s)], (50, 95)),
         }
@@ -302,6 +368,7 @@ class SimulationResult:
         start = getattr(self.scenario, "start", None)
         if start is not None:
             out["start"] = start.isoformat()
+        out.update(self._expiry_times(start))
         if self.horizon_s is not None:
             out["horizon_s"] = self.horizon_s
         if any(h.is_backup for d in self.domains for h in getattr(d, "mx", ())):
@@ -309,6 +376,32 @@ class SimulationResult:
             out["accepted_by_backup"] = int(np.count_nonzero(relay >= 0))     # delivered, for the sender
             out["relayed"] = int(np.count_nonzero(relay == Outcome.DELIVERED))
             out["expired_at_backup"] = int(np.count_nonzero(relay == Outcome.EXPIRED))
+        from .scenario import Scenario, setup_record     # the scenario in words, for mtasim report
+        if isinstance(self.scenario, Scenario):
+            out["setup"] = setup_record(self.scenario)
+        return out
+
+    def _notices_and_connections(self) -> dict[str, int]:
+        """The words a mail admin counts in: a non-delivery report per message that expired or bounced, a
+        delay notice per delay warning (mtasim.notices writes one of each), and the attempts that made a
+        connection (every pass but those host-level state held back)."""
+        counts = self.counts()
+        return {"non_delivery_reports": counts["expired"] + counts["bounced"],
+                "delay_notices": int(len(self.warnings[0])),
+                "connections": int(self.total_attempts) - int(self.held_back),
+                "held_back": int(self.held_back)}
+
+    def _expiry_times(self, start: datetime | None) -> dict[str, Any]:
+        """When the first and the last message expired: seconds since the start and, with a start, ISO 8601
+        on its clock (None when nothing expired)."""
+        m = self.messages
+        expired = m.final_s[m.outcome == Outcome.EXPIRED]
+        first = float(expired.min()) if len(expired) else None
+        last = float(expired.max()) if len(expired) else None
+        out: dict[str, Any] = {"first_expiry_s": first, "last_expiry_s": last}
+        if start is not None:
+            out["first_expiry"] = None if first is None else format_wall_clock(start, first)
+            out["last_expiry"] = None if last is None else format_wall_clock(start, last)
         return out
 
     # -- files -----------------------------------------------------------------------------------
@@ -325,21 +418,22 @@ class SimulationResult:
         out.mkdir(parents=True, exist_ok=True)
         written = [
             atomic_write(out / "summary.json", lambda f: f.write(json.dumps(self.summary(), indent=2) + "\n")),
-            atomic_write(out / "messages.csv", self._write_messages),
+            atomic_write(out / "messages.csv", self.write_messages_csv),
             atomic_write(out / "outages.csv", self._write_outages),
             atomic_write(out / "queue.csv", queue.write_csv),
         ]
         if attempts:
             if self.attempts is None:
                 raise ValueError("attempts were not recorded; simulate with attempts=True")
-            written.append(atomic_write(out / "attempts.csv", self._write_attempts))
+            written.append(atomic_write(out / "attempts.csv", self.write_attempts_csv))
         return written
 
-    def _write_messages(self, f) -> None:
+    def write_messages_csv(self, f) -> None:
+        """messages.csv's rows into the open text file ``f`` (``run`` and ``replay`` write it alike)."""
         m = self.messages
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["id", "recipient", "arrival_s", "outcome", "status", "final_s", "attempts", "warned_s", "via",
-                    "relayed_s", "relay_outcome"])
+                    "relayed_s", "relay_outcome", "arrival", "final", "warned"])
         statuses = m.statuses + [""]            # index -1 -> ""
         names = m.recipients
         n = len(m)
@@ -347,26 +441,38 @@ class SimulationResult:
         via = m.via if m.via is not None else np.full(n, -1)
         relay = m.relay_outcome if m.relay_outcome is not None else np.full(n, -1)
         relayed = m.relayed_s if m.relayed_s is not None else np.full(n, np.nan)
+        arrival, final, warned = (_wall_clock(m.start, t) for t in (m.arrival_s, m.final_s, m.warned_s))
         for i in range(n):
             w.writerow((i, names[m.recipient[i]], csv_cell(m.arrival_s[i]), OUTCOME_LABELS[m.outcome[i]],
                         statuses[m.status[i]], csv_cell(m.final_s[i]), int(m.attempts[i]), csv_cell(m.warned_s[i]),
-                        hosts[via[i]], csv_cell(relayed[i]), relays[relay[i]]))
+                        hosts[via[i]], csv_cell(relayed[i]), relays[relay[i]], arrival[i], final[i], warned[i]))
+
+    def outage_windows(self) -> list[tuple[str, str, Any]]:
+        """Every outage window of the run as (domain, host, window): the domain's own, in which an attempt
+        fails (host empty; with MX hosts, every host tried failed or one answered 4xx/5xx), then with MX
+        hosts each host's own windows, in preference order. The rows of outages.csv."""
+        rows: list[tuple[str, str, Any]] = []
+        for domain in self.domains:
+            rows += [(domain.domain, "", o) for o in domain.outages]
+            rows += [(domain.domain, h.host, o) for h in domain.mx for o in h.outages]
+        return rows
 
     def _write_outages(self, f) -> None:
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["recipient", "start_s", "end_s", "failure"])
-        for domain in self.domains:
-            for o in domain.outages:
-                w.writerow((domain.domain, csv_cell(o.start_s), csv_cell(o.end_s), o.reply.text))
+        w.writerow(["recipient", "start_s", "end_s", "failure", "host"])
+        for domain, host, o in self.outage_windows():
+            w.writerow((domain, csv_cell(o.start_s), csv_cell(o.end_s), o.reply.text, host))
 
-    def _write_attempts(self, f) -> None:
+    def write_attempts_csv(self, f) -> None:
+        """attempts.csv's rows into the open text file ``f``."""
         a = self.attempts
         w = csv.writer(f, lineterminator="\n")
-        w.writerow(["message_id", "attempt", "time_s", "result", "reply"])
+        w.writerow(["message_id", "attempt", "time_s", "result", "reply", "time"])
         labels = [r.label for r in AttemptResult]
+        times = _wall_clock(a.start, a.time_s)
         for j in range(len(a)):
             w.writerow((int(a.message_id[j]), int(a.attempt[j]), csv_cell(a.time_s[j]), labels[a.result[j]],
-                        a.replies[a.reply[j]]))
+                        a.replies[a.reply[j]], times[j]))
 
 
 def csv_cell(value: Any) -> str:
@@ -385,6 +491,30 @@ def csv_cell(value: Any) -> str:
 
 
 
+
+
+def _wall_clock(start: datetime | None, seconds: np.ndarray) -> list[str]:
+    """Seconds since the start -> ISO 8601 cells ('' for NaN, or everywhere when there is no start)."""
+    if start is None:
+        return [""] * len(seconds)
+    return format_wall_clock_array(start, seconds)
+
+
+def _pandas() -> Any:
+    try:
+        import pandas
+    except ImportError:
+        raise ImportError("to_pandas() needs pandas: pip install 'mtasim[pandas]' (or pandas>=2.0)") from None
+    return pandas
+
+
+def _timestamps(pd: Any, start: datetime | None, seconds: np.ndarray) -> Any:
+    """Seconds since ``start`` as time-zone-aware pandas timestamps on its clock (NaT for NaN), to the
+    microsecond (their range covers every start and duration a scenario allows); without a start, NaT."""
+    delta = pd.to_timedelta(np.round(np.asarray(seconds, dtype=np.float64) * 1e6), unit="us").as_unit("us")
+    if start is None:
+        return pd.Series(pd.NaT, index=range(len(delta)), dtype="datetime64[us, UTC]")
+    return pd.Timestamp(start).as_unit("us") + delta
 
 
 def _percentiles(values: np.ndarray, levels: tuple[int, ...] = (50, 90, 99)) -> dict[str, float | None]:

@@ -29,8 +29,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..config import Node
 from ..durations import format_duration
 from .replies import AttemptResult, Reply, parse_reply
