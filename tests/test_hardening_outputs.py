@@ -457,3 +457,32 @@ def test_two_runs_into_the_same_folder_at_once_leave_one_runs_files(tmp_path):
         assert match, f"round {round_}: {sorted(got)} is neither run's set of files"
         seen.add(match[0])
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".mtasim")], "a scratch folder is left"
+
+
+# -- a Ctrl-C while the command is still loading its libraries ---------------------------------------------
+_INTERRUPT_WHILE_LOADING = r'''
+import sys
+class Interrupt:                        # a Ctrl-C that lands while mtasim.cli (NumPy, SimPy ...) is loading
+    def find_spec(self, name, path=None, target=None):
+        if name == "mtasim.cli":
+            raise KeyboardInterrupt
+        return None
+sys.meta_path.insert(0, Interrupt())
+from mtasim.entry import main
+raise SystemExit(main())
+'''
+
+
+def test_importing_mtasim_loads_no_heavy_library():
+    """The package's names load on first use, so the command's entry point starts before NumPy does."""
+    code = "import sys, mtasim; print(sorted(m for m in ('numpy', 'simpy', 'mtasim.cli') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_a_ctrl_c_while_the_command_loads_is_one_line_and_exit_130(tmp_path):
+    p = subprocess.run([sys.executable, "-c", _INTERRUPT_WHILE_LOADING], capture_output=True, text=True,
+                       cwd=tmp_path)
+    assert p.returncode == 130
+    assert p.stderr == "mtasim: interrupted while starting; nothing was written\n"
+    assert list(tmp_path.iterdir()) == []
