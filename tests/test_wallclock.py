@@ -312,6 +312,24 @@ def test_timeline_has_the_wall_clock_on_top_when_start_is_set(weekend):
     assert fig.axes[0].get_xlabel() == "time since scenario start (hours)"
 
 
+def _wall_clock_axes(fig) -> list:
+    return [ax for ax in fig.axes[0].child_axes if ax.get_xlabel().startswith("wall clock")]
+
+
+def test_plot_timeline_and_queue_of_a_folder_use_the_start_clock_only_when_start_is_set(capsys, weekend, tmp_path):
+    """`mtasim plot` reads summary.json's setup.start (null when the file sets no start:): the weekend run's
+    timeline and queue get the wall clock on top, the same run without start: does not."""
+    from mtasim.plotcmd import build_figure
+    plain = tmp_path / "plain.yaml"
+    plain.write_text("\n".join(line for line in WEEKEND.splitlines() if not line.startswith("start:")) + "\n",
+                     encoding="utf-8")
+    for path, out, expected in ((weekend, tmp_path / "with", ["Fri 18:00"]), (plain, tmp_path / "without", [])):
+        assert run_cli(capsys, "run", path, "--out", out, "--attempts")[0] == 0
+        for kind in ("timeline", "queue"):
+            top = _wall_clock_axes(build_figure(kind, [out]))
+            assert [ax.xaxis.get_major_formatter()(0.0, 0) for ax in top] == expected, (kind, path.name)
+
+
 def test_the_schema_takes_timestamps_in_arrival_windows_as_the_loader_does():
     """`mtasim schema` describes arrival times as durations or timestamps; a word is refused by both."""
     import jsonschema

@@ -275,7 +275,7 @@ def _latency(dirs: list[Path], args: argparse.Namespace):
 
 
 def _timeline(dirs: list[Path], args: argparse.Namespace):
-    from .plots import timeline_figure_from_data
+    from .plots import timeline_figure_from_data, with_wall_clock
 
     d = dirs[0]
     messages = _read_csv(d / "messages.csv", MESSAGES_COLUMNS)
@@ -295,21 +295,20 @@ def _timeline(dirs: list[Path], args: argparse.Namespace):
     else:
         outcome_of = dict(zip(ids.tolist(), outcome.tolist()))
         final_of = dict(zip(ids.tolist(), final.tolist()))
-    outages: list[tuple[str, float, float]] = []
-    if (d / "outages.csv").exists():
-        table = _read_csv(d / "outages.csv", OUTAGES_COLUMNS, allow_empty=True)
-        outages = [(f"outage at {r}", s, e) for r, s, e in
-                   zip(table.text("recipient"), table.floats("start_s"), table.floats("end_s"))]
+    outages = _outages(d, hosts=False)      # the windows each message's domain failed in, by domain
     label_of = dict(zip(ids.tolist(), (f"outage at {r}" for r in messages.text("recipient"))))
     warnings = None
     if "warned_s" in messages.header:        # the first delay warning of each message (messages.csv has no more)
         warned = messages.floats("warned_s", blank=True)
         warnings = (ids[np.isfinite(warned)], warned[np.isfinite(warned)])
-    return timeline_figure_from_data(_title(_read_json(d / "summary.json"), d), ids, attempt_ids,
-                                     attempts.floats("time_s"), outcome_of, final_of, outages,
-                                     max_messages=TIMELINE_MESSAGES, outage_label_per_message=label_of,
-                                     attempt_suspended=[r == "suspended" for r in attempts.text("result")],
-                                     warnings=warnings, warnings_label="first delay warning sent")
+    meta = _read_json(d / "summary.json") or {}
+    fig = timeline_figure_from_data(_title(meta, d), ids, attempt_ids,
+                                    attempts.floats("time_s"), outcome_of, final_of, outages,
+                                    max_messages=TIMELINE_MESSAGES, outage_label_per_message=label_of,
+                                    attempt_suspended=[r == "suspended" for r in attempts.text("result")],
+                                    warnings=warnings, warnings_label="first delay warning sent")
+    start = _start(meta, d)
+    return with_wall_clock(fig, start) if start is not None else fig
 
 
 def _pareto(dirs: list[Path], args: argparse.Namespace):
@@ -417,20 +416,22 @@ def _mx(dirs: list[Path], args: argparse.Namespace):
                      start=_start(meta, d))
 
 
-def _outages(d: Path) -> list[tuple[str, float, float]]:
+def _outages(d: Path, hosts: bool = True) -> list[tuple[str, float, float]]:
     """``(label, start_s, end_s)`` per row of the folder's outages.csv (an MX host's windows labelled by the
-    host); none when it is absent."""
+    host, or left out with ``hosts=False``); none when it is absent."""
     if not (d / "outages.csv").exists():
         return []
     table = _read_csv(d / "outages.csv", OUTAGES_COLUMNS, allow_empty=True)
-    hosts = table.text("host") if "host" in table.header else [""] * len(table.rows)
+    names = table.text("host") if "host" in table.header else [""] * len(table.rows)
     return [(f"outage at {h or r}", s, e) for r, h, s, e in
-            zip(table.text("recipient"), hosts, table.floats("start_s"), table.floats("end_s"))]
+            zip(table.text("recipient"), names, table.floats("start_s"), table.floats("end_s")) if hosts or not h]
 
 
 def _start(meta: dict[str, Any], d: Path):
-    """summary.json's ``start`` (the wall-clock time of t = 0) as an aware datetime, or None."""
-    text = meta.get("start")
+    """The wall-clock time of t = 0 as an aware datetime when the scenario set ``start:`` (summary.json's
+    ``setup.start``, null without one; folders without ``setup`` give ``start``), else None."""
+    setup = meta.get("setup")
+    text = setup.get("start") if isinstance(setup, dict) else meta.get("start")
     if text is None:
         return None
     try:
