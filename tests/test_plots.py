@@ -591,3 +591,26 @@ def test_pareto_figure_names_the_lag_percentile():
     ax = plots.pareto_figure(points, "t", 1800.0, lag_percentile=100).axes[0]
     assert ax.get_ylabel() == "max recovery lag (minutes)"
     assert "allowed max recovery lag (30 min)" in legend_texts(ax)
+
+
+def test_latency_and_report_leave_out_messages_whose_arrival_a_replayed_log_does_not_show(tmp_path, capsys):
+    """A replay of a log that begins mid-incident has messages with an empty arrival_s: they have no latency,
+    so the latency curve counts the others (1 of 4 left out, said in the label), and report still works."""
+    import csv as csv_module
+
+    from mtasim.plotcmd import build_figure
+    sc = mtasim.scenario_from_dict({"name": "four", "sender": {"schedule": {"kind": "fixed", "interval": "1h"},
+                                                               "expiry": "1d"},
+                                    "messages": {"arrival": {"kind": "times", "times": ["0h", "1h", "2h", "3h"]}},
+                                    "recipients": [{"domain": "r.example"}]}, "four.yaml")
+    mtasim.simulate(sc).write(tmp_path)
+    path = tmp_path / "messages.csv"
+    rows = list(csv_module.reader(path.open(encoding="utf-8")))
+    rows[1][rows[0].index("arrival_s")] = ""
+    with path.open("w", encoding="utf-8", newline="") as f:
+        csv_module.writer(f, lineterminator="\n").writerows(rows)
+    from mtasim.cli import main
+    ax = build_figure("latency", [tmp_path]).axes[0]
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[0] == "four (1 whose arrival is not known left out): 3 of 3 delivered, 0.0% never", legend
+    assert main(["report", str(tmp_path), "--out", str(tmp_path / "report.html")]) == 0

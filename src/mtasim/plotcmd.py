@@ -258,12 +258,15 @@ def _latency(dirs: list[Path], args: argparse.Namespace):
     for d in dirs:
         path = d / "messages.csv"
         table = _read_csv(path, MESSAGES_COLUMNS)
-        delivered = np.array([o == "delivered" for o in table.text("outcome")], dtype=bool)
-        arrival = table.floats("arrival_s")
+        arrival = table.floats("arrival_s", blank=True)     # blank: a replayed log began after it arrived
+        known = ~np.isnan(arrival)
+        delivered = np.array([o == "delivered" for o in table.text("outcome")], dtype=bool) & known
         final = table.floats("final_s", blank=True)
         latencies.append(final[delivered] - arrival[delivered])
-        never.append(int(np.count_nonzero(~delivered)))       # expired, bounced or still queued
-        labels.append(_title(_read_json(d / "summary.json"), d))
+        never.append(int(np.count_nonzero(known & ~delivered)))      # expired, bounced or still queued
+        unknown = int(np.count_nonzero(~known))
+        left_out = f" ({unknown:,} whose arrival is not known left out)" if unknown else ""
+        labels.append(_title(_read_json(d / "summary.json"), d) + left_out)
         paths.append(path)
     if not any(len(v) for v in latencies):
         raise PlotInputError(f"{paths[0]}: no delivered messages; expected at least one row with outcome "

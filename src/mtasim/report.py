@@ -114,8 +114,9 @@ def _run_section(d: Path, k: int) -> tuple[str, str]:
 
     title = str(summary.get("scenario") or d.name)
     parts = [f'<section class="run" id="r{k}">', f"<h1>{_e(title)}</h1>",
-             f'<p class="folder">results folder <code>{_e(str(d))}</code>: seed {_e(summary.get("seed"))}, '
-             f'engine {_e(summary.get("engine"))}</p>',
+             f'<p class="folder">results folder <code>{_e(str(d))}</code>: '
+             + (f'seed {_e(summary["seed"])}, ' if summary.get("seed") is not None else "")   # a replay has none
+             + f'engine {_e(summary.get("engine"))}</p>',
              "<h2>What was simulated</h2>", _scenario_words(setup, start),
              '<div class="cols">', "<div><h2>Outcomes</h2>", _outcome_table(summary), "</div>",
              f"<div><h2>Outcomes per {per_period.unit}</h2>", _period_html(per_period, start), "</div></div>",
