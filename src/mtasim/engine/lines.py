@@ -146,7 +146,11 @@ class _Scan:
         self.ts, self.ds = b.t[order].tolist(), took[order].tolist()
         self.arrivals, self.failures = b.arrival[order].tolist(), b.failures[order].tolist()
         self.own_reply, self.up = own_reply.tolist(), np.isnan(own_end).tolist()
-        self.gate, self.busy, self.ready, self.allowed = calendar.gate, calendar.busy, calendar.line, calendar.allowed
+        self.gate, self.busy, self.ready = calendar.gate, calendar.busy, calendar.line
+        sender = kernel.sender
+        #: Exim's queue runs add connections (Sender.connections_allowed); else the limit is a constant
+        self.ramps = sender.connection_ramp and sender.queue_run_s > 0
+        self.slots = math.inf if sender.concurrency is None else float(sender.concurrency)
         #: the limits' replies by index, indexed before the per-reply lists below are read
         self.refusal_index = {r: table.index(r) for r in self.gate.replies} if self.gate is not None else {}
         self.table, self.duration = table, table.duration.tolist()
@@ -164,10 +168,11 @@ class _Scan:
     def begin(self, i: int, now: float, reply: int, no_window: bool, d: float, waited: bool = False) -> None:
         """Attempt of message ``i`` starts at ``now`` (after waiting in line, or not): the server's limits,
         and the connection it holds."""
-        calendar = self.calendar
-        calendar.clock = now
-        if not waited and not self.busy and not self.ready:
-            calendar.since = now                             # the destination's busy spell begins
+        if self.ramps:
+            calendar = self.calendar
+            calendar.clock = now
+            if not waited and not self.busy and not self.ready:
+                calendar.since = now                         # the destination's busy spell begins
         refused = -1
         if no_window and self.gate is not None:
             refusal = self.gate.refusal(now, len(self.busy))
@@ -198,20 +203,27 @@ class _Scan:
             reply, no_window = (0, True) if outage is None else (self.table.index(outage.reply), False)
             self.begin(i, now, reply, no_window, d, waited=True)
 
+    def allowed(self, now: float) -> float:
+        """How many connections may be open at ``now``."""
+        return self.calendar.allowed(now) if self.ramps else self.slots
+
     def next_wake(self) -> float:
         """While attempts wait: the next connection to end, or queue run to add one (Exim)."""
-        calendar = self.calendar
-        return min(self.busy[0] if self.busy else math.inf, self.sender.next_connection_at(calendar.since,
-                                                                                            calendar.clock))
+        wake = self.busy[0] if self.busy else math.inf
+        if self.ramps:
+            calendar = self.calendar
+            wake = min(wake, self.sender.next_connection_at(calendar.since, calendar.clock))
+        return wake
 
     def run(self):
-        ts, n, busy, ready, allowed = self.ts, self.n, self.busy, self.ready, self.allowed
+        ts, n, busy, ready = self.ts, self.n, self.busy, self.ready
         ids, own_reply, up, ds, begin = self.ids, self.own_reply, self.up, self.ds, self.begin
+        slots, ramps, allowed = self.slots, self.ramps, self.allowed
         k = 0
         while True:
             t_next = ts[k] if k < n else self.end
-            while ready and self.next_wake() < t_next:       # a connection ends, or a run adds one
-                now = self.next_wake()
+            while ready and (busy and busy[0] < t_next or ramps and self.next_wake() < t_next):
+                now = self.next_wake()                       # a connection ends, or a run adds one
                 while busy and busy[0] <= now:
                     _pop(busy)
                 self.serve(now)
@@ -220,7 +232,7 @@ class _Scan:
             now = t_next
             while busy and busy[0] <= now:                   # connections ending come first
                 _pop(busy)
-            if not ready and len(busy) < allowed(now) and (k + 1 == n or ts[k + 1] != now):
+            if not ready and len(busy) < (allowed(now) if ramps else slots) and (k + 1 == n or ts[k + 1] != now):
                 begin(ids[k], now, own_reply[k], up[k], ds[k])    # the common case: one attempt, no line
                 k += 1
             else:
