@@ -614,3 +614,20 @@ def test_latency_and_report_leave_out_messages_whose_arrival_a_replayed_log_does
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert legend[0] == "four (1 whose arrival is not known left out): 3 of 3 delivered, 0.0% never", legend
     assert main(["report", str(tmp_path), "--out", str(tmp_path / "report.html")]) == 0
+
+
+def test_a_name_the_font_cannot_draw_saves_without_a_warning(tmp_path):
+    """A scenario name with a character DejaVu Sans lacks (the fuzzer found U+D7FF) is drawn as a box;
+    matplotlib's warning about it must not reach the user's terminal."""
+    import warnings
+
+    sc = mtasim.scenario_from_dict({"name": "odd \ud7ff name", "sender": {"preset": "exchange-online"},
+                                    "messages": {"count": 5},
+                                    "recipients": [{"domain": "r.example", "outages": [{"start": 0, "end": "1h"}]}]},
+                                   "odd.yaml")
+    result = mtasim.simulate(sc, attempts=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        plots.save_figure(plots.timeline_figure(result), tmp_path / "t.png")
+        plots.figure_svg(plots.timeline_figure(result))
+    assert (tmp_path / "t.png").stat().st_size > 10_000

@@ -9,7 +9,9 @@ files (``plotcmd.py`` does that). Times come in seconds and are shown in hours (
 
 from __future__ import annotations
 
+import contextlib
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -649,7 +651,17 @@ def save_figure(fig: Figure, path: str | Path) -> Path:
     nothing needs closing)."""
     path = Path(path)
     fmt = "svg" if path.suffix.lower() == ".svg" else "png"
-    return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=130), binary=True)
+    with _no_glyph_warnings():
+        return atomic_write(path, lambda f: fig.savefig(f, format=fmt, dpi=130), binary=True)
+
+
+@contextlib.contextmanager
+def _no_glyph_warnings():
+    """A scenario name or domain may hold a character the font lacks: matplotlib draws a box for it and
+    warns on stderr, which is not the user's business (and would break the one-line error contract)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
+        yield
 
 
 def figure_svg(fig: Figure, prefix: str = "fig-") -> str:
@@ -661,7 +673,7 @@ def figure_svg(fig: Figure, prefix: str = "fig-") -> str:
     import re
 
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mtasim"}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "mtasim"}), _no_glyph_warnings():
         fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]
