@@ -739,7 +739,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         else:
             executor = serial_executor
         path = run_sweep(scenario, args.out, executor=executor, resume=args.resume,
-                         progress=False if args.no_progress else None, report=print)
+                         progress=False if args.no_progress else None, report=print, planned=tasks)
     except SweepError as exc:
         raise UsageError(str(exc)) from None
     spec = scenario.sweep

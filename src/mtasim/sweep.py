@@ -448,13 +448,14 @@ def dask_executor(address: str, workers: int, timeout_s: float = 5.0) -> DaskExe
 
 def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = serial_executor,
               resume: bool = False, progress: bool | None = None, engine: str = "auto",
-              report: Callable[[str], None] | None = None) -> Path:
+              report: Callable[[str], None] | None = None, planned: list | None = None) -> Path:
     """Run every missing (point, replication) of the scenario's sweep, appending rows to sweep.csv.
     ``resume``: continue the sweep.csv in ``out_dir``, only if the same scenario, grid, engine and mtasim
     version wrote it (see :func:`sweep_binding`); its invalid rows are dropped and ``report`` is told
-    how many rows were kept."""
+    how many rows were kept. ``planned``: :func:`plan_sweep`'s tasks when the caller validated them
+    already (the command line does, before it starts a pool or a Dask cluster)."""
     try:
-        return _run_sweep(scenario, Path(out_dir), executor, resume, progress, engine, report)
+        return _run_sweep(scenario, Path(out_dir), executor, resume, progress, engine, report, planned)
     finally:
         close = getattr(executor, "close", None)
         if close is not None:
@@ -462,9 +463,9 @@ def run_sweep(scenario: Scenario, out_dir: str | Path, *, executor: Executor = s
 
 
 def _run_sweep(scenario: Scenario, out: Path, executor: Executor, resume: bool, progress: bool | None,
-               engine: str, report: Callable[[str], None] | None = None) -> Path:
+               engine: str, report: Callable[[str], None] | None = None, planned: list | None = None) -> Path:
     tasks = [SweepTask(t.point, t.replication, t.seed, t.overrides, t.data, t.source, engine, t.limits)
-             for t in plan_sweep(scenario, out)]
+             for t in (planned if planned is not None else plan_sweep(scenario, out))]
     columns = columns_for(scenario)
     path = out / "sweep.csv"
     try:
