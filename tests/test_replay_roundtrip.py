@@ -94,17 +94,26 @@ def test_postfix_weekend_outage_round_trip(tmp_path, capsys):
     assert any(a["result"] == "suspended" for a in _rows(replay / "attempts.csv"))
 
 
+#: A 30 h outage of timed-out connections under Postfix with maximal_queue_lifetime = 1d.
+POSTFIX_30H = {"name": "postfix 30h", "seed": 5,
+               "sender": {"preset": "postfix", "queue_run_phase": "73s", "maximal_queue_lifetime": "1d"},
+               "messages": {"count": 40, "arrival": {"kind": "uniform", "start": "0h", "end": "24h"}},
+               "recipients": [{"domain": "partner.example",
+                               "outages": [{"start": "2h", "end": "32h", "failure": "timeout"}]}]}
+
+
+def _main_cf(tmp_path):
+    """The main.cf that configuration has (given to replay with --config)."""
+    cf = tmp_path / "main.cf"
+    cf.write_text("maximal_queue_lifetime = 1d\n", encoding="utf-8")
+    return cf
+
+
 def test_postfix_30h_timeout_outage_with_its_configuration(tmp_path, capsys):
     """A 30 h outage of timed-out connections and maximal_queue_lifetime = 1d in main.cf: nine messages
     expire; given the main.cf (--config) the prediction agrees with the log for all 40, the queue runner's
     phase read off the log; without it (5 d defaults) those nine are predicted delivered instead."""
-    data = {"name": "postfix 30h", "seed": 5,
-            "sender": {"preset": "postfix", "queue_run_phase": "73s", "maximal_queue_lifetime": "1d"},
-            "messages": {"count": 40, "arrival": {"kind": "uniform", "start": "0h", "end": "24h"}},
-            "recipients": [{"domain": "partner.example",
-                            "outages": [{"start": "2h", "end": "32h", "failure": "timeout"}]}]}
-    cf = tmp_path / "main.cf"
-    cf.write_text("maximal_queue_lifetime = 1d\n", encoding="utf-8")
+    data, cf = POSTFIX_30H, _main_cf(tmp_path)
     run, replay, t_run, t_replay = _round_trip(tmp_path, capsys, "postfix", data, "--config", str(cf))
     _check_messages(run, replay, t_run, t_replay, logged_suspended=True)
     assert _check_outage(run, replay, t_run, t_replay, 4000)["failure"] == "timeout"
@@ -149,13 +158,7 @@ def test_exchange_round_trip(tmp_path, capsys, preset, failure):
 def test_what_if_answers_the_lifetime_question(tmp_path, capsys):
     """The 30 h outage with a 1 d lifetime: 9 messages expire in the log; a 2 d lifetime saves all 9,
     Exchange Online (24 h) saves none of them and loses none of the delivered ones."""
-    data = {"name": "postfix 30h", "seed": 5,
-            "sender": {"preset": "postfix", "queue_run_phase": "73s", "maximal_queue_lifetime": "1d"},
-            "messages": {"count": 40, "arrival": {"kind": "uniform", "start": "0h", "end": "24h"}},
-            "recipients": [{"domain": "partner.example",
-                            "outages": [{"start": "2h", "end": "32h", "failure": "timeout"}]}]}
-    cf = tmp_path / "main.cf"
-    cf.write_text("maximal_queue_lifetime = 1d\n", encoding="utf-8")
+    data, cf = POSTFIX_30H, _main_cf(tmp_path)
     run, replay, _, _ = _round_trip(tmp_path, capsys, "postfix", data, "--config", str(cf),
                                     "--what-if", "sender.maximal_queue_lifetime=2d",
                                     "--what-if", "preset=exchange-online")

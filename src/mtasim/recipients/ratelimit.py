@@ -147,16 +147,22 @@ def connection_limit_from_node(node: Node | None) -> ConnectionLimit | None:
         return ConnectionLimit(int(count), replace(parse_reply(TOO_MANY_CONNECTIONS), at_greeting=True))
     node.require_mapping('a number of connections, or {connections: 4, reply: "421 4.7.0 Too many connections"}')
     count = node.number("connections", integer=True, minimum=1, maximum=1_000_000)
+    reply = _deferral_reply(node, TOO_MANY_CONNECTIONS, f"a 4xx reply such as {TOO_MANY_CONNECTIONS!r}")
+    node.finish()
+    return ConnectionLimit(int(count), replace(reply, at_greeting=True))
+
+
+def _deferral_reply(node: Node, default: str, expected: str) -> Reply:
+    """The limit's ``reply`` key (``default`` when absent), which must be a 4xx: a limit defers."""
     reply_node = node.get("reply", None)
-    text = reply_node.as_text() if reply_node is not None else TOO_MANY_CONNECTIONS
+    text = reply_node.as_text() if reply_node is not None else default
     try:
         reply = parse_reply(text)
     except ValueError as exc:
         raise (reply_node or node).error(str(exc)) from None
     if reply.result != AttemptResult.DEFERRED:
-        raise (reply_node or node).error(f"expected a 4xx reply such as {TOO_MANY_CONNECTIONS!r}, got {text!r}")
-    node.finish()
-    return ConnectionLimit(int(count), replace(reply, at_greeting=True))
+        raise (reply_node or node).error(f"expected {expected}, got {text!r}")
+    return reply
 
 
 def rate_limit_from_node(node: Node | None) -> RateLimit | None:
@@ -172,14 +178,7 @@ def rate_limit_from_node(node: Node | None) -> RateLimit | None:
     burst = node.number("burst", 1.0, minimum=1.0, maximum=1e9)
     if math.isnan(burst):
         raise node.error("expected a number of tokens of at least 1, got nan", "burst")
-    reply_node = node.get("reply", None)
-    text = reply_node.as_text() if reply_node is not None else "421 4.7.0 Try again later, closing connection"
-    try:
-        reply = parse_reply(text)
-    except ValueError as exc:
-        raise (reply_node or node).error(str(exc)) from None
-    if reply.result != AttemptResult.DEFERRED:
-        raise (reply_node or node).error(f"expected a 4xx throttle reply, got {text!r}")
+    reply = _deferral_reply(node, "421 4.7.0 Try again later, closing connection", "a 4xx throttle reply")
     advice = node.duration("retry_after", 0.0, allow_zero=True)
     if advice:
         reply = replace(reply, retry_after_s=advice)
