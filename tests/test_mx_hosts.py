@@ -298,7 +298,7 @@ def mx_hosts(draw):
             length = draw(st.integers(1, 30 * 60))
             outages.append({"start": f"{t}m", "end": f"{t + length}m", "failure": draw(st.sampled_from(HOST_FAILURES))})
             t += length + draw(st.integers(0, 6 * 60))
-        hosts.append(host(f"mx{k}.r.example", draw(st.integers(0, 3)) * 10, outages))
+        hosts.append(host(f"mx{k}.r.example", draw(st.integers(0, 3)) * 10, outages, **draw(host_rules())))
     if draw(st.booleans()):                 # a backup, less preferred than some primary
         backup = {"schedule": {"kind": "fixed", "interval": f"{draw(st.integers(5, 120))}m"},
                   "expiry": f"{draw(st.integers(1, 72))}h"}
@@ -306,8 +306,21 @@ def mx_hosts(draw):
             backup["queue_run"] = f"{draw(st.integers(1, 30))}m"
         hosts.append(host("backup.isp.example", 35, draw(st.sampled_from([[], [{"start": "2h", "end": "4h",
                                                                                   "failure": "refused"}]])),
-                          backup=backup))
+                          backup=backup, **draw(host_rules())))
     return hosts
+
+
+@st.composite
+def host_rules(draw):
+    """A host's own rules while up: none (most often), greylisting, random deferrals, or both."""
+    rules = {}
+    kind = draw(st.sampled_from(["none", "none", "greylist", "tempfail", "both"]))
+    if kind in ("greylist", "both"):
+        delay = draw(st.integers(0, 90))
+        rules["greylist"] = {"delay": f"{delay}m", "window": f"{delay + draw(st.integers(1, 600))}m"}
+    if kind in ("tempfail", "both"):
+        rules["tempfail"] = {"p": draw(st.sampled_from([0.2, 0.5, 1.0]))}
+    return rules
 
 
 @SETTINGS
@@ -316,7 +329,9 @@ def test_engines_agree_on_random_mx_scenarios(data):
     sender = data.draw(senders())
     if data.draw(st.booleans()):
         sender["mx_limit"] = data.draw(st.integers(1, 4))
-    recipients = [{"domain": f"r{j}.example", "mx": data.draw(mx_hosts())}
+    recipients = [{"domain": f"r{j}.example", "mx": data.draw(mx_hosts()),
+                   **data.draw(st.sampled_from([{}, {}, {"unknown_user": 0.1, "mailbox_full": 0.1},
+                                                {"transaction_time": {"kind": "fixed", "value": "20s"}}]))}
                   for j in range(data.draw(st.integers(1, 2)))]
     if data.draw(st.booleans()):
         recipients.append({"domain": "plain.example", "outages": [{"start": "1h", "end": "9h", "failure": "timeout"}]})
@@ -402,3 +417,131 @@ def test_plot_mx_on_a_run_without_mx_hosts_is_refused_in_one_line(tmp_path, caps
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and "plot mx needs a run whose recipients list mx hosts" in err
     assert not (tmp_path / "mx.png").exists()
+
+
+# -- each host answers by its own rules while up ------------------------------------------------------------
+POSTGREY = {"behaviour": "postgrey"}                  # 450 on a triplet's first attempt, passes after 300 s
+ALWAYS_451 = {"tempfail": {"p": 1.0, "replies": "451 4.3.0 mx busy"}}
+
+
+@pytest.mark.parametrize("sender, attempts, final, accepted_by", [
+    # Postfix (smtp_mx_session_limit 2): mx1's greylisting 450 passes the recipient on to mx2, which does not
+    # greylist: delivered at the first attempt (the classic way a secondary MX defeats greylisting)
+    ({"preset": "postfix"}, 1, 0.0, "mx2.office.example"),
+    # one session per attempt: mx1's 450 is the answer; Exchange Server retries after 15 min and mx1 passes
+    ({"preset": "exchange-server"}, 2, 15 * MIN, "mx1.office.example"),
+    (HOURLY, 2, HOUR, "mx1.office.example"),
+])
+def test_a_greylisting_primary_and_a_plain_secondary(sender, attempts, final, accepted_by):
+    mx = [host("mx1.office.example", 10, **POSTGREY), host("mx2.office.example", 20)]
+    r = run_all(scenario(mx, sender=sender, times=("1h",)))
+    m = r.messages
+    assert m.outcome[0] == Outcome.DELIVERED and m.attempts[0] == attempts
+    assert m.final_s[0] == pytest.approx(HOUR + final) and vias(r) == [accepted_by]
+
+
+def test_each_host_keeps_its_own_greylist_triplets():
+    """mx1 is refused until 10 min, so the first attempt (at 1 min) meets mx2's greylisting; the retry at
+    16 min reaches mx1, which has never seen the triplet: deferred again (separate databases); the third
+    attempt, 15 min later, passes mx1. Shared triplets would have passed at 16 min."""
+    mx = [host("mx1.office.example", 10, [{"start": 0, "end": "10m", "failure": "refused"}], **POSTGREY),
+          host("mx2.office.example", 20, **POSTGREY)]
+    r = run_all(scenario(mx, sender={"preset": "exchange-server"}, times=("1m",)))
+    m, a = r.messages, r.attempts
+    assert m.attempts[0] == 3 and m.final_s[0] == pytest.approx(31 * MIN) and vias(r) == ["mx1.office.example"]
+    texts = [a.replies[k] for k in a.reply]
+    assert [a.result[k] for k in range(len(a))] == [AttemptResult.DEFERRED] * 2 + [AttemptResult.DELIVERED]
+    assert all("Greylisted" in t for t in texts[:2])
+
+
+def test_a_deferral_after_a_timed_out_host_lasts_the_timeout():
+    """mx1 times out (30 s) all day; mx2 greylists. The first attempt's 450 comes 30 s after it started; the
+    retry is due 15 min after that failure, spends 30 s on mx1 again and passes mx2 (15.5 min after the triplet
+    was first seen): delivered 30 s + 15 min + 30 s after arrival."""
+    mx = [host("mx1.office.example", 10, [{"start": 0, "end": "2d", "failure": "timeout"}]),
+          host("mx2.office.example", 20, **POSTGREY)]
+    r = run_all(scenario(mx, sender={"preset": "exchange-server"}, times=("1h",)))
+    m = r.messages
+    assert m.attempts[0] == 2 and m.final_s[0] == pytest.approx(HOUR + 30 + 15 * MIN + 30)
+    assert vias(r) == ["mx2.office.example"]
+
+
+@pytest.mark.parametrize("sender, outcome, text", [
+    # Postfix: mx1's 451 passes the message on to mx2, whose 451 ends the attempt (two sessions)
+    ({"preset": "postfix"}, Outcome.EXPIRED, "451 4.3.0 mx2 busy"),
+    ({"preset": "exim"}, Outcome.EXPIRED, "451 4.3.0 mx busy"),
+])
+def test_hosts_that_always_defer_answer_with_their_own_replies(sender, outcome, text):
+    mx = [host("mx1.office.example", 10, **ALWAYS_451),
+          host("mx2.office.example", 20, tempfail={"p": 1.0, "replies": "451 4.3.0 mx2 busy"})]
+    r = run_all(scenario(mx, sender=sender, times=("1h",)))
+    a = r.attempts
+    assert r.messages.outcome[0] == outcome
+    assert {a.replies[k] for k in a.reply} == {text}
+
+
+def test_random_deferrals_are_drawn_per_host():
+    """Two hosts that each defer half their attempts: Postfix's attempt fails only when both defer, so about
+    a quarter of first attempts fail (each host its own draw), not a half (one shared draw)."""
+    half = {"tempfail": {"p": 0.5}}
+    mx = [host("mx1.office.example", 10, **half), host("mx2.office.example", 20, **half)]
+    r = run_all(scenario(mx, sender={"preset": "postfix"}, times=[f"{k}s" for k in range(2000)]))
+    first_failed = np.mean(r.messages.attempts > 1)
+    assert 0.21 < first_failed < 0.29
+    assert set(vias(r)) == {"mx1.office.example", "mx2.office.example"}
+
+
+def test_a_greylisting_backup_mx():
+    """mx1 is down all morning; the backup greylists: Exim's first attempt (at 1 h) is deferred by it, its
+    retry at the next hourly attempt passes, and the backup relays after mx1 is back at 12 h."""
+    mx = [host("mx1.office.example", 10, [{"start": 0, "end": "12h", "failure": "refused"}]),
+          host("backup.isp.example", 20, backup=HOURLY_BACKUP, **POSTGREY)]
+    r = run_all(scenario(mx, sender=HOURLY, times=("1h",)))
+    m = r.messages
+    assert m.attempts[0] == 2 and m.final_s[0] == 2 * HOUR and vias(r) == ["backup.isp.example"]
+    assert m.relay_outcome[0] == Outcome.DELIVERED and m.relayed_s[0] == 12 * HOUR
+
+
+def test_unknown_users_bounce_at_a_primary_but_a_backup_accepts_them():
+    """The fate of an address is the domain's: every primary answers 550 5.1.1 for it; a backup MX accepts
+    mail for any address (and its relay leg meets only the primaries' outages)."""
+    down = [{"start": "2h", "end": "3h", "failure": "refused"}]
+    mx = [host("mx1.office.example", 10, down), host("backup.isp.example", 20, backup=HOURLY_BACKUP)]
+    r = run_all(scenario(mx, sender=HOURLY, times=("1h", "2h30m"), unknown_user=1.0))
+    m = r.messages
+    assert list(m.outcome) == [Outcome.BOUNCED, Outcome.DELIVERED]
+    assert vias(r) == ["", "backup.isp.example"]
+
+
+def test_host_rules_with_capacity_run_the_per_message_steps_and_agree():
+    """Connection slots, transaction times and a greylisting primary: the DES runs the destination on the
+    reference's per-message steps (a deferral may pass the message on); every engine agrees."""
+    from mtasim.engine.lines import runs_in_stretches
+    from mtasim.engine.mx import resolve_domains
+    mx = [host("mx1.office.example", 10, **POSTGREY), host("mx2.office.example", 20, **ALWAYS_451)]
+    sc = scenario(mx, sender={"preset": "postfix"}, times=[f"{k}s" for k in range(300)],
+                  transaction_time={"kind": "fixed", "value": "2s"})
+    domain = resolve_domains(list(sc.recipients), sc.sender)[0]
+    assert not runs_in_stretches(sc.sender, domain, False)
+    r = run_all(sc)
+    assert r.messages.count(Outcome.DELIVERED) == 300
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ({"mx": [host("mx1.office.example", 10, behaviour="gmail")]},
+     "mx[0].behaviour: expected a behaviour of one host (postgrey, spamd, flaky, m365-inbound); gmail is a "
+     "rate_limit, which belongs to the domain"),
+    ({"mx": [host("mx1.office.example", 10, greylist={"delay": "5m", "window": "4h", "addresses": 10})]},
+     "mx[0].greylist.addresses: expected addresses on a recipient without mx"),
+    ({"mx": [host("mx1.office.example", 10)], "greylist": {"delay": "5m", "window": "4h"}},
+     "recipients[0].greylist: expected greylist on the MX hosts that answer so (mx[].greylist)"),
+    ({"mx": [host("mx1.office.example", 10)], "behaviour": "spamd"},
+     "recipients[0].behaviour: expected behaviour: spamd on the MX hosts that answer so (mx[].behaviour)"),
+    ({"mx": [host("mx1.office.example", 10, tempfail={"p": 1.5})]}, "mx[0].tempfail.p"),
+    ({"mx": [host("mx1.office.example", 10, behaviour="postgrey", greylist={"delay": "1x"})]},
+     "mx[0].greylist.delay"),
+])
+def test_bad_host_behaviour_gives_one_line_and_exit_2(tmp_path, capsys, entry, expected):
+    data = {"name": "bad", "sender": HOURLY, "messages": {"arrival": {"kind": "times", "times": ["1h"]}},
+            "recipients": [{"domain": "office.example", **entry}]}
+    assert expected in refused_in_one_line(tmp_path, capsys, data)

@@ -153,6 +153,12 @@ BAD = [
                                                         "random_outage": {"duration": "1h"}})),
     ("outages-beside-mx", bad("recipients.0", {"domain": "a.example", "outages": [],
                                                 "mx": [{"host": "mx.a.example", "preference": 1}]})),
+    ("greylist-beside-mx", bad("recipients.0", {"domain": "a.example", "greylist": {"delay": "5m", "window": "4h"},
+                                                 "mx": [{"host": "mx.a.example", "preference": 1}]})),
+    ("rate-limit-behaviour-on-a-host", bad("recipients.0.mx", [{"host": "mx.a.example", "preference": 1,
+                                                                "behaviour": "gmail"}])),
+    ("shared-triplets-on-a-host", bad("recipients.0.mx", [{"host": "mx.a.example", "preference": 1, "greylist": {
+        "delay": "5m", "window": "4h", "addresses": 10}}])),
     ("preset-param-and-alias", bad("sender", {"preset": "exchange-online", "MessageExpiration": "1d",
                                               "MessageExpirationTimeout": "1d"})),
     # names that would inject header text

@@ -205,12 +205,12 @@ class Recorder:
         #: Passes that host-level state held back without a connection (result ``suspended``,
         #: mtasim.hosts): counted even without an attempt table, so the summary can tell them apart.
         self.held_back = 0
-        #: Each message's last attempt start, when tracked (runs with MX hosts: mtasim.engine.mx reads off it
-        #: which host accepted); None otherwise.
-        self.last_attempt_s: np.ndarray | None = None
+        #: The MX host that accepted each delivered message (its rank in preference order, -1 until then),
+        #: when tracked (runs with MX hosts: mtasim.engine.mx); None otherwise.
+        self.via: np.ndarray | None = None
 
-    def track_last_attempts(self) -> None:
-        self.last_attempt_s = np.full(len(self.arrival_s), np.nan)
+    def track_via(self) -> None:
+        self.via = np.full(len(self.arrival_s), -1, dtype=np.int16)
 
     def _new_chunk(self) -> None:
         self._buf = (np.empty(_CHUNK, np.int64), np.empty(_CHUNK, np.int32), np.empty(_CHUNK),
@@ -219,8 +219,6 @@ class Recorder:
 
     def attempt(self, message_id: int, number: int, time_s: float, result: AttemptResult, reply: str) -> None:
         self.attempts[message_id] = number
-        if self.last_attempt_s is not None:
-            self.last_attempt_s[message_id] = time_s
         self.total_attempts += 1
         if result == AttemptResult.SUSPENDED:
             self.held_back += 1
@@ -242,8 +240,6 @@ class Recorder:
         self.total_attempts += len(ids)
         if results is not None:
             self.held_back += int(np.count_nonzero(np.asarray(results) == AttemptResult.SUSPENDED))
-        if self.last_attempt_s is not None:
-            self.last_attempt_s[ids] = times_s
         if not self.every:
             return
         results, reply_ids = np.asarray(results), np.asarray(reply_ids)

@@ -263,6 +263,7 @@ def _outage_sources() -> dict[str, Any]:
 
 
 def _recipient() -> dict[str, Any]:
+    from .recipients.behaviour import HOST_BEHAVIOUR_KEYS
     from .recipients.library import RECIPIENT_BEHAVIOURS
 
     sources = _outage_sources()
@@ -272,8 +273,14 @@ def _recipient() -> dict[str, Any]:
                              "additionalProperties": _number(0, exclusive_minimum=True)}]}
     greylist = _object({"delay": _duration(), "window": _duration(zero=False), "reply": _text(_REPLY),
                         "memory": _duration(zero=False), "addresses": _integer(1, 10**9)})
+    tempfail = _object({"p": probability, "replies": reply_list})
+    host_greylist = _object({"delay": _duration(), "window": _duration(zero=False), "reply": _text(_REPLY),
+                             "memory": _duration(zero=False)})
+    host_behaviours = [k for k, v in RECIPIENT_BEHAVIOURS.items() if set(v.keys) <= set(HOST_BEHAVIOUR_KEYS)]
     mx_host = _object({"host": _text(_HOST_NAME), "preference": _integer(0, 65535), **sources,
-                       "backup": {"$ref": "#/$defs/sender"}}, ("host", "preference"),
+                       "backup": {"$ref": "#/$defs/sender"},
+                       "behaviour": {"enum": host_behaviours, "description": "what this host says while up"},
+                       "greylist": host_greylist, "tempfail": tempfail}, ("host", "preference"),
                       **{"not": _present("outages", "random_outage")})
     props = {
         "domain": _text(_HOST_NAME, "the recipient domain (a host name)"),
@@ -286,7 +293,7 @@ def _recipient() -> dict[str, Any]:
         "unknown_user": probability,
         "mailbox_full": probability,
         "greylist": greylist,
-        "tempfail": _object({"p": probability, "replies": reply_list}),
+        "tempfail": tempfail,
         "rate_limit": _object({"rate": _text(_RATE, "a rate such as 100/h"), "burst": _number(1, 1e9),
                                "reply": _text(r"^\s*4"), "retry_after": _duration()}, ("rate",)),
         "transaction_time": {"$ref": "#/$defs/distribution"},
@@ -298,7 +305,7 @@ def _recipient() -> dict[str, Any]:
     return _object(props, ("domain",), allOf=[
         {"not": _present("outages", "random_outage")},
         {"if": _present("max_connections"), "then": _present("transaction_time")},
-        {"if": _present("mx"), "then": {"not": {"anyOf": [_present(k) for k in sources]}}},
+        {"if": _present("mx"), "then": {"not": {"anyOf": [_present(k) for k in (*sources, *HOST_BEHAVIOUR_KEYS)]}}},
         # a named behaviour fills in what the recipient's own greylist leaves out
         {"if": named, "else": {"properties": {"greylist": {"anyOf": [{"type": "null"}, _present("delay", "window")]}}}},
     ])

@@ -76,7 +76,7 @@ def simulate(scenario: Scenario, seed: int | None = None, *, engine: str = "auto
     every = 1 if attempts is True else int(attempts or 0)
     recorder = Recorder(arrivals, recipient_of, [r.domain for r in domains], every)
     if with_mx:
-        recorder.track_last_attempts()
+        recorder.track_via()
     run = runner or engine_runner(chosen)
     if progress:
         from tqdm import tqdm

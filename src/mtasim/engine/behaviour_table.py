@@ -7,6 +7,8 @@ the reference engine to one attempt at a time (arrays of length one).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..recipients import AttemptResult, Distribution, Recipient
@@ -21,15 +23,47 @@ _FATE = 0
 
 
 def any_behaviour(domains: list[Recipient]) -> bool:
-    return any(d.behaviour is not None and d.behaviour.active for d in domains)
+    """Whether any domain, or any MX host of one (its answers name its rules), says more than 250 while up."""
+    return any(d.behaviour is not None and d.behaviour.active for d in domains) or \
+        any(o.reply.via is not None and o.reply.via.rules is not None for d in domains for o in d.answers)
 
 
 class BehaviourTable:
-    """Per domain: fate shares, greylisting and random deferrals, as arrays indexed by domain."""
+    """Fate shares, greylisting and random deferrals, as arrays indexed by rule row: one row per domain
+    (what its single server says while up), then one per MX host's rules (``Reply.via.rules``, found among
+    the table's replies, mtasim.engine.mx). A host's row keeps its rank: its greylist triplets are its own
+    (column ``rank`` of a message's triplets) and so are its random draws."""
 
     def __init__(self, domains: list[Recipient], table: OutageTable, seed: int):
         none = Behaviour()
         rules = [d.behaviour or none for d in domains]
+        ranks = [0] * len(domains)
+        self.table = table
+        #: per reply index: the rule row its host answers by (-1: none; reply 0 takes its domain's row) and
+        #: the index of what the hosts after it answer when those rules defer (-1: nothing)
+        self._row: list[int] = []
+        self._fallback: list[int] = []
+        rows: dict[tuple[Behaviour, int], int] = {}
+        k = 0
+        while k < len(table.replies):       # fallbacks join the table as they are found, and are read in turn
+            via = table.replies[k].via
+            row = fallback = -1
+            if via is not None and via.rules is not None:
+                row = rows.get((via.rules, via.rank), -1)
+                if row < 0:
+                    row = rows[(via.rules, via.rank)] = len(rules)
+                    rules.append(via.rules)
+                    ranks.append(via.rank)
+                if via.fallback is not None:
+                    fallback = table.index(via.fallback)
+            self._row.append(row)
+            self._fallback.append(fallback)
+            k += 1
+        self.rows = np.array(self._row, dtype=np.int64)
+        self.fallbacks = np.array(self._fallback, dtype=np.int64)
+        self.rank = np.array(ranks, dtype=np.int64)
+        #: whether some MX host answers by its own rules (else every row is a domain's single server, rank 0)
+        self.any_host_rules = len(rules) > len(domains)
         n = len(rules)
         self.unknown = np.array([b.unknown_user for b in rules])
         self.fated = self.unknown + np.array([b.mailbox_full for b in rules])
@@ -38,7 +72,11 @@ class BehaviourTable:
         self.any_fate = bool(self.fated.any())
         greylists = [b.greylist for b in rules]
         self.any_greylist = any(g is not None for g in greylists)
+        #: How many greylist triplets a message keeps: one per MX host rank that greylists (1: a plain array)
+        self.grey_width = 1 + max((r for r, g in zip(ranks, greylists) if g is not None), default=0)
         self.greylisted = np.array([g is not None for g in greylists])
+        #: each row's column among a message's triplets (its rank where it greylists; 0, untouched, elsewhere)
+        self.grey_column = np.where(self.greylisted, self.rank, 0)
         self.grey_delay = np.array([g.delay_s if g else 0.0 for g in greylists])
         self.grey_window = np.array([g.window_s if g else np.inf for g in greylists])
         self.grey_reply = np.array([table.index(g.reply) if g else 0 for g in greylists], dtype=np.int32)
@@ -56,11 +94,68 @@ class BehaviourTable:
             self.tempfail_reply[i, :len(weights)] = [table.index(r) for r in t.replies]
         self.key = stream_key(seed, Purpose.REPLIES)
 
-    def answer(self, domain: np.ndarray | None, ids: np.ndarray, attempt: np.ndarray, t: np.ndarray,
+    def new_triplets(self, n: int) -> np.ndarray:
+        """``n`` messages' greylist triplets before any attempt: never seen (NaN), one per greylisting rank."""
+        return np.full(n if self.grey_width == 1 else (n, self.grey_width), np.nan)
+
+    def respond(self, reply: np.ndarray, domain: np.ndarray | None, ids: np.ndarray, attempt: np.ndarray,
+                t: np.ndarray, grey: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The replies of attempts after the rules of the server they reached: ``reply`` (table indices) as
+        the windows gave them; where that is an up server with rules (reply 0: the domain's own; an MX
+        host's: its own), those rules answer, and a deferral either is the answer (after the time the
+        attempt spent on hosts before) or, under Postfix, passes the message on to the hosts after it
+        (``HostAnswer.fallback``), whose up host's rules answer in turn. Returns the replies and the
+        messages' triplets after them."""
+        reply = reply.copy()
+        todo = np.flatnonzero(reply == 0)
+        if not self.any_host_rules:                 # single servers only: their rules answer their 250s
+            if len(todo):
+                reply[todo], grey_up = self.answer(None if domain is None else domain[todo], ids[todo],
+                                                   attempt[todo], t[todo], None if grey is None else grey[todo])
+                if grey_up is not None:
+                    assert grey is not None
+                    grey[todo] = grey_up
+            return reply, grey
+        known = np.minimum(reply, len(self.rows) - 1)
+        row = np.where(reply < len(self.rows), self.rows[known], -1)
+        row = np.where(reply == 0, 0 if domain is None else domain, row)
+        todo = np.flatnonzero(row >= 0)
+        while len(todo):
+            said, g = self.answer(row[todo], ids[todo], attempt[todo], t[todo], None if grey is None else grey[todo])
+            if g is not None:
+                assert grey is not None
+                grey[todo] = g
+            deferred = said != 0
+            d = todo[deferred]
+            fallback = self.fallbacks[reply[d]]
+            onward = fallback >= 0
+            here = d[~onward]
+            if len(here):
+                reply[here] = self._after(said[deferred][~onward], self.table.duration[reply[here]])
+            moved = d[onward]
+            reply[moved] = fallback[onward]
+            row[moved] = np.where(fallback[onward] < len(self.rows), self.rows[np.minimum(fallback[onward],
+                                                                                          len(self.rows) - 1)], -1)
+            todo = moved[row[moved] >= 0]
+        return reply, grey
+
+    def _after(self, said: np.ndarray, spent: np.ndarray) -> np.ndarray:
+        """The rules' replies ``said``, each after ``spent`` seconds on hosts tried before (the same reply with
+        that much more time, added to the table where new)."""
+        if not spent.any():
+            return said
+        out = said.copy()
+        for k, s in {(int(k), float(s)) for k, s in zip(said[spent > 0], spent[spent > 0])}:
+            base = self.table.replies[k]
+            out[(said == k) & (spent == s)] = self.table.index(replace(base, duration_s=base.duration_s + s))
+        return out
+
+    def answer(self, row: np.ndarray | None, ids: np.ndarray, attempt: np.ndarray, t: np.ndarray,
                grey: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
-        """The reply index (0: accepted) of attempts that reached an up server, and each message's greylist
-        triplet after it (``grey``: NaN never seen by the greylist, a time: first seen, -inf: passed)."""
-        d = np.zeros(len(ids), dtype=np.int64) if domain is None else domain
+        """The reply index (0: accepted) of attempts that reached an up server answering by rule ``row`` (a
+        domain's or an MX host's), and each message's greylist triplets after it (``grey``: NaN never seen by
+        the greylist, a time: first seen, -inf: passed; one column per greylisting rank when several)."""
+        d = np.zeros(len(ids), dtype=np.int64) if row is None else row
         reply = np.zeros(len(ids), dtype=np.int32)
         open_ = np.ones(len(ids), dtype=bool)                      # not yet answered by a rule
         if self.any_fate:
@@ -71,17 +166,25 @@ class BehaviourTable:
             open_ = ~(unknown | full)
         if self.any_greylist:
             assert grey is not None
-            checked = open_ & self.greylisted[d] & (grey != -np.inf)
-            first, grey = grey, grey.copy()
+            column = self.grey_column[d] if grey.ndim > 1 else None
+            first = grey if column is None else grey[np.arange(len(d)), column]
+            checked = open_ & self.greylisted[d] & (first != -np.inf)
             fresh = checked & (np.isnan(first) | (t - first > self.grey_window[d]))   # unknown or lapsed
             early = checked & ~fresh & (t - first < self.grey_delay[d])
             deferred = fresh | early
             reply = np.where(deferred, self.grey_reply[d], reply)
-            grey[fresh] = t[fresh]
-            grey[checked & ~deferred] = -np.inf
+            after = first.copy() if column is None else first     # (fancy indexing copied it already)
+            after[fresh] = t[fresh]
+            after[checked & ~deferred] = -np.inf
+            if column is None:
+                grey = after
+            else:
+                grey[np.arange(len(d)), column] = after
             open_ &= ~deferred
         if self.any_tempfail:
-            u = uniform_array(self.key, ids, attempt)
+            # each host its own draw: rank k counts its attempts in the k-th block of 2^32 (rank 0 as a
+            # domain's single server does)
+            u = uniform_array(self.key, ids, attempt + (self.rank[d] << 32) if self.any_host_rules else attempt)
             hit = open_ & (u <= self.p[d])
             if hit.any():
                 x = u[hit] / self.p[d[hit]]

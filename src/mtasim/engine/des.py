@@ -62,7 +62,8 @@ class _Store:
 
     def __init__(self, first: Batch):
         n = int(first.id.max(initial=-1)) + 1
-        self.arrays = {name: np.zeros(n, dtype=a.dtype) for name in FIELDS if (a := getattr(first, name)) is not None}
+        self.arrays = {name: np.zeros((n, *a.shape[1:]), dtype=a.dtype) for name in FIELDS
+                       if (a := getattr(first, name)) is not None}
 
     def put(self, b: Batch) -> None:
         for name, a in self.arrays.items():
@@ -214,7 +215,7 @@ class _Calendar:
             if held is not None:
                 reply[j] = table.index(held)
             else:
-                refusal = gate.refusal(now, 0) if reply[j] == 0 and gate is not None else None
+                refusal = gate.refusal(now, 0) if gate is not None and table.meets_limits[reply[j]] else None
                 if refusal is not None:
                     reply[j] = table.index(refusal)
                     answer = refusal if refusal.closes_connection else answer
@@ -244,7 +245,7 @@ class _Run:
         coupled = policy is not None and policy.matters(recipients)
         coupled |= any(r.rate_limit is not None or one_by_one(sender, r) for r in recipients)
         first = Batch.arriving(np.arange(started, dtype=np.int64), arrivals, recipient_of,
-                               self.kernel.fields(ordered=coupled))
+                               self.kernel.fields(ordered=coupled), self.kernel.grey_width)
         n_domains = len(recipients)
         self.bound = np.full(n_domains, -math.inf)             # states to look at before they are trusted
         self.next_event = np.full(n_domains, math.inf)      # a lower bound, where events are pending

@@ -32,6 +32,7 @@ def run_fast(sender: Sender, domains: list[Recipient], horizon: float | None, se
     fields = kernel.fields(ordered=False)
     for lo in range(0, started, CHUNK):
         ids = np.arange(lo, min(lo + CHUNK, started), dtype=np.int64)
-        kernel.run_until(Batch.arriving(ids, arrivals, recipient_of, fields), kernel.stop)
+        kernel.run_until(Batch.arriving(ids, arrivals, recipient_of, fields, kernel.grey_width),
+                         kernel.stop)
     kernel.finish()
     return horizon

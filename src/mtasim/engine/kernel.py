@@ -63,8 +63,9 @@ class Batch:
 
     @classmethod
     def arriving(cls, ids: np.ndarray, arrivals: np.ndarray, domains: np.ndarray,
-                 fields: frozenset[str] = frozenset(FIELDS)) -> "Batch":
-        """Each message's first attempt, at its arrival; optional fields not in ``fields`` are None."""
+                 fields: frozenset[str] = frozenset(FIELDS), grey_width: int = 1) -> "Batch":
+        """Each message's first attempt, at its arrival; optional fields not in ``fields`` are None.
+        ``grey_width``: greylist triplets per message (one per MX host rank that greylists)."""
         n = len(ids)
         arrival = arrivals[ids].astype(np.float64)
         nan = np.full(n, np.nan)
@@ -73,7 +74,8 @@ class Batch:
                       failures=lambda: np.zeros(n, dtype=np.int64), warned=lambda: np.zeros(n, dtype=np.int64),
                       decisive=lambda: np.full(n, -np.inf), outage_end=lambda: nan, due=lambda: arrival,
                       reply=lambda: np.zeros(n, dtype=np.int32), attempt_end=lambda: nan, prev_failure=lambda: nan,
-                      prev_wait=lambda: nan, grey=lambda: np.full(n, np.nan))
+                      prev_wait=lambda: nan,
+                      grey=lambda: np.full((n, grey_width) if grey_width > 1 else n, np.nan))
         return cls(**{k: (make() if k in fields else None) for k, make in arrays.items()})
 
     def __len__(self) -> int:
@@ -85,7 +87,8 @@ class Batch:
             which = np.flatnonzero(which)           # one pass over the mask, then a take per field
         if isinstance(which, slice):
             return Batch(**{name: None if (a := getattr(self, name)) is None else a[which] for name in FIELDS})
-        return Batch(**{name: None if (a := getattr(self, name)) is None else a.take(which) for name in FIELDS})
+        return Batch(**{name: None if (a := getattr(self, name)) is None else a.take(which, axis=0)
+                        for name in FIELDS})
 
     @staticmethod
     def concat(parts: list["Batch"]) -> "Batch | None":
@@ -115,6 +118,8 @@ class Kernel:
         self.jitter_key = stream_key(seed, Purpose.JITTER)
         self.order_key = stream_key(seed, Purpose.ORDER)
         self.warn_at_failure = sender.warns_at_failures
+        #: greylist triplets per message (one per MX host rank that greylists; Batch.arriving)
+        self.grey_width = self.behaviour.grey_width if self.behaviour is not None else 1
 
     def fields(self, ordered: bool) -> frozenset[str]:
         """The fields this run's batches need (``ordered``: the DES sorts moments by due time)."""
@@ -173,15 +178,10 @@ class Kernel:
     def _attempts(self, b: Batch, reply, end, host, parts: list[Batch]) -> None:
         """Attempts start: recorded; a timed-out connection answers when it ends, the others now."""
         tbl, sender = self.table, self.sender
-        if self.behaviour is not None:                      # the server is up: what it says besides 250
-            up = reply == 0
-            if up.any():
-                reply = reply.copy()
-                reply[up], grey = self.behaviour.answer(None if b.domain is None else b.domain[up], b.id[up],
-                                                        b.failures[up] + 1, b.t[up],
-                                                        None if b.grey is None else b.grey[up])
-                if grey is not None:
-                    b.grey[up] = grey
+        if self.behaviour is not None:                      # an up server: what it says besides 250
+            reply, grey = self.behaviour.respond(reply, b.domain, b.id, b.failures + 1, b.t, b.grey)
+            if grey is not None:
+                b.grey = grey
         if self.recorder.every:
             self.recorder.attempts_batch(b.id, b.failures + 1, b.t, tbl.result[reply], tbl.text_id[reply])
         else:                                               # counted only (held-back passes apart): no table
@@ -219,6 +219,8 @@ class Kernel:
         if not failed.all():
             if done.any():
                 t = b.t[done]
+                if rec.via is not None:                     # the MX host that accepted (mtasim.engine.mx)
+                    rec.via[b.id[done]] = tbl.rank[reply[done]]
                 rec.finish_batch(b.id[done], Outcome.DELIVERED, tbl.status_id[0], t, b.decisive[done],
                                  t - b.outage_end[done])
             if bounced.any():

@@ -31,6 +31,7 @@ from ..sender import Sender
 from .behaviour_table import reached_up_server
 from .events import PendingEvents
 from .kernel import Batch, Kernel
+from .mx import has_host_rules
 
 __all__ = ["LineCalendar", "runs_in_stretches"]
 
@@ -39,9 +40,12 @@ _push, _pop = heapq.heappush, heapq.heappop
 
 def runs_in_stretches(sender: Sender, recipient: Recipient, host_state_matters: bool) -> bool:
     """Whether a destination with connection slots can run here: its sender has a known shortest retry
-    gap, no host state couples its messages beyond the slots, and they share no greylist triplets."""
+    gap, no host state couples its messages beyond the slots, they share no greylist triplets, and no MX
+    host answers by rules that may pass the message on to another host (whose time the scan would not see
+    before the slot is taken)."""
     grey = recipient.greylist
-    return sender.min_retry_gap_s > 0 and not host_state_matters and not (grey is not None and grey.addresses)
+    return sender.min_retry_gap_s > 0 and not host_state_matters and not (grey is not None and grey.addresses) \
+        and not has_host_rules(recipient)
 
 
 class LineCalendar:
@@ -154,6 +158,7 @@ class _Scan:
         #: the limits' replies by index, indexed before the per-reply lists below are read
         self.refusal_index = {r: table.index(r) for r in self.gate.replies} if self.gate is not None else {}
         self.table, self.duration = table, table.duration.tolist()
+        self.meets_limits = table.meets_limits.tolist()
         # per reply: whether an attempt answered so reached an up server (with no outage window / in one)
         results, transacts = table.result, table.transacts
         self.reached_up = reached_up_server(transacts, results, np.full(len(results), np.nan)).tolist()
@@ -174,7 +179,7 @@ class _Scan:
             if not waited and not self.busy and not self.ready:
                 calendar.since = now                         # the destination's busy spell begins
         refused = -1
-        if no_window and self.gate is not None:
+        if self.gate is not None and self.meets_limits[reply]:
             refusal = self.gate.refusal(now, len(self.busy))
             if refusal is not None:
                 reply = refused = self.refusal_index[refusal]

@@ -6,11 +6,17 @@ of them (Postfix ``smtp_mx_address_limit`` 5; others every host). A refused conn
 timed-out one after the domain's ``connect_timeout``; the first host that answers (250, 4xx or 5xx) ends
 the attempt with its answer, except under Postfix: it keeps a recipient that a non-final server deferred
 for the next host (postfix/src/smtp/smtp_trouble.c ``smtp_rcpt_fail()``), until ``smtp_mx_session_limit``
-(2) servers have answered. Only an outage's deferral is walked so: greylisting, random deferrals and rate
-limits answer per attempt and are the primary's (a modelling limit). When every host tried fails, the
-attempt gets the last one's failure, as real MTAs report it. The attempt lasts the timeouts spent before the
-host that gave its reply (plus that reply's own time). Every host's state is read at the attempt's start
-(README, Semantics 2).
+(2) servers have answered. An up host answers by its own rules (``mx[].greylist``, ``mx[].tempfail``, and on
+a primary the fates of the domain's addresses: :func:`host_rules`): where it defers, that deferral is the
+attempt's answer, or under Postfix, while fewer than ``smtp_mx_session_limit`` servers have answered, the
+message goes on to the next host, which answers by its own rules in turn. A host's rules are drawn per
+attempt, so the window an attempt falls in names the up host and carries what the hosts after it answer
+(``Reply.via``: :class:`~mtasim.recipients.replies.HostAnswer`); the rules themselves are applied by the
+engines' one :meth:`~mtasim.engine.behaviour_table.BehaviourTable.respond`. The domain's rate and connection
+limits stand before every primary host's 250 (a provider's limits span its MX hosts). When every host tried
+fails, the attempt gets the last one's failure, as real MTAs report it. The attempt lasts the timeouts spent
+before the host that gave its reply (plus that reply's own time). Every host's state is read at the
+attempt's start (README, Semantics 2).
 
 **The engines** never walk the list themselves: :func:`resolve_domains` applies :func:`resolve` once per
 domain at every moment a host's state changes, giving the domain's answer windows (``Recipient.answers``:
@@ -21,8 +27,10 @@ any domain's outages. So all three see the same answers from the same code.
 **A backup MX** accepts (the sender's message is delivered, at that time) and queues the message; its own
 sender (``backup:``) then relays it to the primary hosts more preferred than itself: :func:`mx_records` runs
 that leg as a second simulation, with the acceptance times as arrivals, on the same engine (or the DES,
-when the backup's host state needs it), against the primaries' windows only (their behaviour, rate limit and
-transaction time are the sender's business, not the relay's).
+when the backup's host state needs it), against the primaries' windows only (their greylisting, rate limit
+and transaction time are the sender's business, not the relay's: a primary whitelists its own backup MX,
+as postgrey's documentation advises). The engines record which host accepted each message (its reply's
+``via``); :func:`mx_records` reads it off.
 """
 
 from __future__ import annotations
@@ -32,11 +40,14 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from ..recipients import DELIVERED_REPLY, AttemptResult, MXHost, Outage, Recipient, Reply
+from ..recipients.behaviour import Behaviour
+from ..recipients.replies import HostAnswer
 from ..results import Interner, Outcome, Recorder
 from ..sender import Sender
 from .runners import engine_runner
 
-__all__ = ["resolve", "resolve_domains", "mx_records", "MXRecords", "any_mx", "backup_reply"]
+__all__ = ["resolve", "resolve_domains", "mx_records", "MXRecords", "any_mx", "backup_reply", "host_rules",
+           "has_host_rules"]
 
 #: Spawn key of the relay legs' seeds (one child per backup queue); no mtasim.rng.Purpose uses it.
 _RELAY = 64
@@ -52,6 +63,16 @@ def backup_reply(host: MXHost, spent_s: float = 0.0) -> Reply:
     return Reply(AttemptResult.DELIVERED, "2.0.0", f"250 2.0.0 OK (accepted by backup MX {host.host})", spent_s)
 
 
+def host_rules(domain: Recipient, host: MXHost) -> Behaviour | None:
+    """What ``host`` answers by while up: its own greylisting and random deferrals and, on a primary host, the
+    fates of the domain's addresses (a backup MX accepts mail for any address of the domain)."""
+    own, fate = host.behaviour, None if host.is_backup else domain.behaviour
+    if fate is None or not (fate.unknown_user or fate.mailbox_full):
+        return own
+    return Behaviour(fate.unknown_user, fate.mailbox_full, own.greylist if own else None,
+                     own.tempfail if own else None, fate.unknown_user_reply, fate.mailbox_full_reply)
+
+
 def _lookup(outages: tuple[Outage, ...], t: np.ndarray, ids: Interner) -> np.ndarray:
     """The reply id each ``t`` gets from one host (0 outside its windows; windows are half-open)."""
     if not outages:
@@ -64,50 +85,76 @@ def _lookup(outages: tuple[Outage, ...], t: np.ndarray, ids: Interner) -> np.nda
     return np.where((j >= 0) & (t < ends[k]), reply[k], 0)
 
 
-def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray, session_limit: int | None = 1
-            ) -> tuple[list[Reply], np.ndarray, np.ndarray]:
-    """What attempts starting at ``t`` get from ``hosts`` (module docstring): ``(replies, reply, rank)``, the
-    index of each attempt's reply in ``replies`` (its ``duration_s`` includes the timeouts spent before) and
-    the rank of the host that gave it (the last one tried when none answered). Up to ``session_limit`` hosts
-    may answer (Postfix's smtp_mx_session_limit; None: any number): a host that answers with a deferral
-    passes the message on to the next while fewer have answered; with 1 the first answer ends it."""
+def resolve(hosts: tuple[MXHost, ...], mx_limit: int | None, t: np.ndarray, session_limit: int | None = 1,
+            rules: tuple[Behaviour | None, ...] | None = None) -> tuple[list[Reply], np.ndarray]:
+    """What attempts starting at ``t`` get from ``hosts`` (module docstring): ``(replies, reply)``, the index
+    of each attempt's reply in ``replies`` (its ``duration_s`` includes the timeouts spent before; a reply
+    from an up host names it, ``Reply.via``). Up to ``session_limit`` hosts may answer (Postfix's
+    smtp_mx_session_limit; None: any number): a host that answers with a deferral passes the message on to
+    the next while fewer have answered; with 1 the first answer ends it. ``rules``: per host, what it says
+    besides 250 while up; the walk stops at such a host, and its answer carries what the hosts after it
+    would answer when those rules defer (``HostAnswer.fallback``)."""
     tried = hosts[:mx_limit] if mx_limit else hosts
-    base = Interner([DELIVERED_REPLY])      # 0: the plain 250
+    out = Interner([DELIVERED_REPLY])      # 0: the plain 250 of the most preferred host
+    reply = _walk(tried, rules or (None,) * len(tried), t, np.inf if session_limit is None else session_limit,
+                  0, 0, np.zeros(len(t)), out)
+    return out.values, reply
+
+
+def _walk(tried: tuple[MXHost, ...], rules: tuple[Behaviour | None, ...], t: np.ndarray, limit: float,
+          first: int, sessions: int, spent_s: np.ndarray, out: Interner) -> np.ndarray:
+    """The walk from host ``first`` on, ``sessions`` having answered and ``spent_s`` spent before: the index
+    in ``out`` of each attempt's answer. Vectorised over attempts, with a loop over the hosts (a handful)."""
     n = len(t)
     if not n:
-        return [DELIVERED_REPLY], np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+        return np.zeros(0, dtype=np.int64)
+    base = Interner([DELIVERED_REPLY])
     final = np.zeros(n, dtype=np.int64)
-    rank = np.zeros(n, dtype=np.int64)
+    rank = np.full(n, first, dtype=np.int64)
     before = np.zeros(n)                       # time spent on the hosts tried before the one giving the reply
-    spent = np.zeros(n)
+    spent = spent_s.copy()
+    used = np.full(n, sessions, dtype=np.int64)
     walking = np.arange(n)                     # attempts whose hosts so far all failed (or deferred, Postfix)
-    sessions = np.zeros(n, dtype=np.int64)
-    for r, host in enumerate(tried):
+    for r in range(first, len(tried)):
         if not len(walking):
             break
-        got = _lookup(host.outages, t[walking], base)
+        got = _lookup(tried[r].outages, t[walking], base)
         connection = np.array([x.result.is_connection_failure for x in base.values])[got]
         duration = np.array([x.duration_s for x in base.values])[got]
+        deferred = np.array([x.result == AttemptResult.DEFERRED for x in base.values])[got]
         final[walking], rank[walking], before[walking] = got, r, spent[walking]
         spent[walking] += np.where(connection, duration, 0.0)
-        deferred = np.array([x.result == AttemptResult.DEFERRED for x in base.values])[got]
-        sessions[walking] += ~connection
-        limit = np.inf if session_limit is None else session_limit
-        moves_on = connection | (deferred & (sessions[walking] < limit))   # Postfix: deferred, try the next
+        used[walking] += ~connection
+        moves_on = connection | (deferred & (used[walking] < limit))     # Postfix: deferred, try the next
         walking = walking[moves_on]
-    combos, which = np.unique(np.column_stack((final, rank, before)), axis=0, return_inverse=True)
-    derived = Interner([DELIVERED_REPLY])
-    ids = np.array([derived(_derived(base.values[int(f)], tried[int(r)], float(b))) for f, r, b in combos],
-                   dtype=np.int64)
-    return derived.values, ids[which.reshape(-1)], rank
+    # an up host with rules: what the hosts after it answer should its rules defer (-1: nothing, the deferral)
+    fallback = np.full(n, -1, dtype=np.int64)
+    ruled = (final == 0) & np.array([rules[r] is not None for r in range(len(tried))])[rank]
+    if ruled.any():
+        groups = np.unique(np.column_stack((rank[ruled], used[ruled])), axis=0)
+        for r, u in groups.tolist():
+            if u >= limit or r + 1 >= len(tried):
+                continue
+            mine = np.flatnonzero(ruled & (rank == r) & (used == u))
+            fallback[mine] = _walk(tried, rules, t[mine], limit, r + 1, u, before[mine], out)
+    combos, which = np.unique(np.column_stack((final, rank, before, fallback)), axis=0, return_inverse=True)
+    ids = np.array([out(_derived(base.values[int(f)], tried, int(r), float(b), rules[int(r)],
+                                 out.values[int(k)] if k >= 0 else None))
+                    for f, r, b, k in combos], dtype=np.int64)
+    return ids[which.reshape(-1)]
 
 
-def _derived(reply: Reply, host: MXHost, before_s: float) -> Reply:
-    """The reply an attempt reports when ``host`` gave ``reply`` after ``before_s`` on earlier hosts."""
+def _derived(reply: Reply, tried: tuple[MXHost, ...], rank: int, before_s: float, rules: Behaviour | None,
+             fallback: Reply | None) -> Reply:
+    """The reply an attempt reports when host ``rank`` gave ``reply`` after ``before_s`` on earlier hosts."""
+    host = tried[rank]
     if reply.result == AttemptResult.DELIVERED:
+        via = HostAnswer(rank, host.is_backup, rules, fallback)
         if host.is_backup:
-            return backup_reply(host, before_s)
-        return DELIVERED_REPLY if not before_s else replace(DELIVERED_REPLY, duration_s=before_s)
+            return replace(backup_reply(host, before_s), via=via)
+        if not rank and not before_s and rules is None:
+            return DELIVERED_REPLY
+        return replace(DELIVERED_REPLY, duration_s=before_s, via=via)
     return reply if not before_s else replace(reply, duration_s=reply.duration_s + before_s)
 
 
@@ -121,10 +168,14 @@ def resolve_domains(domains: list[Recipient], sender: Sender) -> list[Recipient]
 
 def _resolved(domain: Recipient, mx_limit: int | None, session_limit: int | None) -> Recipient:
     tried = domain.mx[:mx_limit] if mx_limit else domain.mx
-    points = np.unique(np.array([x for h in tried for o in h.outages for x in (o.start_s, o.end_s)]))
+    rules = tuple(host_rules(domain, h) for h in tried)
+    bounds = [x for h in tried for o in h.outages for x in (o.start_s, o.end_s)]
+    if any(r is not None for r in rules):
+        bounds.append(0.0)                 # the windows cover all time: every up host's answer names its rules
+    points = np.unique(np.array(bounds))
     if not len(points):
         return replace(domain, outages=(), answers=())
-    replies, reply, _ = resolve(domain.mx, mx_limit, points, session_limit)
+    replies, reply = resolve(domain.mx, mx_limit, points, session_limit, rules)
     ends = np.append(points[1:], np.inf)
     keep = reply != 0
     first = keep & np.append(True, (reply[1:] != reply[:-1]) | ~keep[:-1])      # a window starts here
@@ -136,6 +187,11 @@ def _resolved(domain: Recipient, mx_limit: int | None, session_limit: int | None
         windows.append(Outage(float(points[i]), float(ends[j]), replies[int(reply[i])]))
     failures = tuple(o for o in windows if o.reply.result != AttemptResult.DELIVERED)
     return replace(domain, outages=failures, answers=tuple(windows))
+
+
+def has_host_rules(domain: Recipient) -> bool:
+    """Whether some MX host of a resolved domain answers by its own rules while up (its answers say so)."""
+    return any(o.reply.via is not None and o.reply.via.rules is not None for o in domain.answers)
 
 
 # -- after the run: which host accepted, and the backup MX's relay leg ---------------------------------------
@@ -153,10 +209,10 @@ class MXRecords:
 
 def mx_records(sender: Sender, domains: list[Recipient], horizon: float | None, seed: int, engine: str,
                recorder: Recorder) -> MXRecords:
-    """The MX columns of a finished run (``recorder.last_attempt_s`` tracked): each delivered message's host,
-    read off :func:`resolve` at its last attempt's start, and the relay legs of the backups' queues."""
-    last = recorder.last_attempt_s
-    assert last is not None, "track the last attempts (Recorder.track_last_attempts) before the run"
+    """The MX columns of a finished run (``recorder.via`` tracked): each delivered message's host, as the
+    engine recorded it from the reply that delivered it, and the relay legs of the backups' queues."""
+    rank = recorder.via
+    assert rank is not None, "track the accepting hosts (Recorder.track_via) before the run"
     n = len(recorder.arrival_s)
     via = np.full(n, -1, dtype=np.int32)
     names: dict[str, int] = {}
@@ -168,10 +224,9 @@ def mx_records(sender: Sender, domains: list[Recipient], horizon: float | None, 
         if not domain.mx:
             continue
         ids = delivered[by_domain == d]
-        rank = resolve(domain.mx, sender.mx_limit, last[ids], sender.mx_session_limit)[2]
-        for r in np.unique(rank).tolist():
+        for r in np.unique(rank[ids]).tolist():
             host = domain.mx[r]
-            mine = ids[rank == r]
+            mine = ids[rank[ids] == r]
             via[mine] = names.setdefault(host.host, len(names))
             if host.is_backup:
                 accepted.setdefault((host.host, id(host.backup)), []).append((d, mine))

@@ -30,13 +30,17 @@ class OutageTable:
                 self.starts[i, j], self.ends[i, j], self.reply[i, j] = o.start_s, o.end_s, index[o.reply]
         self.width = width
         self.replies, self._index = replies, index
+        # a window in which the attempt is delivered (through another MX host, or an up host named by its
+        # rules) is not an outage: its attempts get no outage end
+        delivering = np.array([r.result == AttemptResult.DELIVERED for r in replies])[self.reply]
+        self.outage_ends = np.where(delivering, np.nan, self.ends)
         if len(domains) == 1:               # one domain: its window bounds interleaved, for one search
             self._bounds = np.column_stack((self.starts[0], self.ends[0])).ravel()
             # searchsorted gives k: odd inside window k // 2, even outside any: each k's reply and end
             inside = np.arange(2 * width + 1) % 2 == 1
             window = np.minimum(np.arange(2 * width + 1) // 2, max(width - 1, 0))
             self._reply_at = np.where(inside, self.reply[0, window] if width else 0, 0).astype(np.int32)
-            self._end_at = np.where(inside, self.ends[0, window] if width else np.nan, np.nan)
+            self._end_at = np.where(inside, self.outage_ends[0, window] if width else np.nan, np.nan)
         self._recorder, self._sender = recorder, sender
         self._arrays(replies)
 
@@ -57,6 +61,12 @@ class OutageTable:
         self.delivers = self.result == AttemptResult.DELIVERED
         self.any_late_delivery = bool(self.delivers[1:].any())
         self.connection = np.array([r.result.is_connection_failure for r in replies])
+        #: The MX host that gave each reply (its rank; 0 for a domain's single server), and whether the reply
+        #: is an up primary server's 250, which the domain's rate and connection limits stand before.
+        self.rank = np.array([r.via.rank if r.via is not None else 0 for r in replies], dtype=np.int16)
+        self.meets_limits = np.array([i == 0 or (r.via is not None and not r.via.backup and
+                                                 r.result == AttemptResult.DELIVERED)
+                                      for i, r in enumerate(replies)], dtype=bool)
         #: Which replies come out of an SMTP transaction (Reply.holds_transaction).
         self.transacts = np.array([r.holds_transaction for r in replies], dtype=bool)
         self.text_id = np.array([recorder.replies(r.text) for r in replies], dtype=np.int32)
@@ -102,4 +112,5 @@ class OutageTable:
             j = np.maximum(lo - 1, 0)
         start, end = self.starts[domain, j], self.ends[domain, j]
         hit = (start <= t) & (t < end)
-        return np.where(hit, self.reply[domain, j], 0).astype(np.int32), np.where(hit, end, np.nan)
+        return np.where(hit, self.reply[domain, j], 0).astype(np.int32), \
+            np.where(hit, self.outage_ends[domain, j], np.nan)

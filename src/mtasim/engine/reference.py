@@ -240,7 +240,10 @@ class _Message:
     def __init__(self, run: _Run, i: int, arrival: float, domain: int, recipient: Recipient, host: HostState | None):
         self.run, self.i, self.arrival, self.recipient, self.host = run, i, arrival, recipient, host
         self.domain = domain
-        self.grey = math.nan                # its greylist triplet: unseen, first seen at, passed (-inf)
+        #: its greylist triplets as a batch of one (one per MX host rank that greylists): unseen, first seen
+        #: at, passed (-inf)
+        self.grey: np.ndarray = run.kernel.behaviour.new_triplets(1) if run.kernel and run.kernel.behaviour \
+            else np.full(1, np.nan)
         grey = recipient.greylist
         #: which of the domain's addresses it goes to, when they share triplets
         self.address = int(uniform(run.address_key, i, 0) * grey.addresses) if grey and grey.addresses else 0
@@ -300,19 +303,27 @@ class _Message:
         (outage, held-back deferral or None, what the host state learns, the reply)."""
         outage = self.recipient.outage_at(t)
         reply = DELIVERED_REPLY if outage is None else outage.reply
+        if reply.result == AttemptResult.DELIVERED:
+            outage = None           # delivered through another MX host, or by an up host's rules: no outage
         held = self.host.before_attempt(t, self.arrival) if self.host is not None else None
         reply = held or reply
         site = reply                # what the host state learns: the connection's fate, not the RCPT reply
         gate = self.run.gates.get(self.domain)
-        if reply is DELIVERED_REPLY and gate is not None:
+        kernel = self.run.kernel
+        assert kernel is not None
+        if gate is not None and self._meets_limits(reply):
             slots = self.run.slots.get(self.domain)
             refusal = gate.refusal(t, slots.open - 1 if slots is not None else 0)    # its own session aside
             if refusal is not None:
                 reply = refusal
                 site = reply if reply.closes_connection else site     # a 421 throttle ends the session
-        if reply is DELIVERED_REPLY:
-            reply = self._while_up(t)
-        return outage, held, site, reply
+        return outage, held, site, self._while_up(t, reply)
+
+    def _meets_limits(self, reply: Reply) -> bool:
+        """Whether ``reply`` is an up primary server's 250, which the domain's limits stand before."""
+        table = cast(Kernel, self.run.kernel).table
+        i = table.index(reply)                          # first: a new reply grows the table's arrays
+        return bool(table.meets_limits[i])
 
     def _transaction_time(self, reply: Reply, outage) -> float:
         """How long the SMTP transaction of an attempt that reached an up server takes (the kernel's rule)."""
@@ -324,26 +335,30 @@ class _Message:
                                     np.array([math.nan if outage is None else 0.0]))
         return kernel.transaction.one(self.domain, self.i, self.failures + 1, bool(reached[0]))
 
-    def _while_up(self, t: float) -> Reply:
-        """What the up server answers besides 250: the behaviour rules on arrays of length one."""
+    def _while_up(self, t: float, reply: Reply) -> Reply:
+        """What an up server answers besides 250, where ``reply`` reached one: the behaviour rules (the
+        kernel's BehaviourTable.respond) on arrays of length one."""
         kernel = self.run.kernel
         assert kernel is not None
-        if kernel.behaviour is None:
-            return DELIVERED_REPLY
+        behaviour = kernel.behaviour
+        if behaviour is None:
+            return reply
         one = np.array
         shared = self.run.triplets.get(self.domain)
-        grey_in = self.grey if shared is None else shared.state(self.address, t)
-        reply, grey = kernel.behaviour.answer(one([self.domain]), one([self.i]), one([self.failures + 1]),
-                                              one([t]), one([grey_in]))
+        grey_in = self.grey if shared is None else one([shared.state(self.address, t)])
+        said, grey = behaviour.respond(one([kernel.table.index(reply)], dtype=np.int64), one([self.domain]),
+                                       one([self.i]), one([self.failures + 1]), one([t]), grey_in)
         if grey is not None:
             if shared is None:
-                self.grey = float(grey[0])
+                self.grey = grey
             else:
                 shared.remember(self.address, float(grey[0]), t)
-        return kernel.table.replies[int(reply[0])]
+        return kernel.table.replies[int(said[0])]
 
     def _finish(self, reply: Reply, t: float) -> None:
         if reply.result == AttemptResult.DELIVERED:
+            if self.run.recorder.via is not None:       # the MX host that accepted (mtasim.engine.mx)
+                self.run.recorder.via[self.i] = reply.via.rank if reply.via is not None else 0
             self.run.recorder.finish(self.i, Outcome.DELIVERED, reply.status, t, self.decisive, t - self.outage_end)
         else:
             self.run.recorder.finish(self.i, Outcome.BOUNCED, reply.status, t, self.decisive)

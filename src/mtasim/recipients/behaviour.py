@@ -34,7 +34,7 @@ from ..durations import format_duration
 from .replies import AttemptResult, Reply, parse_reply
 
 __all__ = ["Greylist", "Tempfail", "Behaviour", "behaviour_from_node", "UNKNOWN_USER_REPLY",
-           "MAILBOX_FULL_REPLY", "BEHAVIOUR_KEYS"]
+           "MAILBOX_FULL_REPLY", "BEHAVIOUR_KEYS", "HOST_BEHAVIOUR_KEYS"]
 
 #: Gmail's wording of the two per-address fates (support.google.com/a/answer/3726730).
 UNKNOWN_USER_REPLY = "550 5.1.1 The email account that you tried to reach does not exist."
@@ -42,6 +42,9 @@ MAILBOX_FULL_REPLY = "452 4.2.2 The email account that you tried to reach is ove
 
 #: The recipient keys this module reads.
 BEHAVIOUR_KEYS = ("tempfail", "mailbox_full", "unknown_user", "greylist")
+#: Those that belong to one server, so to each MX host of a domain that lists them (the others, the fates of
+#: the domain's addresses, belong to the domain).
+HOST_BEHAVIOUR_KEYS = ("greylist", "tempfail")
 
 
 @dataclass(frozen=True)

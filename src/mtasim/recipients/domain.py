@@ -14,9 +14,9 @@ from ..config import Node
 from ..durations import format_duration
 from ..inputs import check_domain_name
 from ..rng import Purpose, generator
-from .behaviour import Behaviour, Greylist, behaviour_from_node
+from .behaviour import HOST_BEHAVIOUR_KEYS, Behaviour, Greylist, behaviour_from_node
 from .ratelimit import ConnectionLimit, RateLimit, ServerGate, connection_limit_from_node, rate_limit_from_node
-from .library import apply_named_behaviour
+from .library import RECIPIENT_BEHAVIOURS, apply_named_behaviour
 from .mx import MXHost, mx_from_node, outage_keys
 from .outages import Distribution, Outage, RandomOutage, distribution_from_node, outages_from_node, random_outage_from_node
 from .processes import (MAX_WINDOWS, OutageProcess, WeeklyWindow, combine_windows, outage_process_from_node,
@@ -245,18 +245,34 @@ class _RecurringWindows:
         return combine_windows(sources, self.replies)
 
 
+def _host_keys_on_hosts(node: Node) -> None:
+    """A recipient that lists ``mx`` keeps what one server does (its greylisting, its random deferrals) on
+    its hosts, where each host answers by its own rules; refuse them on the recipient."""
+    for key in HOST_BEHAVIOUR_KEYS:
+        if node.has(key):
+            raise node.error(f"expected {key} on the MX hosts that answer so (mx[].{key}), not on a recipient "
+                             f"that lists mx", key)
+    name = node.value.get("behaviour")
+    named = RECIPIENT_BEHAVIOURS.get(name) if isinstance(name, str) else None
+    if named is not None and set(named.keys) & set(HOST_BEHAVIOUR_KEYS):
+        raise node.error(f"expected behaviour: {name} on the MX hosts that answer so (mx[].behaviour), not on a "
+                         f"recipient that lists mx", "behaviour")
+
+
 def recipient_from_node(node: Node, scenario_start: datetime,
                         read_sender: Callable[[Node], Any] | None = None) -> Recipient:
     """One ``recipients:`` entry; ``scenario_start`` (the scenario's ``start``) resolves timestamps and
     weekly windows; ``read_sender`` reads a backup MX's ``backup:`` sender block."""
     node.require_mapping("a recipient such as {domain: partner.example, outages: [...]}")
+    if node.has("mx"):
+        _host_keys_on_hosts(node)
     node = apply_named_behaviour(node)
     domain = check_domain_name(node.get("domain"))     # it ends up in notices' headers and log lines
     share = node.number("share", 1.0, minimum=0.0, exclusive_minimum=True, maximum=1e12)
     timeout_s = node.duration("connect_timeout", DEFAULT_CONNECT_TIMEOUT_S)
     domains = int(node.number("domains", 1, integer=True, minimum=1, maximum=1_000_000))
     mx_node = node.get("mx", None)
-    mx = mx_from_node(mx_node, timeout_s, scenario_start, read_sender) if mx_node is not None else ()
+    mx = mx_from_node(mx_node, timeout_s, scenario_start, read_sender, domain) if mx_node is not None else ()
     if mx_node is not None:
         for key in outage_keys():
             if node.has(key):

@@ -1,10 +1,14 @@
-"""A recipient domain's MX hosts: each with a preference, its own outages and, for a backup MX, the queue it
-relays from.
+"""A recipient domain's MX hosts: each with a preference, its own outages and behaviour and, for a backup MX,
+the queue it relays from.
 
 ``mx:`` on a recipient entry replaces the single server: each host has ``host``, ``preference`` (required),
-its own outage sources (``outages``, ``random_outage``, ``outage_process``, ``weekly``, read as on a recipient)
-and optionally ``backup:``, a sender block describing the backup MX's own queue (it accepts while the
-primary is down and relays later). Hosts are kept in preference order, equal preferences in the order
+its own outage sources (``outages``, ``random_outage``, ``outage_process``, ``weekly``, read as on a recipient),
+its own behaviour while up (``greylist``, ``tempfail``, or a named ``behaviour`` made of those, read as on a
+recipient; each host keeps its own greylist triplets, as separate postgrey or spamd databases do) and
+optionally ``backup:``, a sender block describing the backup MX's own queue (it accepts while the primary is
+down and relays later). What belongs to the domain stays on the recipient: the fate of its addresses
+(``unknown_user``, ``mailbox_full``, answered by every primary host), its rate and connection limits and its
+transaction time. Hosts are kept in preference order, equal preferences in the order
 listed (Postfix randomises equal-preference hosts, ``smtp_randomize_addresses``; a fixed order keeps runs
 reproducible). How one attempt walks the list is :mod:`mtasim.engine.mx`'s business.
 """
@@ -18,6 +22,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from ..config import Node
+from .behaviour import HOST_BEHAVIOUR_KEYS, Behaviour, behaviour_from_node
+from .library import RECIPIENT_BEHAVIOURS, apply_named_behaviour
 from .outages import Outage, outages_from_node, random_outage_from_node
 from .processes import outage_process_from_node, weekly_from_node
 
@@ -47,6 +53,8 @@ class MXHost:
     #: A backup MX's own queue (a :class:`mtasim.sender.Sender`): it accepts every attempt while up and
     #: relays the message to the primary hosts later. None: a primary host.
     backup: Any = None
+    #: What the host says besides 250 while up (its greylisting and random deferrals); None: it accepts.
+    behaviour: Behaviour | None = None
 
     @property
     def outages(self) -> tuple[Outage, ...]:
@@ -59,13 +67,15 @@ class MXHost:
     def describe(self) -> str:
         text = self.windows.describe().split(": ", 1)[1]
         role = f", backup MX relaying as: {'; '.join(self.backup.describe())}" if self.backup is not None else ""
-        return f"{self.host} (preference {self.preference}{role}): {text}"
+        rules = f"; {self.behaviour.describe()}" if self.behaviour is not None else ""
+        return f"{self.host} (preference {self.preference}{role}): {text}{rules}"
 
 
 def mx_from_node(node: Node, timeout_s: float, scenario_start: datetime,
-                 read_sender: Callable[[Node], Any] | None) -> tuple[MXHost, ...]:
+                 read_sender: Callable[[Node], Any] | None, domain: str) -> tuple[MXHost, ...]:
     """A recipient's ``mx:`` list, in preference order (equal preferences as listed). ``read_sender`` reads a
-    ``backup:`` sender block (mtasim.scenario.sender_from_node)."""
+    ``backup:`` sender block (mtasim.scenario.sender_from_node); ``domain``: the recipient domain, which
+    reply texts may name (postgrey's help URL)."""
     from .domain import Recipient                   # the host's windows are a recipient entry's (no cycle here)
 
     items = node.elements("a list of MX hosts such as [{host: mx1.example, preference: 10}]")
@@ -74,6 +84,7 @@ def mx_from_node(node: Node, timeout_s: float, scenario_start: datetime,
     hosts: list[MXHost] = []
     for item in items:
         item.require_mapping("an MX host such as {host: mx1.example, preference: 10, outages: [...]}")
+        item = _with_named_behaviour(item)
         name_node = item.get("host")
         name = name_node.as_text()
         if not HOST_NAME.match(name):
@@ -96,8 +107,9 @@ def mx_from_node(node: Node, timeout_s: float, scenario_start: datetime,
                 raise backup_node.error("a backup MX's sender block needs a scenario to read it")
             backup = read_sender(backup_node)
         preference = int(item.number("preference", integer=True, minimum=0, maximum=65535))  # RFC 1035: 16 bits
+        behaviour = _host_behaviour(item, domain)
         item.finish()
-        hosts.append(MXHost(name, preference, windows, backup))
+        hosts.append(MXHost(name, preference, windows, backup, behaviour))
     ordered = tuple(sorted(hosts, key=lambda h: h.preference))          # stable: equal preferences as listed
     if all(h.is_backup for h in ordered):
         raise node.error("expected at least one primary host (one without backup:): a backup MX relays to one")
@@ -106,6 +118,36 @@ def mx_from_node(node: Node, timeout_s: float, scenario_start: datetime,
             raise item.error(f"expected a primary host with a preference below {host.preference}: a backup MX "
                              f"relays only to hosts more preferred than itself (RFC 5321 §5.1)", "backup")
     return ordered
+
+
+def _with_named_behaviour(item: Node) -> Node:
+    """The host entry with its named ``behaviour`` merged in, if that behaviour is one a host can have."""
+    name_node = item.get("behaviour", None)
+    named = RECIPIENT_BEHAVIOURS.get(name_node.value) if name_node is not None and \
+        isinstance(name_node.value, str) else None
+    if named is not None and not set(named.keys) <= set(HOST_BEHAVIOUR_KEYS):
+        domain_keys = ", ".join(sorted(set(named.keys) - set(HOST_BEHAVIOUR_KEYS)))
+        raise name_node.error(f"expected a behaviour of one host ({', '.join(_HOST_NAMES)}); {name_node.value} is "
+                              f"a {domain_keys}, which belongs to the domain: set it on the recipient")
+    return apply_named_behaviour(item)
+
+
+#: The named behaviours a single MX host can have (greylisting, random deferrals).
+_HOST_NAMES = tuple(k for k, v in RECIPIENT_BEHAVIOURS.items() if set(v.keys) <= set(HOST_BEHAVIOUR_KEYS))
+
+
+def _host_behaviour(item: Node, domain: str) -> Behaviour | None:
+    """A host's greylisting and random deferrals (the fates of addresses are the domain's)."""
+    grey = item.get("greylist", None)
+    if grey is not None and isinstance(grey.value, dict) and "addresses" in grey.value:
+        raise grey.child("addresses").error("expected addresses on a recipient without mx: triplets shared by "
+                                            "the messages are modelled for a domain's single server")
+    picked = Node({k: item.value[k] for k in HOST_BEHAVIOUR_KEYS if k in item.value}, item.source, item.path)
+    behaviour = behaviour_from_node(picked, domain)
+    for key in HOST_BEHAVIOUR_KEYS:
+        if item.has(key):
+            item.child(key)                 # read: the entry's own reading went through ``picked``
+    return behaviour if behaviour.active else None
 
 
 def outage_keys() -> tuple[str, ...]:

@@ -5,8 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import IntEnum
+from typing import TYPE_CHECKING, Optional
 
-__all__ = ["AttemptResult", "Reply", "parse_reply", "failure_reply", "DELIVERED_REPLY", "DEFAULT_CONNECT_TIMEOUT_S"]
+if TYPE_CHECKING:                       # pragma: no cover - for type checkers only (behaviour imports this module)
+    from .behaviour import Behaviour
+
+__all__ = ["AttemptResult", "Reply", "HostAnswer", "parse_reply", "failure_reply", "DELIVERED_REPLY", "DEFAULT_CONNECT_TIMEOUT_S"]
 
 DEFAULT_CONNECT_TIMEOUT_S = 30.0
 
@@ -43,6 +47,9 @@ class Reply:
     retry_after_s: float = 0.0
     #: The server ended the session at its greeting (a connection limit's 421): no transaction took place.
     at_greeting: bool = False
+    #: With MX hosts: which host gave this answer and what it does while up (mtasim.engine.mx); None for a
+    #: domain's single server.
+    via: Optional["HostAnswer"] = None
 
     @property
     def holds_transaction(self) -> bool:
@@ -55,6 +62,22 @@ class Reply:
     def closes_connection(self) -> bool:
         """A 421 ends the session (RFC 5321 §3.8): Postfix counts it against the site, like a refused connection."""
         return self.text.startswith("421")
+
+
+@dataclass(frozen=True)
+class HostAnswer:
+    """An MX host reached by an attempt (mtasim.engine.mx): its place in preference order, whether it is a
+    backup MX, the rules it answers by while up, and (Postfix) what the attempt gets from the hosts after it
+    when those rules defer the message."""
+
+    rank: int
+    backup: bool = False
+    #: What the host says besides 250 while up (a :class:`~mtasim.recipients.behaviour.Behaviour`); None:
+    #: it accepts.
+    rules: Optional["Behaviour"] = None
+    #: The answer of the hosts after this one when its rules defer (Postfix passes the recipient on,
+    #: ``smtp_rcpt_fail()``); None: the deferral is the attempt's answer.
+    fallback: Optional["Reply"] = None
 
 
 DELIVERED_REPLY = Reply(AttemptResult.DELIVERED, "2.0.0", "250 2.0.0 OK")
