@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, Node
+from .connection_reuse import ConnectionReuse
 from .durations import format_duration
 from .grid import SweepSpec, sweep_from_node
 from .inputs import check_domain_name, check_work, load_yaml, read_text_file
@@ -317,6 +318,7 @@ def sender_from_node(node: Node) -> Sender:
     mx_limit_node = node.get("mx_limit", None)
     mx_limit = int(mx_limit_node.as_number(integer=True, minimum=1, maximum=100000)) \
         if mx_limit_node is not None else None
+    reuse = _connection_reuse(node.get("connection_reuse", None))
     status_node = node.get("expiry_status", None)
     status = "4.4.7"
     if status_node is not None:
@@ -332,7 +334,24 @@ def sender_from_node(node: Node) -> Sender:
                   delay_warning_s=warnings[0] if warnings else None, delay_warning_later_s=tuple(warnings[1:]),
                   delay_warning_repeat_s=repeat, delay_warning_at=warning_at, expiry_status=status,
                   expiry_reply=f"{status} delivery time expired" if _STATUS.match(status) else "expired",
-                  concurrency=concurrency, honours_retry_after=honours, mx_limit=mx_limit)
+                  concurrency=concurrency, honours_retry_after=honours, mx_limit=mx_limit,
+                  connection_reuse=reuse)
+
+
+def _connection_reuse(node: Node | None) -> ConnectionReuse | None:
+    """``connection_reuse``: false (a connection per attempt), or the limits of reusing one:
+    ``{messages: 500, time: 300s, after: delivery|answer}`` (all optional; absent: reuse with no limit)."""
+    if node is None:
+        return ConnectionReuse()
+    if isinstance(node.value, bool):
+        return ConnectionReuse() if node.value else None
+    node.require_mapping("false, or limits such as {messages: 500, time: 300s, after: delivery}")
+    messages = node.get("messages", None)
+    after = node.choice("after", ("answer", "delivery"), "answer")
+    reuse = ConnectionReuse(int(messages.as_number(integer=True, minimum=1, maximum=10**9)) if messages else None,
+                            node.duration("time", None), after_deferral=after == "answer")
+    node.finish()
+    return reuse
 
 
 def _warning_ages(node: Node | None) -> list[float]:

@@ -170,7 +170,8 @@ def _param_schema(param: Any) -> dict[str, Any]:
     if param.kind == "text":
         return {"type": ["string", "null"], "description": text}
     if param.kind == "switch":
-        return {"anyOf": [{"type": "boolean"}, {"enum": ["true", "false", "True", "False", "TRUE", "FALSE"]}],
+        words = ["true", "false", "yes", "no"]
+        return {"anyOf": [{"type": "boolean"}, {"enum": [c for w in words for c in (w, w.title(), w.upper())]}],
                 "description": text}
     # lists of times, retry rules, version numbers: checked by the preset itself
     return {"type": ["string", "number", "array"], "description": text}
@@ -214,6 +215,8 @@ def _custom_sender() -> dict[str, Any]:
         "honour_retry_after": {"type": "boolean"},
         "concurrency": _integer(1, 100000),
         "mx_limit": _integer(1, 100000),
+        "connection_reuse": {"anyOf": [{"type": "boolean"}, _object({
+            "messages": _integer(1, 10**9), "time": _duration(), "after": {"enum": ["answer", "delivery"]}})]},
         "expiry_status": {"anyOf": [{"enum": [LAST_STATUS, LAST_PERMANENT_STATUS]},
                                     {"type": "string", "pattern": _STATUS}]},
     }
@@ -297,6 +300,7 @@ def _recipient() -> dict[str, Any]:
         "rate_limit": _object({"rate": _text(_RATE, "a rate such as 100/h"), "burst": _number(1, 1e9),
                                "reply": _text(r"^\s*4"), "retry_after": _duration()}, ("rate",)),
         "transaction_time": {"$ref": "#/$defs/distribution"},
+        "connection_setup": {"$ref": "#/$defs/distribution"},
         "max_connections": {"anyOf": [_integer(1, 1_000_000, "the server's limit on simultaneous sessions"),
                                       _object({"connections": _integer(1, 1_000_000),
                                                "reply": _text(r"^\s*4")}, ("connections",))]},

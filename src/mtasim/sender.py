@@ -21,6 +21,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .connection_reuse import ConnectionReuse
 from .durations import format_duration
 from .giveup import AGE_TOLERANCE_S, GIVE_UP_RULES, FailureAges, GiveUpRule, give_up_rule
 from .hosts import HostPolicy, NextStep
@@ -87,6 +88,10 @@ class Sender:
     #: runner keeps one), so its k-th connection opens only at the (k-1)-th queue run after its first.
     #: False: all ``concurrency`` connections at once. See :meth:`connections_allowed`.
     connection_ramp: bool = False
+    #: Whether a connection that finished with one message carries the next to the same destination, which
+    #: then skips a recipient's ``connection_setup`` (mtasim.connection_reuse); None: every attempt opens its
+    #: own connection.
+    connection_reuse: ConnectionReuse | None = ConnectionReuse()
     #: MX hosts tried per attempt, in preference order (None: every host; Postfix smtp_mx_address_limit 5).
     mx_limit: int | None = None
     #: MX hosts that may answer one attempt (mtasim.engine.mx): 1, the first that answers ends it (Exim,
@@ -341,6 +346,10 @@ class Sender:
         lines.append(f"status on giving up: {status}")
         if self.concurrency is not None:
             lines.append(f"connections per destination: {self.concurrency} (with a recipient's transaction_time)")
+        if self.connection_reuse is None:
+            lines.append("connection reuse: none, every attempt opens its own")
+        elif self.connection_reuse != ConnectionReuse():
+            lines.append(f"connection reuse: {self.connection_reuse.describe()}")
         if self.honours_retry_after:
             lines.append("honours a reply's advised retry time")
         return lines

@@ -38,6 +38,8 @@ def des_only_features(scenario: Scenario) -> list[str]:
     features += [f"the sender's connection limit ({concurrency} per destination) with the transaction times of "
                  f"{r.domain} (recipients[{i}].transaction_time)"
                  for i, r in enumerate(scenario.recipients) if concurrency is not None and r.transaction_time]
+    features += [f"the connection set-up time of {r.domain} (recipients[{i}].connection_setup)"
+                 for i, r in enumerate(scenario.recipients) if r.connection_setup is not None]
     features += [f"greylist triplets shared by the {r.greylist.addresses} addresses of {r.domain} "
                  f"(recipients[{i}].greylist.addresses)" for i, r in enumerate(scenario.recipients)
                  if r.greylist is not None and r.greylist.addresses]

@@ -204,14 +204,15 @@ def reached_up_server(transacts: np.ndarray, result: np.ndarray, outage_end: np.
 
 class TransactionTimes:
     """How long each attempt that reached the up server takes: drawn per (message id, attempt number) from
-    its domain's ``transaction_time``, so every engine draws the same."""
+    its domain's ``transaction_time`` (or, with ``field="connection_setup"``, how long opening its
+    connection takes, from an independent stream), so every engine draws the same."""
 
-    def __init__(self, domains: list[Recipient], seed: int):
+    def __init__(self, domains: list[Recipient], seed: int, field: str = "transaction_time"):
         kinds: dict[Distribution, int] = {}
-        self.which = np.array([kinds.setdefault(d.transaction_time, len(kinds)) if d.transaction_time else -1
-                               for d in domains], dtype=np.int64)
+        times = [getattr(d, field) for d in domains]
+        self.which = np.array([kinds.setdefault(x, len(kinds)) if x else -1 for x in times], dtype=np.int64)
         self.distributions = list(kinds)
-        self.key = stream_key(seed, Purpose.DURATION)
+        self.key = stream_key(seed, Purpose.DURATION) ^ (0 if field == "transaction_time" else 0x9E3779B97F4A7C)
         self.key2 = self.key ^ 0x5DEECE66D                 # a second independent uniform (Box-Muller)
 
     def one(self, domain: int, message_id: int, attempt: int, reached: bool) -> float:

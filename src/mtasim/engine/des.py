@@ -54,7 +54,8 @@ _CHUNK = 1 << 15                            # without host state, calendars of t
 _OWN_QUEUE_RATE_LIMITED = math.inf
 #: Destinations whose attempts wait for the sender's connection slots run in stretches of the sender's
 #: shortest retry gap (engine.lines.LineCalendar) where it can; the others of reference.one_by_one (no
-#: known gap, host state besides the slots, shared greylist triplets) run on that per-message calendar.
+#: known gap, host state besides the slots, shared greylist triplets, MX hosts answering by their own rules,
+#: a connection set-up time) run on that per-message calendar.
 
 
 class _Store:

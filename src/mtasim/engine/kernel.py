@@ -113,6 +113,9 @@ class Kernel:
         self.behaviour = BehaviourTable(recipients, self.table, seed) if any_behaviour(recipients) else None
         timed = any(d.transaction_time is not None for d in recipients)
         self.transaction = TransactionTimes(recipients, seed) if timed else None
+        #: connection set-up times (the per-message steps add them: mtasim.connection_reuse)
+        self.setup = TransactionTimes(recipients, seed, "connection_setup") \
+            if any(d.connection_setup is not None for d in recipients) else None
         self.stop = math.inf if horizon is None else horizon
         self.horizon = horizon
         self.jitter_key = stream_key(seed, Purpose.JITTER)

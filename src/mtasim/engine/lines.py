@@ -40,12 +40,13 @@ _push, _pop = heapq.heappush, heapq.heappop
 
 def runs_in_stretches(sender: Sender, recipient: Recipient, host_state_matters: bool) -> bool:
     """Whether a destination with connection slots can run here: its sender has a known shortest retry
-    gap, no host state couples its messages beyond the slots, they share no greylist triplets, and no MX
+    gap, no host state couples its messages beyond the slots, they share no greylist triplets, no MX
     host answers by rules that may pass the message on to another host (whose time the scan would not see
-    before the slot is taken)."""
+    before the slot is taken), and opening a connection takes no time (which attempt reuses which
+    connection is the per-message steps' business)."""
     grey = recipient.greylist
     return sender.min_retry_gap_s > 0 and not host_state_matters and not (grey is not None and grey.addresses) \
-        and not has_host_rules(recipient)
+        and not has_host_rules(recipient) and recipient.connection_setup is None
 
 
 class LineCalendar:

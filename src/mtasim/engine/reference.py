@@ -16,6 +16,7 @@ from typing import cast
 
 import numpy as np
 
+from ..connection_reuse import Connection
 from ..hosts import DecidingHostState, HostState, concurrency_window, note_busy
 from ..queue_order import ATTEMPT, COMPLETE, GIVE_UP, queue_order
 from ..recipients import DELIVERED_REPLY, AttemptResult, Recipient, Reply
@@ -44,13 +45,15 @@ def one_by_one(sender: Sender, recipient: Recipient) -> bool:
     """Whether the DES's moments of arrays cannot run this destination: its attempts wait in line for the
     sender's connection slots (engine.lines runs those in stretches where it can), or take time while a
     host state learns from them when they end, or its messages share
-    greylist triplets (state the kernel's batches do not keep), or the server limits the sender's sessions:
+    greylist triplets (state the kernel's batches do not keep), or the server limits the sender's sessions,
+    or opening a connection takes time (which attempt reuses which connection: mtasim.connection_reuse):
     the per-message steps run them."""
     grey = recipient.greylist
     policy = sender.host_policy
     timed = recipient.transaction_time is not None and (
         sender.concurrency is not None or (policy is not None and policy.matters([recipient])))
-    return timed or recipient.max_connections is not None or bool(grey is not None and grey.addresses)
+    return timed or recipient.max_connections is not None or bool(grey is not None and grey.addresses) \
+        or recipient.connection_setup is not None
 
 
 class MessageCalendar:
@@ -72,7 +75,9 @@ class MessageCalendar:
         self.domain_of = recipient_of
         self.slots = self.run.slots = {
             d: _Slots(d) for d, r in enumerate(recipients)
-            if (sender.concurrency is not None and r.transaction_time is not None) or r.max_connections is not None}
+            if (sender.concurrency is not None and r.transaction_time is not None) or r.max_connections is not None
+            or r.connection_setup is not None}
+        self.connection: dict[int, Connection] = {}         # the connection each holding message's attempt uses
         self.holding: set[int] = set()                    # messages whose attempt holds a slot
         self.heap = [(self.key(i, self.arrivals[i], ATTEMPT, self.arrivals[i], 0), i, None)
                      for i in ids.tolist() if self.arrivals[i] < self.stop]
@@ -109,6 +114,7 @@ class MessageCalendar:
             if slots is not None and i in self.holding and (event is None or event[1] != COMPLETE):
                 self.holding.discard(i)                     # its answer is in: the slot frees
                 slots.open -= 1
+                self._release(slots, i, now)
                 self._call_from_line(d, now)
 
     def _take_slot(self, slots: "_Slots", key: tuple, i: int, steps, now: float) -> bool:
@@ -122,7 +128,30 @@ class MessageCalendar:
             return False
         slots.open += 1
         self.holding.add(i)
+        self._connect(slots, i, now)
         return True
+
+    def _connect(self, slots: "_Slots", i: int, now: float) -> None:
+        """Message ``i``'s attempt takes a connection that finished with another message at this moment, if
+        one was passed on (it then skips the set-up), else opens one (mtasim.connection_reuse)."""
+        if slots.warm and slots.warm_at == now:
+            connection = slots.warm.pop(0)
+            connection.messages += 1
+            self.run.reused.add(i)
+        else:
+            connection = Connection(now)
+        self.connection[i] = connection
+
+    def _release(self, slots: "_Slots", i: int, now: float) -> None:
+        """Message ``i``'s answer is in: its connection passes on to an attempt starting now, or closes."""
+        connection = self.connection.pop(i, None)
+        usable, delivered = self.run.sessions.pop(i, (False, False))
+        reuse = self.run.sender.connection_reuse
+        if connection is None or not usable or reuse is None or not reuse.passes_on(connection, now, delivered):
+            return
+        if slots.warm_at != now:
+            slots.warm, slots.warm_at = [], now
+        slots.warm.append(connection)
 
     def _call_from_line(self, d: int, now: float) -> None:
         """The line's best compete now, in queue order, with the attempts falling due (one that finds no
@@ -180,7 +209,7 @@ class _Slots:
     answered), when its busy spell began, the attempts waiting for one, those called from the line to
     compete for a slot that freed at this moment, and when a queue run next calls the line."""
 
-    __slots__ = ("domain", "open", "since", "line", "called", "wake")
+    __slots__ = ("domain", "open", "since", "line", "called", "wake", "warm", "warm_at")
 
     def __init__(self, domain: int):
         self.domain = domain
@@ -189,6 +218,8 @@ class _Slots:
         self.line: list[tuple] = []
         self.called: set[int] = set()
         self.wake = math.inf
+        self.warm: list[Connection] = []                   # connections passed on at ``warm_at``, in order
+        self.warm_at = -math.inf
 
 
 def _message_steps(sender: Sender, recipients: list[Recipient], stop: float, seed: int, arrivals: np.ndarray,
@@ -231,6 +262,9 @@ class _Run:
         self.address_key = stream_key(seed, Purpose.ADDRESSES)
         self.kernel: Kernel | None = None         # its recipients' behaviour rules (engine.behaviour_table)
         self.decides = policy is not None and policy.decides_next_step
+        self.reused: set[int] = set()             # messages whose attempt runs down a connection passed on
+        #: per message whose answer just came: (its session stays usable, it was delivered)
+        self.sessions: dict[int, tuple[bool, bool]] = {}
         self.now = -math.inf                      # the calendar's current moment
 
 
@@ -269,6 +303,7 @@ class _Message:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
             learns = self.host is not None and held is None
             duration = reply.duration_s + self._transaction_time(reply, outage)     # 0 for a timeout's
+            duration += self._connection_time(reply, outage)
             if learns and not duration:            # refused, or answered at once: the host state knows now
                 self.host.after_attempt(t, site)
             if duration:
@@ -318,6 +353,23 @@ class _Message:
                 reply = refusal
                 site = reply if reply.closes_connection else site     # a 421 throttle ends the session
         return outage, held, site, self._while_up(t, reply)
+
+    def _connection_time(self, reply: Reply, outage) -> float:
+        """How long opening the attempt's connection takes (none when it runs down one passed on to it), and
+        what its session leaves for the next message: usable unless the server closed it (a 421) or the
+        attempt never reached an up server."""
+        run = self.run
+        kernel = run.kernel
+        assert kernel is not None
+        if kernel.setup is None:
+            return 0.0
+        reached = bool(reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
+                                         np.array([math.nan if outage is None else 0.0]))[0])
+        run.sessions[self.i] = (reached and not reply.closes_connection, reply.result == AttemptResult.DELIVERED)
+        if self.i in run.reused:
+            run.reused.discard(self.i)
+            return 0.0
+        return kernel.setup.one(self.domain, self.i, self.failures + 1, reached)
 
     def _meets_limits(self, reply: Reply) -> bool:
         """Whether ``reply`` is an up primary server's 250, which the domain's limits stand before."""

@@ -99,6 +99,28 @@ class Preset:
         return sender
 
 
+@dataclass(frozen=True)
+class Switch(Param):
+    """A yes/no parameter, written as the MTA writes it (Postfix ``yes``/``no``, Momentum ``true``/``false``,
+    in any case) or as a YAML boolean. The value is 1.0 or 0.0."""
+
+    kind: str = "switch"
+    #: How the MTA writes true and false (``show``).
+    words: tuple[str, str] = ("true", "false")
+
+    def read(self, node: Node) -> float:
+        value = node.value
+        if isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str) and value.strip().lower() in self.words:
+            return float(value.strip().lower() == self.words[0])
+        raise node.error(f"expected {' or '.join(self.words)}, got {value!r}")
+
+    def show(self, value: float | None = None) -> str:
+        value = self.default if value is None else value
+        return self.words[0] if value else self.words[1]
+
+
 #: A simulator parameter every preset with a queue runner accepts: real scan timers are not aligned with
 #: message arrival, so the phase is the user's to choose.
 QUEUE_RUN_PHASE = Param("queue_run_phase", 0.0, "simulator: time of the first queue scan after t = 0 (real phase "

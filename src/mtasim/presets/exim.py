@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..config import Node
+from ..connection_reuse import ConnectionReuse
 from ..durations import format_duration
 from ..hosts import EximHostRetry
 from ..schedules import HistorySchedule, register_schedule
@@ -408,8 +409,8 @@ def _exim(v: Mapping[str, Any]) -> Sender:
     past their cutoff; ``retry_data_expire``. ``queue_run_max`` bounds the connections to a destination
     (each queue runner keeps one, docs/mta-retry-facts.md §12), one more per queue run while mail for it
     waits (``Sender.connection_ramp``); a runner's connection then takes the destination's messages one
-    after another (as down one connection, ``connection_max_messages``, whose limit of 500 is not
-    modelled). Also not modelled:
+    after another, down one connection, which passes to the next message only after a delivery and for at
+    most ``connection_max_messages`` (500) messages (mtasim.connection_reuse). Also not modelled:
     several retry rules chosen by domain pattern or error type (only ``* *``), ``senders=``,
     ``delay_warning_condition`` (no warnings for list or auto-generated mail), NOTIFY and null senders.
     Exim computes gaps in whole seconds (``lastgap * multiplier`` truncated), and so does the simulator:
@@ -452,6 +453,9 @@ def _exim(v: Mapping[str, Any]) -> Sender:
         whole_seconds=True,
         concurrency=int(v["queue_run_max"]),
         connection_ramp=True,
+        # the smtp transport passes a connection on after a delivery, up to connection_max_messages (0: none)
+        connection_reuse=ConnectionReuse(max_messages=int(v["connection_max_messages"]) or None,
+                                         after_deferral=False),
     )
 
 
@@ -482,6 +486,10 @@ EXIM = Preset(
         Param("queue_run_max", 5, "queue runner processes at once; each keeps one delivery connection, so "
               "this bounds the connections to a slow destination, one more per queue run while mail waits "
               "(matters with a recipient transaction_time; DES only)", kind="count", minimum=1, maximum=100000),
+        Param("connection_max_messages", 500, "smtp transport: messages delivered down one connection before "
+              "it is closed (0 = no limit); a connection passes to the next message waiting for the host only "
+              "after a delivery (matters with a recipient connection_setup; DES only)", kind="count",
+              maximum=10**9),
         QUEUE_RUN_PHASE,
     ),
     build=_exim,

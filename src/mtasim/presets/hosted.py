@@ -32,7 +32,7 @@ from ..schedules import (
     register_schedule,
 )
 from ..sender import AGE_TOLERANCE_S, Sender
-from . import DAY, HOUR, MINUTE, Param, Preset, PresetValueError
+from . import DAY, HOUR, MINUTE, Param, Preset, PresetValueError, Switch
 from .exchange import exchange_online_sender
 
 #: Where ``mtasim presets`` lists each preset (hosted senders use 30-49).
@@ -65,25 +65,6 @@ def _what_if(name: str, default: float, meaning: str, service: str, *, minimum: 
              maximum: float | None, native: str = "") -> _Param:
     return _Param(name, default, meaning, minimum=minimum, maximum=maximum, native=native,
                   range_note=f"simulator range: {service} publishes no setting for it")
-
-
-@dataclass(frozen=True)
-class _Switch(Param):
-    """A true/false parameter (Momentum writes ``"true"``/``"false"``); the value is 1.0 or 0.0."""
-
-    kind: str = "switch"
-
-    def read(self, node: Node) -> float:
-        value = node.value
-        if isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str) and value.strip().lower() in ("true", "false"):
-            return float(value.strip().lower() == "true")
-        raise node.error(f"expected true or false, got {value!r}")
-
-    def show(self, value: float | None = None) -> str:
-        value = self.default if value is None else value
-        return "true" if value else "false"
 
 
 @dataclass(frozen=True)
@@ -366,7 +347,7 @@ MOMENTUM = Preset(
                native="1200", range_note="a positive number of seconds"),
         _Param("message_expiration", DAY, "message lifetime (built-in 86400; the shipped ecelerity.conf "
                "sets 604800)", minimum=1.0, native="86400", range_note="a positive number of seconds"),
-        _Switch("never_attempt_expired_messages", 0.0, "true: fail an expired message when it reaches the "
+        Switch("never_attempt_expired_messages", 0.0, "true: fail an expired message when it reaches the "
                 "queue head, without attempting it", native="false"),
     ),
     build=_momentum,

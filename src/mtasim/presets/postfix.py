@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from ..connection_reuse import ConnectionReuse
 from ..durations import format_duration
 from ..hosts import PostfixDeadDestination
 from ..schedules import AgeBasedSchedule
 from ..sender import Sender
-from . import DAY, QUEUE_RUN_PHASE, Param, Preset, PresetValueError
+from . import DAY, QUEUE_RUN_PHASE, Param, Preset, PresetValueError, Switch
 
 
 # ------------------------------------------------------------------------------------------------
@@ -58,6 +59,11 @@ def _postfix(v: Mapping[str, float]) -> Sender:
         concurrency=int(v["default_destination_concurrency_limit"]),
         mx_limit=int(v["smtp_mx_address_limit"]) or None,            # 0: no limit (postconf(5))
         mx_session_limit=int(v["smtp_mx_session_limit"]) or None,    # 0: no limit
+        # postfix/src/smtp/smtp.h THIS_SESSION_IS_EXPIRED: used past the time limit, or reused count times
+        connection_reuse=ConnectionReuse(max_messages=int(v["smtp_connection_reuse_count_limit"]) + 1
+                                         if v["smtp_connection_reuse_count_limit"] else None,
+                                         max_age_s=v["smtp_connection_reuse_time_limit"], after_deferral=True)
+        if v["smtp_connection_cache_on_demand"] else None,
     )
 
 
@@ -88,6 +94,13 @@ POSTFIX = Preset(
         Param("smtp_mx_session_limit", 2, "SMTP sessions per delivery (0 = no limit): a host that defers "
               "(an outage's 4xx) passes the message to the next MX while fewer have answered",
               kind="count", maximum=100000),
+        Switch("smtp_connection_cache_on_demand", 1.0, "reuse a connection for the next delivery to a "
+               "destination with mail waiting (no: a connection per delivery; matters with a recipient "
+               "connection_setup; DES only)", words=("yes", "no"), native="yes"),
+        Param("smtp_connection_reuse_time_limit", 300.0, "a cached connection is not used again once this "
+              "long after it was opened", minimum=1.0, native="300s"),
+        Param("smtp_connection_reuse_count_limit", 0, "times a connection may be reused (0 = no limit; N: "
+              "used up to N+1 times)", kind="count", maximum=10**9),
         QUEUE_RUN_PHASE,
     ),
     build=_postfix,

@@ -45,6 +45,9 @@ class Recipient:
     max_connections: "ConnectionLimit | None" = None
     #: How long an attempt that connects takes (the SMTP transaction); None: no time at all.
     transaction_time: "Distribution | None" = None
+    #: How long opening a connection takes before the transaction (TCP, greeting, EHLO, STARTTLS), paid by
+    #: an attempt that does not reuse one (mtasim.connection_reuse); None: no time. DES only.
+    connection_setup: "Distribution | None" = None
     #: Outages that recur (mtasim.recipients.processes), drawn per domain up to a bound by realize_recipients.
     process: "OutageProcess | None" = None
     weekly: tuple[WeeklyWindow, ...] = ()
@@ -132,7 +135,9 @@ class Recipient:
         text += f"; {self.behaviour.describe()}" if self.behaviour is not None else ""
         text += f"; {self.rate_limit.describe()}" if self.rate_limit is not None else ""
         text += f"; {self.max_connections.describe()}" if self.max_connections is not None else ""
-        return text + (f"; each transaction {self.transaction_time.describe()}" if self.transaction_time else "")
+        text += f"; each transaction {self.transaction_time.describe()}" if self.transaction_time else ""
+        return text + (f"; opening a connection {self.connection_setup.describe()}" if self.connection_setup
+                       else "")
 
 
 def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: float | None = None
@@ -172,7 +177,8 @@ def realize_recipients(recipients: tuple[Recipient, ...], seed: int, until_s: fl
             concrete.append(Recipient(name, entry.share, outages, entry.connect_timeout_s,
                                       behaviour=entry.behaviour, rate_limit=entry.rate_limit,
                                       transaction_time=entry.transaction_time,
-                                      max_connections=entry.max_connections))
+                                      max_connections=entry.max_connections,
+                                      connection_setup=entry.connection_setup))
     return concrete, first
 
 
@@ -289,6 +295,8 @@ def recipient_from_node(node: Node, scenario_start: datetime,
     rate_limit = rate_limit_from_node(node.get("rate_limit", None))
     transaction_node = node.get("transaction_time", None)
     transaction_time = distribution_from_node(transaction_node, allow_zero=False) if transaction_node else None
+    setup_node = node.get("connection_setup", None)
+    connection_setup = distribution_from_node(setup_node, allow_zero=False) if setup_node else None
     connections_node = node.get("max_connections", None)
     max_connections = connection_limit_from_node(connections_node)
     if connections_node is not None and transaction_time is None:
@@ -297,6 +305,7 @@ def recipient_from_node(node: Node, scenario_start: datetime,
     node.finish()
     return Recipient(domain, share, outages, timeout_s, domains, random_outage,
                      behaviour if behaviour.active else None, rate_limit, process=process, weekly=weekly,
-                     transaction_time=transaction_time, mx=mx, max_connections=max_connections)
+                     transaction_time=transaction_time, mx=mx, max_connections=max_connections,
+                     connection_setup=connection_setup)
 
 
