@@ -26,6 +26,7 @@ from ..rng import Purpose, stream_key, uniform
 from ..sender import Sender
 from .behaviour_table import reached_up_server
 from .kernel import Kernel
+from .mx import has_host_rules
 
 __all__ = ["run_reference", "MessageCalendar", "one_by_one"]
 
@@ -46,14 +47,15 @@ def one_by_one(sender: Sender, recipient: Recipient) -> bool:
     sender's connection slots (engine.lines runs those in stretches where it can), or take time while a
     host state learns from them when they end, or its messages share
     greylist triplets (state the kernel's batches do not keep), or the server limits the sender's sessions,
-    or opening a connection takes time (which attempt reuses which connection: mtasim.connection_reuse):
-    the per-message steps run them."""
+    or opening a connection takes time (which attempt reuses which connection: mtasim.connection_reuse), or
+    a host state learns from attempts whose MX hosts answer by their own rules (a deferral passed on to the
+    next host takes that host's time, known only once the rules answered): the per-message steps run them."""
     grey = recipient.greylist
     policy = sender.host_policy
-    timed = recipient.transaction_time is not None and (
-        sender.concurrency is not None or (policy is not None and policy.matters([recipient])))
+    learns = policy is not None and policy.matters([recipient])
+    timed = recipient.transaction_time is not None and (sender.concurrency is not None or learns)
     return timed or recipient.max_connections is not None or bool(grey is not None and grey.addresses) \
-        or recipient.connection_setup is not None
+        or recipient.connection_setup is not None or (learns and has_host_rules(recipient))
 
 
 class MessageCalendar:
