@@ -304,6 +304,20 @@ def test_exim_queue_run_in_order_is_imported_as_the_preset_switch(capsys, tmp_pa
     assert imported_sender(out).queue_order == ("arrival" if expected else "random")
 
 
+def test_exim_connection_max_messages_comes_from_the_smtp_transport(capsys, tmp_path):
+    """The smtp transport's option (not a pipe or local transport's) becomes the preset's parameter, and the
+    sender passes a connection on for at most that many messages."""
+    conf = write(tmp_path, "configure", "begin transports\n"
+                 "address_pipe:\n  driver = pipe\n  connection_max_messages = 7\n"
+                 "remote_smtp:\n  driver = smtp\n  connection_max_messages = 50\n"
+                 "begin retry\n* * F,2h,15m; G,16h,1h,1.5; F,4d,6h\n")
+    status, out, err = run_import(capsys, "exim", conf)
+    assert status == 0, err
+    assert yaml.safe_load(out)["sender"]["connection_max_messages"] == 50
+    assert "the smtp transport remote_smtp" in out
+    assert imported_sender(out).connection_reuse.max_messages == 50
+
+
 def test_exim_queue_run_in_order_with_a_bad_value_is_one_line(capsys, tmp_path):
     conf = write(tmp_path, "configure", "queue_run_in_order = maybe\nbegin retry\n* * F,2h,15m\n")
     status, out, err = run_import(capsys, "exim", conf)

@@ -367,6 +367,7 @@ _EXIM_TIME = re.compile(r"(?:\d+[wdhms])+")
 _EXIM_MACRO = re.compile(r"^([A-Z][A-Za-z0-9_]*)\s*(==?)\s*(.*)$")
 _EXIM_OPTION = re.compile(r"^(?:hide\s+)?([a-z][a-z0-9_]*)\s*=\s*(.*)$")
 _EXIM_BOOL = re.compile(r"^(?:no_|not_)?([a-z][a-z0-9_]*)$")
+_EXIM_DRIVER_NAME = re.compile(r"^([A-Za-z0-9_]+)\s*:\s*$")
 _EXIM_NAMED_LIST = re.compile(r"^(?:domainlist|hostlist|addresslist|localpartlist)\s")
 #: Settings of Debian's /etc/default/exim4 besides QUEUEINTERVAL.
 _DEBIAN_DEFAULTS = ("EX4DEF_VERSION", "QUEUERUNNER", "COMMONOPTIONS", "QUEUERUNNEROPTIONS", "QFLAGS",
@@ -404,6 +405,8 @@ class _EximFile:
         self.debian: dict[str, tuple[str, str, int]] = {}
         self.sections: list[str] = []
         self.includes: list[str] = []
+        #: ``begin transports``: each transport's options, by transport name, in the order defined
+        self.transports: dict[str, dict[str, tuple[str, str, int]]] = {}
 
     def expand(self, text: str, path: str = "", line: int = 0) -> str:
         """Exim's macro substitution: each macro in definition order replaces every occurrence of its
@@ -425,6 +428,7 @@ class _EximFile:
 
     def read(self, path: str, text: str) -> None:
         section = "main"
+        transport: str | None = None      # the transport whose options follow (``begin transports``)
         stack: list[list[bool]] = []      # per .if: [condition taken by some branch, this branch active]
         for line, body in _exim_logical_lines(text):
             if body.startswith("."):
@@ -475,6 +479,21 @@ class _EximFile:
                     self.options.setdefault(_EXIM_BOOL.match(body).group(1), (body, path, line))
             elif section == "retry":
                 self.rules.append(_exim_rule(path, line, body))
+            elif section == "transports":
+                named = _EXIM_DRIVER_NAME.match(body)
+                if named:
+                    transport = named.group(1)
+                    self.transports[transport] = {}
+                elif transport is not None and (option := _EXIM_OPTION.match(body)):
+                    self.transports[transport][option.group(1)] = (option.group(2).strip(), path, line)
+
+    def smtp_transport_option(self, name: str) -> tuple[str, tuple[str, str, int]] | None:
+        """The first smtp transport (``driver = smtp``) that sets option ``name``: (its name, (value, path,
+        line)), or None."""
+        for transport, options in self.transports.items():
+            if options.get("driver", ("",))[0] == "smtp" and name in options:
+                return transport, options[name]
+        return None
 
 
 #: Exim main options that are booleans and preset parameters (0/1).
@@ -627,6 +646,11 @@ def import_exim(paths: Sequence[str]) -> ImportResult:
         if p.name in cfg.options and p.name not in found:
             value, path, line = cfg.options[p.name]
             found[p.name] = Found(p.name, _exim_boolean(p.name, value), path, line)
+    smtp = cfg.smtp_transport_option("connection_max_messages") if "connection_max_messages" in by_name else None
+    if smtp is not None and "connection_max_messages" not in found:
+        transport, (value, path, line) = smtp
+        found["connection_max_messages"] = Found("connection_max_messages", value, path, line,
+                                                 note=f"the smtp transport {transport}")
     if "queue_run_in_order" in found:
         header.append(f"queue_run_in_order: {found['queue_run_in_order'].raw} (1: each queue run takes messages "
                       "in order of arrival; 0: in a random order).")
