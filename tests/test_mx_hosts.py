@@ -502,6 +502,17 @@ def test_a_greylisting_backup_mx():
     assert m.relay_outcome[0] == Outcome.DELIVERED and m.relayed_s[0] == 12 * HOUR
 
 
+def test_a_backup_relays_past_its_primarys_greylisting():
+    """A primary whitelists its own backup MX: the relay leg meets mx1's outage only, so the backup's hourly
+    queue delivers at 12 h, when mx1 is back, although mx1 greylists everyone else."""
+    mx = [host("mx1.office.example", 10, [{"start": 0, "end": "12h", "failure": "refused"}], **POSTGREY),
+          host("backup.isp.example", 20, backup=HOURLY_BACKUP)]
+    r = run_all(scenario(mx, sender=HOURLY, times=("1h",)))
+    m = r.messages
+    assert vias(r) == ["backup.isp.example"] and m.final_s[0] == HOUR
+    assert m.relay_outcome[0] == Outcome.DELIVERED and m.relayed_s[0] == 12 * HOUR
+
+
 def test_unknown_users_bounce_at_a_primary_but_a_backup_accepts_them():
     """The fate of an address is the domain's: every primary answers 550 5.1.1 for it; a backup MX accepts
     mail for any address (and its relay leg meets only the primaries' outages)."""

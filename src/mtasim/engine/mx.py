@@ -250,7 +250,8 @@ def _relay(parts: list[tuple[int, np.ndarray]], host_name: str, domains: list[Re
     backup = next(h for h in domains[parts[0][0]].mx if h.host == host_name)
     sender: Sender = backup.backup
     targets = [Recipient(domains[d].domain, connect_timeout_s=domains[d].connect_timeout_s,
-                         mx=tuple(h for h in domains[d].mx if not h.is_backup and h.preference < backup.preference))
+                         mx=tuple(replace(h, behaviour=None) for h in domains[d].mx      # outages only
+                                  if not h.is_backup and h.preference < backup.preference))
                for d, _ in parts]
     targets = resolve_domains(targets, sender)
     ids = np.concatenate([mine for _, mine in parts])
