@@ -274,11 +274,11 @@ def _recipient() -> dict[str, Any]:
     reply_list = {"anyOf": [_text(_ANY_REPLY), {"type": "array", "items": _text(_ANY_REPLY)},
                             {"type": "object", "propertyNames": {"pattern": _ANY_REPLY},
                              "additionalProperties": _number(0, exclusive_minimum=True)}]}
-    greylist = _object({"delay": _duration(), "window": _duration(zero=False), "reply": _text(_REPLY),
-                        "memory": _duration(zero=False), "addresses": _integer(1, 10**9)})
+    greylist_keys = {"delay": _duration(), "window": _duration(zero=False), "reply": _text(_REPLY),
+                     "memory": _duration(zero=False)}
+    greylist = _object({**greylist_keys, "addresses": _integer(1, 10**9)})
     tempfail = _object({"p": probability, "replies": reply_list})
-    host_greylist = _object({"delay": _duration(), "window": _duration(zero=False), "reply": _text(_REPLY),
-                             "memory": _duration(zero=False)})
+    host_greylist = _object(greylist_keys)          # shared triplets (addresses) belong to a single server
     host_behaviours = [k for k, v in RECIPIENT_BEHAVIOURS.items() if set(v.keys) <= set(HOST_BEHAVIOUR_KEYS)]
     mx_host = _object({"host": _text(_HOST_NAME), "preference": _integer(0, 65535), **sources,
                        "backup": {"$ref": "#/$defs/sender"},

@@ -116,9 +116,7 @@ class BehaviourTable:
                     assert grey is not None
                     grey[todo] = grey_up
             return reply, grey
-        known = np.minimum(reply, len(self.rows) - 1)
-        row = np.where(reply < len(self.rows), self.rows[known], -1)
-        row = np.where(reply == 0, 0 if domain is None else domain, row)
+        row = np.where(reply == 0, 0 if domain is None else domain, self._rows_of(reply))
         todo = np.flatnonzero(row >= 0)
         while len(todo):
             said, g = self.answer(row[todo], ids[todo], attempt[todo], t[todo], None if grey is None else grey[todo])
@@ -134,10 +132,15 @@ class BehaviourTable:
                 reply[here] = self._after(said[deferred][~onward], self.table.duration[reply[here]])
             moved = d[onward]
             reply[moved] = fallback[onward]
-            row[moved] = np.where(fallback[onward] < len(self.rows), self.rows[np.minimum(fallback[onward],
-                                                                                          len(self.rows) - 1)], -1)
+            row[moved] = self._rows_of(fallback[onward])
             todo = moved[row[moved] >= 0]
         return reply, grey
+
+    def _rows_of(self, reply: np.ndarray) -> np.ndarray:
+        """The MX host rule row of each reply (-1: none; replies the table gained after this one was built,
+        a limit's refusal or a held-back pass, have none)."""
+        known = reply < len(self.rows)
+        return np.where(known, self.rows[np.where(known, reply, 0)], -1)
 
     def _after(self, said: np.ndarray, spent: np.ndarray) -> np.ndarray:
         """The rules' replies ``said``, each after ``spent`` seconds on hosts tried before (the same reply with

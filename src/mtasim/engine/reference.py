@@ -292,6 +292,8 @@ class _Message:
         run, sender, recorder, i = self.run, self.run.sender, self.run.recorder, self.i
         t = self.arrival
         reply = None
+        kernel = run.kernel
+        timed = kernel is not None and (kernel.transaction is not None or kernel.setup is not None)
         while True:
             if run.now > t and reply is not None:     # it waited in line for a connection slot
                 gave_up = sender.give_up.gave_up_waiting(sender, self.arrival, run.now)
@@ -304,8 +306,11 @@ class _Message:
             if sender.give_up.by_attempt_age:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
             learns = self.host is not None and held is None
-            duration = reply.duration_s + self._transaction_time(reply, outage)     # 0 for a timeout's
-            duration += self._connection_time(reply, outage)
+            duration = reply.duration_s                                      # a timeout's
+            if timed:                                   # the transaction and connection set-up it took
+                reached = bool(reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
+                                                 np.array([math.nan if outage is None else 0.0]))[0])
+                duration += self._transaction_time(reached) + self._connection_time(reply, reached)
             if learns and not duration:            # refused, or answered at once: the host state knows now
                 self.host.after_attempt(t, site)
             if duration:
@@ -356,7 +361,7 @@ class _Message:
                 site = reply if reply.closes_connection else site     # a 421 throttle ends the session
         return outage, held, site, self._while_up(t, reply)
 
-    def _connection_time(self, reply: Reply, outage) -> float:
+    def _connection_time(self, reply: Reply, reached: bool) -> float:
         """How long opening the attempt's connection takes (none when it runs down one passed on to it), and
         what its session leaves for the next message: usable unless the server closed it (a 421) or the
         attempt never reached an up server."""
@@ -365,8 +370,6 @@ class _Message:
         assert kernel is not None
         if kernel.setup is None:
             return 0.0
-        reached = bool(reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
-                                         np.array([math.nan if outage is None else 0.0]))[0])
         run.sessions[self.i] = (reached and not reply.closes_connection, reply.result == AttemptResult.DELIVERED)
         if self.i in run.reused:
             run.reused.discard(self.i)
@@ -379,15 +382,14 @@ class _Message:
         i = table.index(reply)                          # first: a new reply grows the table's arrays
         return bool(table.meets_limits[i])
 
-    def _transaction_time(self, reply: Reply, outage) -> float:
-        """How long the SMTP transaction of an attempt that reached an up server takes (the kernel's rule)."""
+    def _transaction_time(self, reached: bool) -> float:
+        """How long the SMTP transaction of an attempt takes: drawn where it reached an up server (``reached``,
+        the kernel's rule reached_up_server), else none."""
         kernel = self.run.kernel
         assert kernel is not None
         if kernel.transaction is None:
             return 0.0
-        reached = reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
-                                    np.array([math.nan if outage is None else 0.0]))
-        return kernel.transaction.one(self.domain, self.i, self.failures + 1, bool(reached[0]))
+        return kernel.transaction.one(self.domain, self.i, self.failures + 1, reached)
 
     def _while_up(self, t: float, reply: Reply) -> Reply:
         """What an up server answers besides 250, where ``reply`` reached one: the behaviour rules (the
