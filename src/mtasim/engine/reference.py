@@ -306,11 +306,7 @@ class _Message:
             if sender.give_up.by_attempt_age:
                 self.decisive = float(sender.clock(t) - sender.clock(self.arrival))
             learns = self.host is not None and held is None
-            duration = reply.duration_s                                      # a timeout's
-            if timed:                                   # the transaction and connection set-up it took
-                reached = bool(reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
-                                                 np.array([math.nan if outage is None else 0.0]))[0])
-                duration += self._transaction_time(reached) + self._connection_time(reply, reached)
+            duration = self._duration(reply, outage) if timed else reply.duration_s     # else a timeout's only
             if learns and not duration:            # refused, or answered at once: the host state knows now
                 self.host.after_attempt(t, site)
             if duration:
@@ -360,6 +356,13 @@ class _Message:
                 reply = refusal
                 site = reply if reply.closes_connection else site     # a 421 throttle ends the session
         return outage, held, site, self._while_up(t, reply)
+
+    def _duration(self, reply: Reply, outage) -> float:
+        """How long the attempt takes: a timeout's time, and where it reached an up server (the kernel's rule
+        reached_up_server) its transaction and the set-up of its connection."""
+        reached = bool(reached_up_server(np.array([reply.holds_transaction]), np.array([int(reply.result)]),
+                                         np.array([math.nan if outage is None else 0.0]))[0])
+        return reply.duration_s + self._transaction_time(reached) + self._connection_time(reply, reached)
 
     def _connection_time(self, reply: Reply, reached: bool) -> float:
         """How long opening the attempt's connection takes (none when it runs down one passed on to it), and
